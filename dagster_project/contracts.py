@@ -1,0 +1,236 @@
+"""The export contracts: the canonical columns every landing file is mapped onto.
+
+This module is the single source of truth for what an export must contain. The generator
+writes these columns, ingestion validates against them, the raw DuckDB tables are created from
+them and the dbt sources document them. `docs/export_contracts.md` mirrors this table for
+people; a test keeps the two in step.
+
+Types are the logical types of the warehouse: ``string``, ``integer``, ``decimal`` (money and
+quantities with a fractional part, stored as DOUBLE in raw and cast to DECIMAL in staging) and
+``timestamp`` (stored as UTC, naive, in raw).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "integer": pl.Int64(),
+    "decimal": pl.Float64(),
+    "timestamp": pl.Datetime("us"),
+}
+
+DUCKDB_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "decimal": "DOUBLE",
+    "timestamp": "TIMESTAMP",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    required: bool = False
+    description: str = ""
+    accepted_values: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class EntityContract:
+    source: str
+    entity: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    description: str
+    # Only orders are required; every other export is optional and its marts appear with it.
+    is_required_export: bool = False
+    file_format: str = "csv"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [column.name for column in self.columns if column.required]
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.entity}"
+
+    def polars_schema(self) -> dict[str, pl.DataType]:
+        return {column.name: POLARS_TYPES[column.type] for column in self.columns}
+
+
+def _c(name: str, type_: str = "string", required: bool = False, description: str = "",
+       accepted_values: tuple[str, ...] | None = None) -> Column:
+    return Column(name, type_, required, description, accepted_values)
+
+
+ORDER_STATUSES = ("completed", "cancelled", "returned", "pending")
+SALES_CHANNELS = ("web", "store", "phone", "marketplace")
+EMAIL_EVENT_TYPES = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_STATUSES = ("open", "pending", "solved", "closed")
+TICKET_CHANNELS = ("email", "phone", "chat", "web")
+LEAD_STATUSES = ("new", "contacted", "qualified", "converted", "lost")
+
+CONTRACTS: dict[str, EntityContract] = {
+    contract.entity: contract
+    for contract in (
+        EntityContract(
+            source="sales",
+            entity="orders",
+            key=("order_id",),
+            is_required_export=True,
+            description="One row per order placed on any sales channel.",
+            columns=(
+                _c("order_id", required=True, description="Order identifier in the sales system."),
+                _c("customer_id", required=True, description="Customer who placed the order."),
+                _c("ordered_at", "timestamp", required=True, description="When the order was placed (UTC)."),
+                _c("status", description="Order status.", accepted_values=ORDER_STATUSES),
+                _c("channel", description="Sales channel.", accepted_values=SALES_CHANNELS),
+                _c("currency", description="ISO 4217 currency code of the amounts."),
+                _c("total_amount", "decimal", description="Amount charged, after discounts."),
+                _c("discount_amount", "decimal", description="Discount granted on the order."),
+            ),
+        ),
+        EntityContract(
+            source="sales",
+            entity="order_lines",
+            key=("order_id", "line_number"),
+            description="One row per product line of an order.",
+            columns=(
+                _c("order_id", required=True, description="Order the line belongs to."),
+                _c("line_number", "integer", required=True, description="Position of the line in the order, from 1."),
+                _c("product_id", required=True, description="Product sold."),
+                _c("quantity", "integer", required=True, description="Units sold."),
+                _c("unit_price", "decimal", required=True, description="Price per unit before discount."),
+                _c("discount_amount", "decimal", description="Discount on the whole line."),
+            ),
+        ),
+        EntityContract(
+            source="sales",
+            entity="customers",
+            key=("customer_id",),
+            description="Customer master data from the sales system.",
+            columns=(
+                _c("customer_id", required=True, description="Customer identifier in the sales system."),
+                _c("email", description="Contact email, as typed."),
+                _c("phone", description="Contact phone, as typed."),
+                _c("first_name"),
+                _c("last_name"),
+                _c("company_name"),
+                _c("segment", description="Commercial segment (consumer, small_business, enterprise)."),
+                _c("country", description="ISO 3166 alpha-2 country code."),
+                _c("city"),
+                _c("created_at", "timestamp", description="When the customer record was created (UTC)."),
+            ),
+        ),
+        EntityContract(
+            source="sales",
+            entity="products",
+            key=("product_id",),
+            description="Product catalogue.",
+            columns=(
+                _c("product_id", required=True),
+                _c("sku"),
+                _c("name"),
+                _c("category"),
+                _c("list_price", "decimal", description="Catalogue price per unit."),
+                _c("unit_cost", "decimal", description="Cost of goods per unit."),
+            ),
+        ),
+        EntityContract(
+            source="marketing",
+            entity="campaigns",
+            key=("campaign_id",),
+            description="Marketing campaigns.",
+            columns=(
+                _c("campaign_id", required=True),
+                _c("name"),
+                _c("channel", description="Campaign channel (email, social, search, display)."),
+                _c("started_at", "timestamp"),
+                _c("ended_at", "timestamp"),
+                _c("cost", "decimal", description="Total campaign cost."),
+                _c("target_segment", description="Customer segment the campaign targets."),
+                _c("offer_product_id", description="Product the campaign promotes, if any."),
+            ),
+        ),
+        EntityContract(
+            source="marketing",
+            entity="email_events",
+            key=("event_id",),
+            file_format="jsonl",
+            description="Email delivery and engagement events; contacts known by email only.",
+            columns=(
+                _c("event_id", required=True),
+                _c("email", required=True, description="Recipient email, as the marketing tool holds it."),
+                _c("event_type", required=True, accepted_values=EMAIL_EVENT_TYPES),
+                _c("occurred_at", "timestamp", required=True),
+                _c("campaign_id"),
+            ),
+        ),
+        EntityContract(
+            source="marketing",
+            entity="leads",
+            key=("lead_id",),
+            description="Leads captured by marketing.",
+            columns=(
+                _c("lead_id", required=True),
+                _c("created_at", "timestamp", required=True),
+                _c("email"),
+                _c("phone"),
+                _c("source", description="Where the lead came from (web_form, event, referral, ...)."),
+                _c("status", accepted_values=LEAD_STATUSES),
+                _c("converted_at", "timestamp"),
+            ),
+        ),
+        EntityContract(
+            source="support",
+            entity="tickets",
+            key=("ticket_id",),
+            description="Support tickets; customer_id is often missing, requester_email is as typed.",
+            columns=(
+                _c("ticket_id", required=True),
+                _c("created_at", "timestamp", required=True),
+                _c("customer_id"),
+                _c("requester_email"),
+                _c("channel", accepted_values=TICKET_CHANNELS),
+                _c("priority", accepted_values=TICKET_PRIORITIES),
+                _c("category"),
+                _c("status", accepted_values=TICKET_STATUSES),
+                _c("first_response_at", "timestamp"),
+                _c("resolved_at", "timestamp"),
+                _c("agent_id"),
+            ),
+        ),
+        EntityContract(
+            source="support",
+            entity="satisfaction_surveys",
+            key=("survey_id",),
+            description="Satisfaction survey answers after a ticket, with free-text comments.",
+            columns=(
+                _c("survey_id", required=True),
+                _c("ticket_id", required=True),
+                _c("score", "integer", required=True, description="Satisfaction score from 1 (bad) to 5 (good)."),
+                _c("responded_at", "timestamp", required=True),
+                _c("comment", description="Free-text comment."),
+            ),
+        ),
+    )
+}
+
+ENTITIES: tuple[str, ...] = tuple(CONTRACTS)
+
+
+def contract_for(entity: str) -> EntityContract:
+    try:
+        return CONTRACTS[entity]
+    except KeyError:
+        raise KeyError(f"unknown export entity {entity!r}; known: {', '.join(ENTITIES)}") from None

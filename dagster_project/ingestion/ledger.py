@@ -1,0 +1,73 @@
+"""The raw schema's bookkeeping tables: the file ledger and the quarantine.
+
+``raw._file_ledger`` has one row per landing file attempt that did not merely repeat a file
+already loaded: what was read, loaded and quarantined, and why a file was rejected.
+``raw._quarantine`` keeps every row that failed its contract, with its raw text and reason.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from dagster_project.contracts import DUCKDB_TYPES, EntityContract
+from dagster_project.warehouse import fetch_value, quote_identifier
+
+LEDGER_TABLE = "raw._file_ledger"
+QUARANTINE_TABLE = "raw._quarantine"
+
+METADATA_COLUMNS = (
+    ("_source_file", "VARCHAR"),
+    ("_source_line", "BIGINT"),
+    ("_loaded_at", "TIMESTAMP"),
+)
+
+
+def ensure_raw_schema(connection: duckdb.DuckDBPyConnection, contract: EntityContract) -> None:
+    """Create the raw table of an entity (empty if it never had a file) and the bookkeeping tables.
+
+    Optional exports that never arrive still get their table, so dbt builds on orders alone.
+    """
+    connection.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    columns = [
+        f"{quote_identifier(column.name)} {DUCKDB_TYPES[column.type]}" for column in contract.columns
+    ] + [f"{name} {type_}" for name, type_ in METADATA_COLUMNS]
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {contract.raw_table} ({', '.join(columns)})")
+    connection.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
+            entity VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            rows_read BIGINT,
+            rows_loaded BIGINT,
+            rows_quarantined BIGINT,
+            status VARCHAR NOT NULL,   -- loaded | rejected
+            error VARCHAR,
+            extra_columns VARCHAR[],
+            loaded_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    connection.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
+            entity VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            source_line BIGINT,
+            reason VARCHAR NOT NULL,
+            raw_record VARCHAR,
+            content_hash VARCHAR NOT NULL,
+            quarantined_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
+def is_already_loaded(connection: duckdb.DuckDBPyConnection, entity: str, content_hash: str) -> str | None:
+    """The file name under which this exact content was loaded before, if it was."""
+    return fetch_value(
+        connection,
+        f"SELECT min(source_file) FROM {LEDGER_TABLE} WHERE entity = ? AND content_hash = ? AND status = 'loaded'",
+        [entity, content_hash],
+    )

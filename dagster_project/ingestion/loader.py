@@ -1,0 +1,202 @@
+"""Loading every new landing file of one entity into ``raw.<entity>``.
+
+Each file is one transaction: its rows, its quarantined rows and its ledger entry commit
+together or not at all, so a load killed half-way leaves no trace and the next run redoes it.
+A file whose exact content was loaded before (under any name) is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from dagster_project.contracts import EntityContract
+from dagster_project.ingestion.files import (
+    UnreadableFileError,
+    discover_files,
+    open_landing_file,
+    read_as_text,
+)
+from dagster_project.ingestion.ledger import (
+    LEDGER_TABLE,
+    QUARANTINE_TABLE,
+    ensure_raw_schema,
+    is_already_loaded,
+)
+from dagster_project.ingestion.validation import (
+    QUARANTINE_REASON,
+    ContractViolationError,
+    validate_rows,
+)
+from dagster_project.warehouse import fetch_value, quote_identifier
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileLoadResult:
+    source_file: str
+    status: str  # loaded | rejected | already_loaded
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    error: str | None = None
+    extra_columns: tuple[str, ...] = ()
+    duplicate_of: str | None = None
+
+
+@dataclass
+class EntityLoadResult:
+    entity: str
+    files: list[FileLoadResult] = field(default_factory=list)
+    rows_in_table: int = 0
+
+    def _total(self, attribute: str) -> int:
+        return sum(getattr(result, attribute) for result in self.files)
+
+    @property
+    def rows_read(self) -> int:
+        return self._total("rows_read")
+
+    @property
+    def rows_loaded(self) -> int:
+        return self._total("rows_loaded")
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self._total("rows_quarantined")
+
+    def files_with_status(self, status: str) -> list[FileLoadResult]:
+        return [result for result in self.files if result.status == status]
+
+
+def load_entity(
+    connection: duckdb.DuckDBPyConnection,
+    contract: EntityContract,
+    landing_dir: Path,
+    loaded_at: datetime,
+) -> EntityLoadResult:
+    """Load the entity's new landing files; returns what happened to each file."""
+    ensure_raw_schema(connection, contract)
+    result = EntityLoadResult(entity=contract.entity)
+    for path in discover_files(landing_dir, contract):
+        result.files.append(_load_file(connection, contract, path, landing_dir, loaded_at))
+    result.rows_in_table = fetch_value(connection, f"SELECT count(*) FROM {contract.raw_table}")
+    return result
+
+
+def _load_file(
+    connection: duckdb.DuckDBPyConnection,
+    contract: EntityContract,
+    path: Path,
+    landing_dir: Path,
+    loaded_at: datetime,
+) -> FileLoadResult:
+    relative_path = path.relative_to(landing_dir).as_posix()
+    try:
+        landing_file = open_landing_file(path, landing_dir)
+    except UnreadableFileError as error:
+        return _reject(connection, contract, relative_path, "", path.stat().st_size, str(error), loaded_at)
+
+    content_hash = landing_file.content_hash
+    previous_name = is_already_loaded(connection, contract.entity, content_hash)
+    if previous_name is not None:
+        return FileLoadResult(relative_path, "already_loaded", duplicate_of=previous_name)
+
+    try:
+        rows = validate_rows(read_as_text(landing_file), contract, relative_path)
+    except (UnreadableFileError, ContractViolationError) as error:
+        return _reject(
+            connection, contract, relative_path, content_hash, len(landing_file.content), str(error), loaded_at
+        )
+
+    loaded = rows.loaded.with_columns(
+        pl.lit(relative_path).alias("_source_file"),
+        pl.lit(loaded_at).cast(pl.Datetime("us")).alias("_loaded_at"),
+    ).select(*contract.column_names, "_source_file", "_source_line", "_loaded_at")
+    quarantined = rows.quarantined.select(
+        pl.lit(contract.entity).alias("entity"),
+        pl.lit(relative_path).alias("source_file"),
+        pl.col("_source_line").alias("source_line"),
+        pl.col(QUARANTINE_REASON).alias("reason"),
+        pl.col("_raw_record").alias("raw_record"),
+        pl.lit(content_hash).alias("content_hash"),
+        pl.lit(loaded_at).cast(pl.Datetime("us")).alias("quarantined_at"),
+    )
+    rows_read = rows.loaded.height + rows.quarantined.height
+    column_list = ", ".join(quote_identifier(name) for name in loaded.columns)
+
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.register("incoming_rows", loaded.to_arrow())
+        connection.execute(f"INSERT INTO {contract.raw_table} ({column_list}) SELECT {column_list} FROM incoming_rows")
+        connection.unregister("incoming_rows")
+        if quarantined.height:
+            connection.register("incoming_quarantine", quarantined.to_arrow())
+            connection.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM incoming_quarantine")
+            connection.unregister("incoming_quarantine")
+        # A file rejected earlier and now loadable (e.g. fixed config) keeps one ledger row.
+        connection.execute(
+            f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND content_hash = ? AND status = 'rejected'",
+            [contract.entity, content_hash],
+        )
+        connection.execute(
+            f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)",
+            [
+                contract.entity,
+                relative_path,
+                content_hash,
+                len(landing_file.content),
+                rows_read,
+                rows.loaded.height,
+                rows.quarantined.height,
+                rows.extra_columns,
+                loaded_at,
+            ],
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+    if rows.quarantined.height:
+        logger.warning(
+            "%s: %d of %d rows quarantined (see %s)", relative_path, rows.quarantined.height, rows_read, QUARANTINE_TABLE
+        )
+    return FileLoadResult(
+        source_file=relative_path,
+        status="loaded",
+        rows_read=rows_read,
+        rows_loaded=rows.loaded.height,
+        rows_quarantined=rows.quarantined.height,
+        extra_columns=tuple(rows.extra_columns),
+    )
+
+
+def _reject(
+    connection: duckdb.DuckDBPyConnection,
+    contract: EntityContract,
+    relative_path: str,
+    content_hash: str,
+    size_bytes: int,
+    error: str,
+    loaded_at: datetime,
+) -> FileLoadResult:
+    """Record a file that cannot be loaded as a whole; every other file still loads."""
+    logger.error("rejected %s", error)
+    connection.execute("BEGIN TRANSACTION")
+    connection.execute(
+        f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status = 'rejected'",
+        [contract.entity, relative_path],
+    )
+    connection.execute(
+        f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, NULL, NULL, NULL, 'rejected', ?, NULL, ?)",
+        [contract.entity, relative_path, content_hash, size_bytes, error, loaded_at],
+    )
+    connection.execute("COMMIT")
+    return FileLoadResult(source_file=relative_path, status="rejected", error=error)

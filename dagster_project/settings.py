@@ -1,0 +1,105 @@
+"""Every path and setting of the project, resolved in one place.
+
+All runtime files live under one folder, ``CRM_DATA_DIR`` (default: ``data/`` in the
+repository), resolved to an absolute path because dbt runs with its own working directory.
+dbt's ``profiles.yml`` reads the same variable through ``env_var()``.
+
+Nothing here touches the disk or the environment at import time: call :func:`load_settings`
+when you need the values, and :meth:`Settings.ensure_directories` /
+:meth:`Settings.subprocess_environment` when you are about to run something.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPOSITORY_ROOT / "dbt"
+
+DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+
+    @property
+    def landing_dir(self) -> Path:
+        """Where source systems drop their exports: landing/<source>/<entity>/<files>."""
+        return self.data_dir / "landing"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        """What the synthetic generator knows to be true; never read by the pipeline."""
+        return self.data_dir / "ground_truth"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The build DuckDB file: the pipeline's only writer works here."""
+        return self.data_dir / "warehouse" / "crm.duckdb"
+
+    @property
+    def duckdb_temp_dir(self) -> Path:
+        return self.data_dir / "warehouse" / "tmp"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.data_dir / "docs"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        """Artifacts and logs of dbt invocations made by runs (the parse manifest stays in dbt/)."""
+        return self.data_dir / "dbt"
+
+    @property
+    def dagster_home(self) -> Path:
+        """The local Dagster instance: run history, event logs, schedules."""
+        return self.data_dir / "dagster"
+
+    def ensure_directories(self) -> None:
+        for directory in (
+            self.landing_dir,
+            self.warehouse_path.parent,
+            self.duckdb_temp_dir,
+            self.models_dir,
+            self.docs_dir,
+            self.reports_dir,
+            self.dbt_target_dir,
+            self.dagster_home,
+        ):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def subprocess_environment(self) -> dict[str, str]:
+        """Variables that dbt and Dagster subprocesses need to see the same folder."""
+        return {
+            "CRM_DATA_DIR": str(self.data_dir),
+            "CRM_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
+    def export_to_environment(self) -> None:
+        """Make the resolved values visible to subprocesses started from here (dbt, dagster dev).
+
+        Called just before running something, never at import time.
+        """
+        os.environ.update(self.subprocess_environment())
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    raw_data_dir = environ.get("CRM_DATA_DIR") or str(REPOSITORY_ROOT / "data")
+    return Settings(
+        data_dir=Path(raw_data_dir).expanduser().resolve(),
+        duckdb_memory_limit=environ.get("CRM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT),
+    )

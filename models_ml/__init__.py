@@ -1,0 +1,1 @@
+"""Plain-Python models of the analytical CRM: frames in, scores out. No Dagster import here."""

@@ -1,0 +1,177 @@
+"""Ingestion functions, without Dagster: contract checks, quarantine, ledger, idempotence."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from dagster_project.contracts import CONTRACTS, ENTITIES
+from dagster_project.ingestion import load_entity
+
+LOADED_AT = datetime(2026, 1, 1, 12, 0)
+ORDERS = CONTRACTS["orders"]
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    folder = tmp_path / "landing"
+    (folder / "sales" / "orders").mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture
+def connection(tmp_path: Path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        yield connection
+
+
+def write(landing: Path, name: str, text: str, entity: str = "orders") -> Path:
+    contract = CONTRACTS[entity]
+    path = landing / contract.source / entity / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def rows(connection, query: str) -> list[tuple]:
+    return connection.execute(query).fetchall()
+
+
+GOOD_ORDERS = (
+    "order_id,customer_id,ordered_at,status,channel,currency,total_amount,discount_amount\n"
+    "O1,C1,2025-01-05T10:00:00Z,completed,web,USD,100.50,0\n"
+    "O2,C2,2025-01-06 11:30:00,Completed,store,USD,20,5.25\n"
+    "O3,C1,2025-01-07T08:00:00+02:00,pending,web,USD,1.00,\n"
+)
+
+
+def test_loads_a_csv_with_types_and_lineage(landing, connection):
+    write(landing, "orders_1.csv", GOOD_ORDERS)
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 3, 0)
+    loaded = rows(
+        connection,
+        "select order_id, ordered_at, status, total_amount, discount_amount, _source_file, _source_line, "
+        "_loaded_at from raw.orders order by order_id",
+    )
+    assert loaded[0] == ("O1", datetime(2025, 1, 5, 10), "completed", 100.5, 0.0, "sales/orders/orders_1.csv", 2,
+                         LOADED_AT)
+    assert loaded[1][2] == "completed"  # enum values are normalised to lower case
+    assert loaded[2][1] == datetime(2025, 1, 7, 6)  # offsets converted to UTC
+    assert loaded[2][4] is None  # blank optional value is NULL, not 0 or ''
+
+
+def test_bad_rows_are_quarantined_with_file_line_and_column(landing, connection):
+    write(
+        landing,
+        "orders_bad.csv",
+        GOOD_ORDERS
+        + "O4,,2025-01-08T00:00:00Z,completed,web,USD,10,0\n"
+        + "O5,C3,not-a-date,completed,web,USD,10,0\n"
+        + "O6,C3,2025-01-08T00:00:00Z,shipped,web,USD,ten,0\n",
+    )
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+
+    assert result.rows_read == result.rows_loaded + result.rows_quarantined == 6
+    assert result.rows_quarantined == 3
+    quarantined = rows(
+        connection, "select source_file, source_line, reason, raw_record from raw._quarantine order by source_line"
+    )
+    assert [(q[0], q[1]) for q in quarantined] == [("sales/orders/orders_bad.csv", line) for line in (5, 6, 7)]
+    assert quarantined[0][2] == "customer_id: required value is missing"
+    assert quarantined[1][2] == "ordered_at: cannot parse 'not-a-date' as timestamp"
+    assert "status: 'shipped' is not one of" in quarantined[2][2]
+    assert "total_amount: cannot parse 'ten' as decimal" in quarantined[2][2]
+    assert json.loads(quarantined[2][3])["total_amount"] == "ten"
+    assert rows(connection, "select count(*) from raw.orders") == [(3,)]
+
+
+def test_same_content_under_another_name_is_loaded_once(landing, connection):
+    write(landing, "orders_1.csv", GOOD_ORDERS)
+    write(landing, "orders_1_copy.csv", GOOD_ORDERS)
+    first = load_entity(connection, ORDERS, landing, LOADED_AT)
+    second = load_entity(connection, ORDERS, landing, LOADED_AT)
+
+    assert [f.status for f in first.files] == ["loaded", "already_loaded"]
+    assert [f.status for f in second.files] == ["already_loaded", "already_loaded"]
+    assert rows(connection, "select count(*) from raw.orders") == [(3,)]
+    assert rows(connection, "select count(*) from raw._file_ledger") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected_error"),
+    [
+        ("", "sales/orders/broken.csv: the file is empty"),
+        ("order_id,customer_id\nO1,C1\n", "sales/orders/broken.csv: missing required column(s) ordered_at"),
+    ],
+)
+def test_unreadable_file_is_rejected_by_name_and_others_still_load(landing, connection, content, expected_error):
+    write(landing, "broken.csv", content)
+    write(landing, "orders_1.csv", GOOD_ORDERS)
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+
+    rejected = result.files_with_status("rejected")
+    assert len(rejected) == 1 and rejected[0].error.startswith(expected_error)
+    assert rows(connection, "select count(*) from raw.orders") == [(3,)]
+    assert rows(connection, "select status, error from raw._file_ledger where source_file like '%broken%'")[0][0] == (
+        "rejected"
+    )
+
+
+def test_undecodable_file_names_the_file(landing, connection):
+    path = landing / "sales" / "orders" / "latin1.csv"
+    path.write_bytes("order_id,customer_id,ordered_at\nO1,Jos\xe9,2025-01-01\n".encode("latin-1"))
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert "sales/orders/latin1.csv: cannot be decoded as UTF-8" in result.files[0].error
+
+
+def test_jsonl_parquet_and_gzip_are_read(landing, connection):
+    frame = pl.DataFrame(
+        {"order_id": ["P1"], "customer_id": ["C9"], "ordered_at": ["2025-02-01T00:00:00Z"], "total_amount": [9.5]}
+    )
+    frame.write_parquet(landing / "sales" / "orders" / "orders.parquet")
+    (landing / "sales" / "orders" / "orders.jsonl.gz").write_bytes(
+        gzip.compress(b'{"order_id": "J1", "customer_id": "C8", "ordered_at": "2025-02-02", "total_amount": 3}\n')
+    )
+    load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert rows(connection, "select order_id, total_amount from raw.orders order by 1") == [("J1", 3.0), ("P1", 9.5)]
+
+
+def test_optional_entity_without_files_gets_an_empty_table(landing, connection):
+    for entity in ENTITIES:
+        load_entity(connection, CONTRACTS[entity], landing, LOADED_AT)
+    assert rows(connection, "select count(*) from raw.tickets") == [(0,)]
+    columns = [row[0] for row in rows(connection, "describe raw.tickets")]
+    assert columns == [*CONTRACTS["tickets"].column_names, "_source_file", "_source_line", "_loaded_at"]
+
+
+def test_hostile_header_is_data_not_sql(landing, connection):
+    write(landing, "orders_1.csv", 'order_id,customer_id,ordered_at,amount"; drop table raw.orders; --\nO1,C1,2025-01-01,1\n')
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert result.files[0].extra_columns == ('amount"; drop table raw.orders; --',)
+    assert rows(connection, "select count(*) from raw.orders") == [(1,)]
+
+
+def test_symlinks_out_of_the_landing_folder_are_not_read(landing, connection, tmp_path):
+    outside = tmp_path / "secret.csv"
+    outside.write_text(GOOD_ORDERS)
+    (landing / "sales" / "orders" / "link.csv").symlink_to(outside)
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert result.files == []
+    assert rows(connection, "select count(*) from raw.orders") == [(0,)]
+
+
+def test_ragged_line_is_quarantined_and_the_rest_loads(landing, connection):
+    write(landing, "orders_1.csv", GOOD_ORDERS + "O9,C9,2025-01-09,completed\n" + "O10,C9,2025-01-10,completed,web,USD,5,0\n")
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 4, 1)
+    assert rows(connection, "select source_line, reason from raw._quarantine") == [
+        (5, "line has 4 fields, the header has 8")
+    ]
