@@ -1,0 +1,69 @@
+"""One ingestion asset per export entity: landing files -> ``raw.<entity>``."""
+
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from dagster_project.contracts import CONTRACTS, EntityContract
+from dagster_project.ingestion import EntityLoadResult, load_entity
+from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+
+
+def _describe(result: EntityLoadResult) -> dict[str, dg.MetadataValue | int]:
+    rejected = result.files_with_status("rejected")
+    metadata: dict[str, dg.MetadataValue | int] = {
+        "files_loaded": len(result.files_with_status("loaded")),
+        "files_already_loaded": len(result.files_with_status("already_loaded")),
+        "files_rejected": len(rejected),
+        "rows_read": result.rows_read,
+        "rows_loaded": result.rows_loaded,
+        "rows_quarantined": result.rows_quarantined,
+        "dagster/row_count": result.rows_in_table,
+    }
+    if rejected:
+        metadata["rejected_files"] = dg.MetadataValue.md(
+            "\n".join(f"- {file.error}" for file in rejected)
+        )
+    extra = sorted({column for file in result.files for column in file.extra_columns})
+    if extra:
+        metadata["unknown_columns_ignored"] = dg.MetadataValue.text(", ".join(extra))
+    return metadata
+
+
+def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["raw", contract.entity],
+        group_name="ingestion",
+        kinds={"polars", "duckdb"},
+        pool=WAREHOUSE_WRITER_POOL,
+        description=(
+            f"{contract.description} Loaded from landing/{contract.source}/{contract.entity}/ "
+            f"({'required' if contract.is_required_export else 'optional'} export)."
+        ),
+        metadata={"contract_key": ", ".join(contract.key)},
+    )
+    def ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        settings = warehouse.settings()
+        with warehouse.connect() as connection:
+            result = load_entity(connection, contract, settings.landing_dir, loaded_at=datetime.now(UTC).replace(tzinfo=None))
+        for file in result.files_with_status("rejected"):
+            context.log.error(f"rejected {file.error}")
+        if contract.is_required_export and result.rows_in_table == 0:
+            raise dg.Failure(
+                description=(
+                    f"No {contract.entity} loaded: the {contract.entity} export is required. "
+                    f"Put files in {settings.landing_dir / contract.source / contract.entity}."
+                ),
+                metadata=_describe(result),
+            )
+        context.log.info(
+            f"{contract.entity}: {result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined, "
+            f"{result.rows_in_table} in {contract.raw_table}"
+        )
+        return dg.MaterializeResult(metadata=_describe(result))
+
+    return ingest
+
+
+ingestion_assets = [build_ingestion_asset(contract) for contract in CONTRACTS.values()]

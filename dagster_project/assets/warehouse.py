@@ -1,0 +1,66 @@
+"""The dbt project as Dagster assets: staging, intermediate and marts, with dbt tests as checks."""
+
+
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
+
+from dagster_project.dbt_project import crm_dbt_project
+from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+
+
+class CrmDbtTranslator(DagsterDbtTranslator):
+    """Models are keyed <schema>/<model> (e.g. marts/fct_orders); sources keep raw/<entity>,
+    which are exactly the ingestion assets' keys, so the lineage graph is one piece."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "model":
+            return dbt_resource_props["fqn"][1]  # the folder: staging, intermediate or marts
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference_data"
+        return super().get_group_name(dbt_resource_props)
+
+
+def dbt_executable() -> str:
+    """dbt from this project's environment, wherever Dagster was started from."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+def build_dbt_assets() -> dg.AssetsDefinition:
+    project = crm_dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        name="crm_dbt_models",
+        dagster_dbt_translator=CrmDbtTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+        pool=WAREHOUSE_WRITER_POOL,
+    )
+    def crm_dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ) -> Iterator[Any]:
+        settings = warehouse.settings()
+        # profiles.yml reads CRM_DATA_DIR: make sure dbt sees the same absolute folder.
+        settings.export_to_environment()
+        target_path = settings.dbt_target_dir / "runs" / context.run.run_id
+        yield from dbt.cli(["build"], context=context, target_path=target_path).stream()
+
+    return crm_dbt_models

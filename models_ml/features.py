@@ -1,0 +1,142 @@
+"""Point-in-time customer features: everything about a customer known strictly before a cutoff.
+
+Features for cutoff T read only events with a timestamp < T; labels read only events at or
+after T. Training at an earlier cutoff and scoring at a later one therefore never leaks the
+future into the past.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class CustomerActivity:
+    """The event history the features are computed from, one frame per kind of event.
+
+    orders:        customer_id, ordered_at, revenue_usd
+    email_events:  customer_id, event_type, occurred_at
+    tickets:       customer_id, created_at
+    surveys:       customer_id, score, responded_at
+    """
+
+    orders: pl.DataFrame
+    email_events: pl.DataFrame
+    tickets: pl.DataFrame
+    surveys: pl.DataFrame
+
+    def latest_event_at(self) -> datetime:
+        return self.orders.select(pl.col("ordered_at").max()).item()
+
+
+FEATURE_COLUMNS = (
+    "days_since_last_order",
+    "order_count",
+    "revenue_usd",
+    "average_order_value_usd",
+    "tenure_days",
+    "orders_last_90_days",
+    "order_trend",
+    "emails_delivered_last_90_days",
+    "email_open_rate_last_90_days",
+    "email_clicks_last_90_days",
+    "has_unsubscribed",
+    "tickets_last_180_days",
+    "average_satisfaction_score",
+    "has_satisfaction_score",
+)
+
+
+def _before(frame: pl.DataFrame, column: str, cutoff: datetime, days: int | None = None) -> pl.DataFrame:
+    condition = pl.col(column) < cutoff
+    if days is not None:
+        condition = condition & (pl.col(column) >= cutoff - timedelta(days=days))
+    return frame.filter(condition)
+
+
+def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFrame:
+    """One row per customer with at least one order before ``cutoff``."""
+    orders = _before(activity.orders, "ordered_at", cutoff)
+    days_before_cutoff = (pl.lit(cutoff) - pl.col("ordered_at")).dt.total_days()
+    base = orders.group_by("customer_id").agg(
+        (pl.lit(cutoff) - pl.col("ordered_at").max()).dt.total_days().alias("days_since_last_order"),
+        pl.len().alias("order_count"),
+        pl.col("revenue_usd").sum().alias("revenue_usd"),
+        pl.col("revenue_usd").mean().alias("average_order_value_usd"),
+        (pl.lit(cutoff) - pl.col("ordered_at").min()).dt.total_days().alias("tenure_days"),
+        (days_before_cutoff < 90).sum().alias("orders_last_90_days"),
+        ((days_before_cutoff >= 90) & (days_before_cutoff < 180)).sum().alias("orders_previous_90_days"),
+    ).with_columns(
+        (
+            (pl.col("orders_last_90_days") + 1) / (pl.col("orders_previous_90_days") + 1)
+        ).alias("order_trend")
+    )
+
+    email = _before(activity.email_events, "occurred_at", cutoff, days=90).group_by("customer_id").agg(
+        (pl.col("event_type") == "delivered").sum().alias("emails_delivered_last_90_days"),
+        (pl.col("event_type") == "opened").sum().alias("email_opens_last_90_days"),
+        (pl.col("event_type") == "clicked").sum().alias("email_clicks_last_90_days"),
+    )
+    unsubscribed = (
+        _before(activity.email_events, "occurred_at", cutoff)
+        .filter(pl.col("event_type") == "unsubscribed")
+        .select("customer_id")
+        .unique()
+        .with_columns(pl.lit(1).alias("has_unsubscribed"))
+    )
+    tickets = _before(activity.tickets, "created_at", cutoff, days=180).group_by("customer_id").agg(
+        pl.len().alias("tickets_last_180_days")
+    )
+    surveys = _before(activity.surveys, "responded_at", cutoff, days=365).group_by("customer_id").agg(
+        pl.col("score").cast(pl.Float64).mean().alias("average_satisfaction_score")
+    )
+
+    features = (
+        base.join(email, on="customer_id", how="left")
+        .join(unsubscribed, on="customer_id", how="left")
+        .join(tickets, on="customer_id", how="left")
+        .join(surveys, on="customer_id", how="left")
+        .with_columns(
+            (
+                pl.col("email_opens_last_90_days").fill_null(0)
+                / pl.col("emails_delivered_last_90_days").fill_null(0).clip(lower_bound=1)
+            ).alias("email_open_rate_last_90_days"),
+            pl.col("average_satisfaction_score").is_not_null().cast(pl.Int64).alias("has_satisfaction_score"),
+            # A customer who never answered a survey is treated as neutral (3 of 5).
+            pl.col("average_satisfaction_score").fill_null(3.0),
+        )
+        .with_columns(
+            pl.col(name).fill_null(0)
+            for name in (
+                "emails_delivered_last_90_days",
+                "email_clicks_last_90_days",
+                "has_unsubscribed",
+                "tickets_last_180_days",
+            )
+        )
+    )
+    return features.select("customer_id", *FEATURE_COLUMNS).with_columns(
+        pl.col(name).cast(pl.Float64) for name in FEATURE_COLUMNS
+    ).sort("customer_id")
+
+
+def churn_labels(activity: CustomerActivity, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
+    """is_churned = 1 when a customer who bought before ``cutoff`` does not buy within the horizon."""
+    buyers_before = _before(activity.orders, "ordered_at", cutoff).select("customer_id").unique()
+    buyers_after = (
+        activity.orders.filter(
+            (pl.col("ordered_at") >= cutoff)
+            & (pl.col("ordered_at") < cutoff + timedelta(days=horizon_days))
+        )
+        .select("customer_id")
+        .unique()
+        .with_columns(pl.lit(0).alias("is_churned"))
+    )
+    return (
+        buyers_before.join(buyers_after, on="customer_id", how="left")
+        .with_columns(pl.col("is_churned").fill_null(1))
+        .sort("customer_id")
+    )

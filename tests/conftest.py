@@ -1,0 +1,32 @@
+"""Shared fixtures: a small generated export set and a fully built warehouse, in temp folders."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from dagster_project.settings import Settings, load_settings
+
+SMALL_EXPORT = {"customers": 600, "months": 18, "seed": 11, "end_date": date(2026, 6, 30)}
+
+
+@pytest.fixture(scope="session")
+def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated export set, written once per test session; tests copy it before changing it."""
+    from dagster_project.synthetic import generate_exports
+
+    root = tmp_path_factory.mktemp("small_export")
+    generate_exports(out_dir=root / "landing", truth_dir=root / "ground_truth", **SMALL_EXPORT)
+    return root
+
+
+@pytest.fixture
+def data_dir_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for a fresh data folder; the environment is restored after the test."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("CRM_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
+    monkeypatch.delenv("CRM_ANALYSIS_DATE", raising=False)
+    return load_settings()
