@@ -1,0 +1,16 @@
+{#
+    Keep the latest record per key of a raw export: the same record can be delivered twice or
+    corrected by a later export. Latest = most recently loaded, then the later file name, then the
+    later row in that file.
+
+    relation: a relation or CTE name that still carries the raw metadata columns.
+    partition_by: the key column(s), comma separated.
+#}
+{% macro deduplicate_latest(relation, partition_by) -%}
+    select *
+    from {{ relation }}
+    qualify row_number() over (
+        partition by {{ partition_by }}
+        order by _loaded_at desc nulls last, _source_file desc nulls last, _source_line desc nulls last
+    ) = 1
+{%- endmacro %}

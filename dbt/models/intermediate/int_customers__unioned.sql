@@ -1,0 +1,57 @@
+with
+
+customers as (
+
+    select * from {{ ref('stg_sales__customers') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_sales__orders') }}
+
+),
+
+exported_customers as (
+
+    select
+        customer_id,
+        email_normalized,
+        phone,
+        first_name,
+        last_name,
+        company_name,
+        segment,
+        country_code,
+        city,
+        created_at,
+        false as is_derived_from_orders
+
+    from customers
+
+),
+
+customers_only_in_orders as (
+
+    select distinct
+        orders.customer_id,
+        true as is_derived_from_orders
+
+    from orders
+    left join customers
+        on orders.customer_id = customers.customer_id
+    where
+        orders.customer_id is not null
+        and customers.customer_id is null
+
+),
+
+unioned as (
+
+    select * from exported_customers
+    union all by name
+    select * from customers_only_in_orders
+
+)
+
+select * from unioned

@@ -1,0 +1,53 @@
+with
+
+order_lines as (
+
+    select * from {{ ref('stg_sales__order_lines') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_sales__products') }}
+
+),
+
+costed as (
+
+    select
+        order_lines.order_id || '-' || order_lines.line_number as order_line_id,
+        order_lines.order_id,
+        order_lines.line_number,
+        order_lines.product_id,
+        products.product_id is not null as is_product_known,
+        order_lines.quantity,
+        order_lines.unit_price_usd,
+        order_lines.discount_amount_usd,
+        products.unit_cost_usd,
+
+        cast(
+            order_lines.quantity * order_lines.unit_price_usd
+            - coalesce(order_lines.discount_amount_usd, 0)
+            as decimal(18, 2)
+        ) as revenue_usd,
+
+        -- null when the product (or its unit cost) is unknown
+        cast(order_lines.quantity * products.unit_cost_usd as decimal(18, 2)) as cost_usd
+
+    from order_lines
+    left join products
+        on order_lines.product_id = products.product_id
+
+),
+
+final as (
+
+    select
+        *,
+        cast(revenue_usd - cost_usd as decimal(18, 2)) as gross_margin_usd
+
+    from costed
+
+)
+
+select * from final
