@@ -5,6 +5,7 @@
     crm generate    write a synthetic export set
     crm dev         start the Dagster UI on this data folder
     crm summary     print rows per table of the current warehouse
+    crm sql QUERY   run a read-only query against the warehouse
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import date
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -21,7 +23,8 @@ from rich.table import Table
 
 from dagster_project.settings import Settings, load_settings
 
-console = Console()
+# Bound to the real terminal: the run's own output (dbt's log lines, Dagster's) is redirected to a file.
+console = Console(file=sys.stdout)
 
 
 def _landing_is_empty(settings: Settings) -> bool:
@@ -71,7 +74,7 @@ def generate(customers: int, months: int, seed: int, end_date, dirty_rate: float
 @click.option("--demo-customers", default=10_000, show_default=True,
               help="Customers in the demo export set generated when the landing folder is empty.")
 @click.option("--demo-months", default=24, show_default=True)
-@click.option("--verbose", is_flag=True, help="Show Dagster's step logs.")
+@click.option("--verbose", is_flag=True, help="Show Dagster's and dbt's logs instead of writing them to a file.")
 def build(demo_customers: int, demo_months: int, verbose: bool) -> None:
     """Run everything: load exports, build the warehouse with dbt, score the models."""
     from dagster_project.runner import run_full_pipeline
@@ -84,18 +87,30 @@ def build(demo_customers: int, demo_months: int, verbose: bool) -> None:
                   date(2026, 10, 31))
 
     started = time.perf_counter()
-    with console.status("Running the pipeline through Dagster (ingest -> dbt build -> models)..."):
-        outcome = run_full_pipeline(settings, log_level="INFO" if verbose else "WARNING")
+    if verbose:
+        outcome = run_full_pipeline(settings, log_level="INFO")
+        log_note = ""
+    else:
+        settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = settings.logs_dir / f"build-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+        with (
+            console.status("Running the pipeline through Dagster: ingest exports -> dbt build -> score models..."),
+            log_path.open("w") as log,
+            redirect_stdout(log),
+            redirect_stderr(log),
+        ):
+            outcome = run_full_pipeline(settings, log_level="INFO")
+        log_note = f" Full log: {log_path}"
     elapsed = time.perf_counter() - started
 
     if not outcome.success:
         console.print(f"[red bold]The run failed[/] after {elapsed:.0f}s (run {outcome.run_id}).")
         for step, message in zip(outcome.failed_steps, outcome.failure_messages, strict=True):
             console.print(f"[red]- {step}[/]: {message}")
-        console.print(f"Details: `uv run crm dev` and open the run {outcome.run_id}, or rerun with --verbose.")
+        console.print(f"Details: `uv run crm dev` and open the run {outcome.run_id}.{log_note}")
         sys.exit(1)
 
-    console.print(f"[green bold]Done[/] in {elapsed:.0f}s (Dagster run {outcome.run_id}).")
+    console.print(f"[green bold]Done[/] in {elapsed:.0f}s (Dagster run {outcome.run_id}).{log_note}")
     _print_summary(settings)
 
 
@@ -121,6 +136,26 @@ def _print_summary(settings: Settings) -> None:
     console.print(table)
     for line in next_steps(settings):
         console.print(line, soft_wrap=True)
+
+
+@main.command()
+@click.argument("query")
+def sql(query: str) -> None:
+    """Run a read-only SQL query against the warehouse and print the result."""
+    import duckdb
+
+    from dagster_project.warehouse import connect_warehouse
+
+    settings = load_settings()
+    if not settings.warehouse_path.exists():
+        raise click.ClickException(f"No warehouse at {settings.warehouse_path}: run `crm build` first.")
+    with connect_warehouse(settings, read_only=True) as connection:
+        try:
+            relation = connection.sql(query)
+            if relation is not None:
+                relation.show(max_width=200)
+        except duckdb.Error as error:
+            raise click.ClickException(str(error)) from error
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -53,12 +53,12 @@ def read_customer_activity(connection: duckdb.DuckDBPyConnection) -> CustomerAct
             """
             select customer_id, ordered_at, cast(total_amount_usd as double) as revenue_usd
             from marts.fct_orders
-            where status is distinct from 'cancelled'
+            where is_revenue_generating
             """
         ),
         email_events=frame(
             """
-            select customer_id, interaction_type as event_type, occurred_at
+            select customer_id, regexp_replace(interaction_type, '^email_', '') as event_type, occurred_at
             from marts.fct_interactions
             where interaction_channel = 'email'
             """

@@ -63,6 +63,11 @@ class Settings:
         return self.data_dir / "dbt"
 
     @property
+    def logs_dir(self) -> Path:
+        """Full logs of runs started from the `crm` command."""
+        return self.data_dir / "logs"
+
+    @property
     def dagster_home(self) -> Path:
         """The local Dagster instance: run history, event logs, schedules."""
         return self.data_dir / "dagster"
@@ -76,6 +81,7 @@ class Settings:
             self.docs_dir,
             self.reports_dir,
             self.dbt_target_dir,
+            self.logs_dir,
             self.dagster_home,
         ):
             directory.mkdir(parents=True, exist_ok=True)

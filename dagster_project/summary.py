@@ -41,7 +41,8 @@ def table_counts(connection: duckdb.DuckDBPyConnection) -> list[TableCount]:
 def next_steps(settings: Settings) -> list[str]:
     return [
         f"DuckDB warehouse: {settings.warehouse_path}",
-        f'Query it:         uv run python -c "import duckdb; print(duckdb.connect(\'{settings.warehouse_path}\', read_only=True).sql(\'{EXAMPLE_QUERY}\'))"',
+        f'Query it:         uv run crm sql "{EXAMPLE_QUERY}"',
+        f"                  (or any DuckDB client, read-only, on {settings.warehouse_path})",
         "Open Dagster:     uv run crm dev   (then http://127.0.0.1:3000)",
         "Run it again:     uv run crm build   (new files in the landing folder are loaded, the rest skipped)",
     ]

@@ -14,6 +14,7 @@ def test_every_path_derives_from_crm_data_dir(tmp_path: Path):
         settings.docs_dir,
         settings.reports_dir,
         settings.dbt_target_dir,
+        settings.logs_dir,
         settings.dagster_home,
     ]
     assert all(path.is_absolute() and path.is_relative_to(tmp_path / "elsewhere") for path in paths)

@@ -1,0 +1,68 @@
+"""The whole pipeline through Dagster on a generated export set, in a temporary data folder."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import polars as pl
+import pytest
+
+from dagster_project.runner import run_full_pipeline
+from dagster_project.summary import table_counts
+
+pytestmark = pytest.mark.e2e
+
+
+def exported_frame(landing, source: str, entity: str) -> pl.DataFrame:
+    files = sorted((landing / source / entity).glob("*.csv"))
+    return pl.concat([pl.read_csv(path, infer_schema=False) for path in files])
+
+
+@pytest.fixture
+def built_warehouse(small_export, data_dir_settings):
+    shutil.copytree(small_export / "landing", data_dir_settings.landing_dir)
+    outcome = run_full_pipeline(data_dir_settings)
+    assert outcome.success, outcome.failure_messages
+    return data_dir_settings
+
+
+def test_exports_reconcile_with_the_marts_and_every_customer_is_scored(built_warehouse):
+    settings = built_warehouse
+    orders = exported_frame(settings.landing_dir, "sales", "orders").unique("order_id", keep="last")
+    exported_customers = set(exported_frame(settings.landing_dir, "sales", "customers")["customer_id"]) | set(
+        orders["customer_id"]
+    )
+    exported_revenue = round(orders["total_amount"].cast(pl.Float64).sum(), 2)
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        order_count, revenue = connection.execute(
+            "select count(*), cast(sum(total_amount_usd) as double) from marts.fct_orders"
+        ).fetchall()[0]
+        customers_in_mart = {row[0] for row in connection.execute("select customer_id from marts.dim_customers").fetchall()}
+        ledger = connection.execute(
+            "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from raw._file_ledger where status = 'loaded'"
+        ).fetchall()[0]
+        scored = connection.execute(
+            "select count(*), count(distinct customer_id), count(model_version), count(scored_at) from ml.churn_scores"
+        ).fetchall()[0]
+        buyers = connection.execute("select count(distinct customer_id) from marts.fct_orders").fetchall()[0][0]
+
+    assert order_count == orders.height
+    assert round(revenue, 2) == exported_revenue
+    assert exported_customers <= customers_in_mart
+    assert ledger[0] == ledger[1] + ledger[2]
+    assert scored == (buyers, buyers, buyers, buyers)
+
+
+def test_running_twice_gives_the_same_warehouse(built_warehouse):
+    settings = built_warehouse
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        first = table_counts(connection)
+    outcome = run_full_pipeline(settings)
+    assert outcome.success, outcome.failure_messages
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        second = table_counts(connection)
+        statuses = dict(connection.execute("select status, count(*) from raw._file_ledger group by 1").fetchall())
+    assert first == second
+    assert set(statuses) == {"loaded"}
