@@ -1,11 +1,11 @@
 """The `crm` command: generate demo exports, run the whole pipeline, open Dagster.
 
-    crm build       load what is in the landing folder (a demo set if it is empty), build the
-                    warehouse and score the models, then print where to look
-    crm generate    write a synthetic export set
-    crm dev         start the Dagster UI on this data folder
-    crm summary     print rows per table of the current warehouse
-    crm sql QUERY   run a read-only query against the warehouse
+crm build       load what is in the landing folder (a demo set if it is empty), build the
+                warehouse and score the models, then print where to look
+crm generate    write a synthetic export set
+crm dev         start the Dagster UI on this data folder
+crm summary     print rows per table of the current warehouse
+crm sql QUERY   run a read-only query against the warehouse
 """
 
 from __future__ import annotations
@@ -31,14 +31,21 @@ def _landing_is_empty(settings: Settings) -> bool:
     return not settings.landing_dir.exists() or not any(p.is_file() for p in settings.landing_dir.rglob("*"))
 
 
-def _generate(out: Path, truth: Path, customers: int, months: int, seed: int, dirty_rate: float,
-              end_date: date) -> None:
+def _generate(
+    out: Path, truth: Path, customers: int, months: int, seed: int, dirty_rate: float, end_date: date
+) -> None:
     from dagster_project.synthetic import generate_exports
 
     with console.status(f"Generating {customers:,} customers over {months} months...") as status:
         summary = generate_exports(
-            out_dir=out, truth_dir=truth, customers=customers, months=months, seed=seed,
-            dirty_rate=dirty_rate, end_date=end_date, progress=lambda message: status.update(message),
+            out_dir=out,
+            truth_dir=truth,
+            customers=customers,
+            months=months,
+            seed=seed,
+            dirty_rate=dirty_rate,
+            end_date=end_date,
+            progress=lambda message: status.update(message),
         )
     console.print(f"[green]Exports written[/] to {out} in {summary.elapsed_seconds:.1f}s; ground truth in {truth}")
 
@@ -52,15 +59,35 @@ def main() -> None:
 @click.option("--customers", default=10_000, show_default=True, help="Number of customers.")
 @click.option("--months", default=24, show_default=True, help="Months of history.")
 @click.option("--seed", default=7, show_default=True, help="Random seed: same seed, same bytes.")
-@click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default="2026-10-31", show_default=True,
-              help="Last day of the generated history.")
+@click.option(
+    "--end-date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default="2026-10-31",
+    show_default=True,
+    help="Last day of the generated history.",
+)
 @click.option("--dirty-rate", default=0.01, show_default=True, help="Share of duplicate, late or blank records.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Landing folder to write to. [default: $CRM_DATA_DIR/landing]")
-@click.option("--truth-out", type=click.Path(path_type=Path), default=None,
-              help="Where the ground truth goes, outside the landing folder. [default: <out>/../ground_truth]")
-def generate(customers: int, months: int, seed: int, end_date, dirty_rate: float, out: Path | None,
-             truth_out: Path | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Landing folder to write to. [default: $CRM_DATA_DIR/landing]",
+)
+@click.option(
+    "--truth-out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the ground truth goes, outside the landing folder. [default: <out>/../ground_truth]",
+)
+def generate(
+    customers: int,
+    months: int,
+    seed: int,
+    end_date,
+    dirty_rate: float,
+    out: Path | None,
+    truth_out: Path | None,
+) -> None:
     """Write a realistic synthetic export set (sales CSV, marketing JSON lines, support CSV)."""
     settings = load_settings()
     out = (out or settings.landing_dir).resolve()
@@ -71,8 +98,12 @@ def generate(customers: int, months: int, seed: int, end_date, dirty_rate: float
 
 
 @main.command()
-@click.option("--demo-customers", default=10_000, show_default=True,
-              help="Customers in the demo export set generated when the landing folder is empty.")
+@click.option(
+    "--demo-customers",
+    default=10_000,
+    show_default=True,
+    help="Customers in the demo export set generated when the landing folder is empty.",
+)
 @click.option("--demo-months", default=24, show_default=True)
 @click.option("--verbose", is_flag=True, help="Show Dagster's and dbt's logs instead of writing them to a file.")
 def build(demo_customers: int, demo_months: int, verbose: bool) -> None:
@@ -83,8 +114,15 @@ def build(demo_customers: int, demo_months: int, verbose: bool) -> None:
     console.print(f"Data folder: [bold]{settings.data_dir}[/] (set CRM_DATA_DIR to use another)")
     if _landing_is_empty(settings):
         console.print(f"The landing folder {settings.landing_dir} is empty: generating a demo export set.")
-        _generate(settings.landing_dir, settings.ground_truth_dir, demo_customers, demo_months, 7, 0.01,
-                  date(2026, 10, 31))
+        _generate(
+            settings.landing_dir,
+            settings.ground_truth_dir,
+            demo_customers,
+            demo_months,
+            7,
+            0.01,
+            date(2026, 10, 31),
+        )
 
     started = time.perf_counter()
     if verbose:

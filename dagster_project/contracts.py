@@ -67,8 +67,13 @@ class EntityContract:
         return {column.name: POLARS_TYPES[column.type] for column in self.columns}
 
 
-def _c(name: str, type_: str = "string", required: bool = False, description: str = "",
-       accepted_values: tuple[str, ...] | None = None) -> Column:
+def _c(
+    name: str,
+    type_: str = "string",
+    required: bool = False,
+    description: str = "",
+    accepted_values: tuple[str, ...] | None = None,
+) -> Column:
     return Column(name, type_, required, description, accepted_values)
 
 
@@ -107,7 +112,12 @@ CONTRACTS: dict[str, EntityContract] = {
             description="One row per product line of an order.",
             columns=(
                 _c("order_id", required=True, description="Order the line belongs to."),
-                _c("line_number", "integer", required=True, description="Position of the line in the order, from 1."),
+                _c(
+                    "line_number",
+                    "integer",
+                    required=True,
+                    description="Position of the line in the order, from 1.",
+                ),
                 _c("product_id", required=True, description="Product sold."),
                 _c("quantity", "integer", required=True, description="Units sold."),
                 _c("unit_price", "decimal", required=True, description="Price per unit before discount."),
@@ -218,7 +228,12 @@ CONTRACTS: dict[str, EntityContract] = {
             columns=(
                 _c("survey_id", required=True),
                 _c("ticket_id", required=True),
-                _c("score", "integer", required=True, description="Satisfaction score from 1 (bad) to 5 (good)."),
+                _c(
+                    "score",
+                    "integer",
+                    required=True,
+                    description="Satisfaction score from 1 (bad) to 5 (good).",
+                ),
                 _c("responded_at", "timestamp", required=True),
                 _c("comment", description="Free-text comment."),
             ),

@@ -5,7 +5,6 @@ exports (landing files) -> raw.* (ingestion) -> staging / intermediate / marts (
 Loaded lazily through ``@dg.definitions`` so that importing this module does no work.
 """
 
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 

@@ -1,6 +1,5 @@
 """Dagster resources: the build DuckDB warehouse, resolved from the one settings module."""
 
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,4 +28,3 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with connect_warehouse(self.settings(), read_only=read_only) as connection:
             yield connection
-

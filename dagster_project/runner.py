@@ -44,8 +44,11 @@ def run_full_pipeline(settings: Settings, log_level: str = "WARNING") -> RunOutc
         success=result.success,
         failed_steps=[event.step_key or "" for event in failures],
         failure_messages=[
-            (event.step_failure_data.error.message if event.step_failure_data and event.step_failure_data.error else "")
-            .strip()
+            (
+                event.step_failure_data.error.message
+                if event.step_failure_data and event.step_failure_data.error
+                else ""
+            ).strip()
             for event in failures
         ],
     )

@@ -123,6 +123,10 @@ def score_customers(result: ChurnTrainingResult, activity: CustomerActivity, ana
     """customer_id, churn_probability, churn_risk_band for every customer who ever ordered."""
     features = customer_features(activity, analysis_date + timedelta(microseconds=1))
     probabilities = result.pipeline.predict_proba(_matrix(features))[:, 1]
-    return features.select("customer_id").with_columns(
-        pl.Series("churn_probability", probabilities).round(6),
-    ).with_columns(risk_band(pl.col("churn_probability")).alias("churn_risk_band"))
+    return (
+        features.select("customer_id")
+        .with_columns(
+            pl.Series("churn_probability", probabilities).round(6),
+        )
+        .with_columns(risk_band(pl.col("churn_probability")).alias("churn_risk_band"))
+    )

@@ -61,24 +61,30 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
     """One row per customer with at least one order before ``cutoff``."""
     orders = _before(activity.orders, "ordered_at", cutoff)
     days_before_cutoff = (pl.lit(cutoff) - pl.col("ordered_at")).dt.total_days()
-    base = orders.group_by("customer_id").agg(
-        (pl.lit(cutoff) - pl.col("ordered_at").max()).dt.total_days().alias("days_since_last_order"),
-        pl.len().alias("order_count"),
-        pl.col("revenue_usd").sum().alias("revenue_usd"),
-        pl.col("revenue_usd").mean().alias("average_order_value_usd"),
-        (pl.lit(cutoff) - pl.col("ordered_at").min()).dt.total_days().alias("tenure_days"),
-        (days_before_cutoff < 90).sum().alias("orders_last_90_days"),
-        ((days_before_cutoff >= 90) & (days_before_cutoff < 180)).sum().alias("orders_previous_90_days"),
-    ).with_columns(
-        (
-            (pl.col("orders_last_90_days") + 1) / (pl.col("orders_previous_90_days") + 1)
-        ).alias("order_trend")
+    base = (
+        orders.group_by("customer_id")
+        .agg(
+            (pl.lit(cutoff) - pl.col("ordered_at").max()).dt.total_days().alias("days_since_last_order"),
+            pl.len().alias("order_count"),
+            pl.col("revenue_usd").sum().alias("revenue_usd"),
+            pl.col("revenue_usd").mean().alias("average_order_value_usd"),
+            (pl.lit(cutoff) - pl.col("ordered_at").min()).dt.total_days().alias("tenure_days"),
+            (days_before_cutoff < 90).sum().alias("orders_last_90_days"),
+            ((days_before_cutoff >= 90) & (days_before_cutoff < 180)).sum().alias("orders_previous_90_days"),
+        )
+        .with_columns(
+            ((pl.col("orders_last_90_days") + 1) / (pl.col("orders_previous_90_days") + 1)).alias("order_trend")
+        )
     )
 
-    email = _before(activity.email_events, "occurred_at", cutoff, days=90).group_by("customer_id").agg(
-        (pl.col("event_type") == "delivered").sum().alias("emails_delivered_last_90_days"),
-        (pl.col("event_type") == "opened").sum().alias("email_opens_last_90_days"),
-        (pl.col("event_type") == "clicked").sum().alias("email_clicks_last_90_days"),
+    email = (
+        _before(activity.email_events, "occurred_at", cutoff, days=90)
+        .group_by("customer_id")
+        .agg(
+            (pl.col("event_type") == "delivered").sum().alias("emails_delivered_last_90_days"),
+            (pl.col("event_type") == "opened").sum().alias("email_opens_last_90_days"),
+            (pl.col("event_type") == "clicked").sum().alias("email_clicks_last_90_days"),
+        )
     )
     unsubscribed = (
         _before(activity.email_events, "occurred_at", cutoff)
@@ -87,11 +93,15 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
         .unique()
         .with_columns(pl.lit(1).alias("has_unsubscribed"))
     )
-    tickets = _before(activity.tickets, "created_at", cutoff, days=180).group_by("customer_id").agg(
-        pl.len().alias("tickets_last_180_days")
+    tickets = (
+        _before(activity.tickets, "created_at", cutoff, days=180)
+        .group_by("customer_id")
+        .agg(pl.len().alias("tickets_last_180_days"))
     )
-    surveys = _before(activity.surveys, "responded_at", cutoff, days=365).group_by("customer_id").agg(
-        pl.col("score").cast(pl.Float64).mean().alias("average_satisfaction_score")
+    surveys = (
+        _before(activity.surveys, "responded_at", cutoff, days=365)
+        .group_by("customer_id")
+        .agg(pl.col("score").cast(pl.Float64).mean().alias("average_satisfaction_score"))
     )
 
     features = (
@@ -118,9 +128,11 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
             )
         )
     )
-    return features.select("customer_id", *FEATURE_COLUMNS).with_columns(
-        pl.col(name).cast(pl.Float64) for name in FEATURE_COLUMNS
-    ).sort("customer_id")
+    return (
+        features.select("customer_id", *FEATURE_COLUMNS)
+        .with_columns(pl.col(name).cast(pl.Float64) for name in FEATURE_COLUMNS)
+        .sort("customer_id")
+    )
 
 
 def churn_labels(activity: CustomerActivity, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
@@ -128,8 +140,7 @@ def churn_labels(activity: CustomerActivity, cutoff: datetime, horizon_days: int
     buyers_before = _before(activity.orders, "ordered_at", cutoff).select("customer_id").unique()
     buyers_after = (
         activity.orders.filter(
-            (pl.col("ordered_at") >= cutoff)
-            & (pl.col("ordered_at") < cutoff + timedelta(days=horizon_days))
+            (pl.col("ordered_at") >= cutoff) & (pl.col("ordered_at") < cutoff + timedelta(days=horizon_days))
         )
         .select("customer_id")
         .unique()

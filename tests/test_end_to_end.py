@@ -39,7 +39,9 @@ def test_exports_reconcile_with_the_marts_and_every_customer_is_scored(built_war
         order_count, revenue = connection.execute(
             "select count(*), cast(sum(total_amount_usd) as double) from marts.fct_orders"
         ).fetchall()[0]
-        customers_in_mart = {row[0] for row in connection.execute("select customer_id from marts.dim_customers").fetchall()}
+        customers_in_mart = {
+            row[0] for row in connection.execute("select customer_id from marts.dim_customers").fetchall()
+        }
         ledger = connection.execute(
             "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from raw._file_ledger where status = 'loaded'"
         ).fetchall()[0]

@@ -61,8 +61,16 @@ def test_loads_a_csv_with_types_and_lineage(landing, connection):
         "select order_id, ordered_at, status, total_amount, discount_amount, _source_file, _source_line, "
         "_loaded_at from raw.orders order by order_id",
     )
-    assert loaded[0] == ("O1", datetime(2025, 1, 5, 10), "completed", 100.5, 0.0, "sales/orders/orders_1.csv", 2,
-                         LOADED_AT)
+    assert loaded[0] == (
+        "O1",
+        datetime(2025, 1, 5, 10),
+        "completed",
+        100.5,
+        0.0,
+        "sales/orders/orders_1.csv",
+        2,
+        LOADED_AT,
+    )
     assert loaded[1][2] == "completed"  # enum values are normalised to lower case
     assert loaded[2][1] == datetime(2025, 1, 7, 6)  # offsets converted to UTC
     assert loaded[2][4] is None  # blank optional value is NULL, not 0 or ''
@@ -82,7 +90,8 @@ def test_bad_rows_are_quarantined_with_file_line_and_column(landing, connection)
     assert result.rows_read == result.rows_loaded + result.rows_quarantined == 6
     assert result.rows_quarantined == 3
     quarantined = rows(
-        connection, "select source_file, source_line, reason, raw_record from raw._quarantine order by source_line"
+        connection,
+        "select source_file, source_line, reason, raw_record from raw._quarantine order by source_line",
     )
     assert [(q[0], q[1]) for q in quarantined] == [("sales/orders/orders_bad.csv", line) for line in (5, 6, 7)]
     assert quarantined[0][2] == "customer_id: required value is missing"
@@ -134,14 +143,22 @@ def test_undecodable_file_names_the_file(landing, connection):
 
 def test_jsonl_parquet_and_gzip_are_read(landing, connection):
     frame = pl.DataFrame(
-        {"order_id": ["P1"], "customer_id": ["C9"], "ordered_at": ["2025-02-01T00:00:00Z"], "total_amount": [9.5]}
+        {
+            "order_id": ["P1"],
+            "customer_id": ["C9"],
+            "ordered_at": ["2025-02-01T00:00:00Z"],
+            "total_amount": [9.5],
+        }
     )
     frame.write_parquet(landing / "sales" / "orders" / "orders.parquet")
     (landing / "sales" / "orders" / "orders.jsonl.gz").write_bytes(
         gzip.compress(b'{"order_id": "J1", "customer_id": "C8", "ordered_at": "2025-02-02", "total_amount": 3}\n')
     )
     load_entity(connection, ORDERS, landing, LOADED_AT)
-    assert rows(connection, "select order_id, total_amount from raw.orders order by 1") == [("J1", 3.0), ("P1", 9.5)]
+    assert rows(connection, "select order_id, total_amount from raw.orders order by 1") == [
+        ("J1", 3.0),
+        ("P1", 9.5),
+    ]
 
 
 def test_optional_entity_without_files_gets_an_empty_table(landing, connection):
@@ -153,7 +170,11 @@ def test_optional_entity_without_files_gets_an_empty_table(landing, connection):
 
 
 def test_hostile_header_is_data_not_sql(landing, connection):
-    write(landing, "orders_1.csv", 'order_id,customer_id,ordered_at,amount"; drop table raw.orders; --\nO1,C1,2025-01-01,1\n')
+    write(
+        landing,
+        "orders_1.csv",
+        'order_id,customer_id,ordered_at,amount"; drop table raw.orders; --\nO1,C1,2025-01-01,1\n',
+    )
     result = load_entity(connection, ORDERS, landing, LOADED_AT)
     assert result.files[0].extra_columns == ('amount"; drop table raw.orders; --',)
     assert rows(connection, "select count(*) from raw.orders") == [(1,)]
@@ -169,7 +190,11 @@ def test_symlinks_out_of_the_landing_folder_are_not_read(landing, connection, tm
 
 
 def test_ragged_line_is_quarantined_and_the_rest_loads(landing, connection):
-    write(landing, "orders_1.csv", GOOD_ORDERS + "O9,C9,2025-01-09,completed\n" + "O10,C9,2025-01-10,completed,web,USD,5,0\n")
+    write(
+        landing,
+        "orders_1.csv",
+        GOOD_ORDERS + "O9,C9,2025-01-09,completed\n" + "O10,C9,2025-01-10,completed,web,USD,5,0\n",
+    )
     result = load_entity(connection, ORDERS, landing, LOADED_AT)
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 4, 1)
     assert rows(connection, "select source_line, reason from raw._quarantine") == [

@@ -65,9 +65,9 @@ def test_labels_read_only_the_horizon_after_the_cutoff():
     cutoff = START + timedelta(days=400)
     labels = churn_labels(activity, cutoff, horizon_days=90)
     buyers_in_horizon = set(
-        activity.orders.filter(
-            (pl.col("ordered_at") >= cutoff) & (pl.col("ordered_at") < cutoff + timedelta(days=90))
-        )["customer_id"]
+        activity.orders.filter((pl.col("ordered_at") >= cutoff) & (pl.col("ordered_at") < cutoff + timedelta(days=90)))[
+            "customer_id"
+        ]
     )
     retained = set(labels.filter(pl.col("is_churned") == 0)["customer_id"])
     assert retained == buyers_in_horizon & set(labels["customer_id"])

@@ -1,6 +1,5 @@
 """One ingestion asset per export entity: landing files -> ``raw.<entity>``."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -22,9 +21,7 @@ def _describe(result: EntityLoadResult) -> dict[str, dg.MetadataValue | int]:
         "dagster/row_count": result.rows_in_table,
     }
     if rejected:
-        metadata["rejected_files"] = dg.MetadataValue.md(
-            "\n".join(f"- {file.error}" for file in rejected)
-        )
+        metadata["rejected_files"] = dg.MetadataValue.md("\n".join(f"- {file.error}" for file in rejected))
     extra = sorted({column for file in result.files for column in file.extra_columns})
     if extra:
         metadata["unknown_columns_ignored"] = dg.MetadataValue.text(", ".join(extra))
@@ -46,7 +43,9 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
     def ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         settings = warehouse.settings()
         with warehouse.connect() as connection:
-            result = load_entity(connection, contract, settings.landing_dir, loaded_at=datetime.now(UTC).replace(tzinfo=None))
+            result = load_entity(
+                connection, contract, settings.landing_dir, loaded_at=datetime.now(UTC).replace(tzinfo=None)
+            )
         for file in result.files_with_status("rejected"):
             context.log.error(f"rejected {file.error}")
         if contract.is_required_export and result.rows_in_table == 0:

@@ -1,6 +1,5 @@
 """Model assets: train on the marts, score every customer, write scores back to ``ml.*``."""
 
-
 import os
 from datetime import UTC, datetime
 

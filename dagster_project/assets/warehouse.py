@@ -1,6 +1,5 @@
 """The dbt project as Dagster assets: staging, intermediate and marts, with dbt tests as checks."""
 
-
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -49,9 +48,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         manifest=project.manifest_path,
         project=project,
         name="crm_dbt_models",
-        dagster_dbt_translator=CrmDbtTranslator(
-            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
-        ),
+        dagster_dbt_translator=CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
         pool=WAREHOUSE_WRITER_POOL,
     )
     def crm_dbt_models(

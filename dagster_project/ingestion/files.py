@@ -29,7 +29,7 @@ class UnreadableFileError(Exception):
 class LandingFile:
     path: Path
     relative_path: str  # relative to the landing folder: what users see in errors and the ledger
-    content: bytes      # decompressed bytes
+    content: bytes  # decompressed bytes
 
     @property
     def content_hash(self) -> str:
@@ -83,7 +83,7 @@ def open_landing_file(path: Path, landing_dir: Path) -> LandingFile:
 class TextRows:
     """A file's records as strings, plus the records that could not even be split into fields."""
 
-    frame: pl.DataFrame      # one String column per header, plus _source_line
+    frame: pl.DataFrame  # one String column per header, plus _source_line
     malformed: pl.DataFrame  # _source_line, _quarantine_reason, _raw_record
 
 
@@ -117,11 +117,13 @@ def _read_csv(text: str, name: str) -> TextRows:
                 records.append(record)
                 lines.append(start_line)
             else:
-                malformed.append((
-                    start_line,
-                    f"line has {len(record)} fields, the header has {len(header)}",
-                    json.dumps(record),
-                ))
+                malformed.append(
+                    (
+                        start_line,
+                        f"line has {len(record)} fields, the header has {len(header)}",
+                        json.dumps(record),
+                    )
+                )
             start_line = reader.line_num + 1
     except csv.Error as error:
         raise UnreadableFileError(f"{name}: line {reader.line_num}: cannot be read as CSV ({error})") from error
@@ -150,9 +152,7 @@ def read_as_text(landing_file: LandingFile) -> TextRows:
         else:
             raise UnreadableFileError(f"{name}: unsupported file type")
     except UnicodeDecodeError as error:
-        raise UnreadableFileError(
-            f"{name}: cannot be decoded as UTF-8 (byte {error.start}: {error.reason})"
-        ) from error
+        raise UnreadableFileError(f"{name}: cannot be decoded as UTF-8 (byte {error.start}: {error.reason})") from error
     except (pl.exceptions.PolarsError, OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableFileError(f"{name}: cannot be read as {landing_file.format} ({first_line})") from error

@@ -28,9 +28,9 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection, contract: EntityCon
     Optional exports that never arrive still get their table, so dbt builds on orders alone.
     """
     connection.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    columns = [
-        f"{quote_identifier(column.name)} {DUCKDB_TYPES[column.type]}" for column in contract.columns
-    ] + [f"{name} {type_}" for name, type_ in METADATA_COLUMNS]
+    columns = [f"{quote_identifier(column.name)} {DUCKDB_TYPES[column.type]}" for column in contract.columns] + [
+        f"{name} {type_}" for name, type_ in METADATA_COLUMNS
+    ]
     connection.execute(f"CREATE TABLE IF NOT EXISTS {contract.raw_table} ({', '.join(columns)})")
     connection.execute(
         f"""

@@ -112,7 +112,13 @@ def _load_file(
         rows = validate_rows(read_as_text(landing_file), contract, relative_path)
     except (UnreadableFileError, ContractViolationError) as error:
         return _reject(
-            connection, contract, relative_path, content_hash, len(landing_file.content), str(error), loaded_at
+            connection,
+            contract,
+            relative_path,
+            content_hash,
+            len(landing_file.content),
+            str(error),
+            loaded_at,
         )
 
     loaded = rows.loaded.with_columns(
@@ -166,7 +172,11 @@ def _load_file(
 
     if rows.quarantined.height:
         logger.warning(
-            "%s: %d of %d rows quarantined (see %s)", relative_path, rows.quarantined.height, rows_read, QUARANTINE_TABLE
+            "%s: %d of %d rows quarantined (see %s)",
+            relative_path,
+            rows.quarantined.height,
+            rows_read,
+            QUARANTINE_TABLE,
         )
     return FileLoadResult(
         source_file=relative_path,

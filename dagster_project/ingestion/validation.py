@@ -34,16 +34,13 @@ class ContractViolationError(Exception):
 
 @dataclass(frozen=True)
 class ValidatedRows:
-    loaded: pl.DataFrame        # contract columns, typed, plus _source_line
-    quarantined: pl.DataFrame   # _source_line, _quarantine_reason, _raw_record (JSON text)
-    extra_columns: list[str]    # columns in the file that the contract does not know
+    loaded: pl.DataFrame  # contract columns, typed, plus _source_line
+    quarantined: pl.DataFrame  # _source_line, _quarantine_reason, _raw_record (JSON text)
+    extra_columns: list[str]  # columns in the file that the contract does not know
 
 
 def _parse_timestamp(text: pl.Expr) -> pl.Expr:
-    attempts = [
-        text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us")
-        for fmt in TIMESTAMP_FORMATS
-    ]
+    attempts = [text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us") for fmt in TIMESTAMP_FORMATS]
     return pl.coalesce(attempts).dt.replace_time_zone(None)
 
 
@@ -67,9 +64,7 @@ def _failure_reason(column: Column, typed: pl.Expr) -> pl.Expr:
     text = pl.col(column.name)
     reasons = []
     if column.required:
-        reasons.append(
-            pl.when(text.is_null()).then(pl.lit(f"{column.name}: required value is missing"))
-        )
+        reasons.append(pl.when(text.is_null()).then(pl.lit(f"{column.name}: required value is missing")))
     if column.type != "string":
         reasons.append(
             pl.when(text.is_not_null() & typed.is_null()).then(
@@ -107,10 +102,12 @@ def validate_rows(text: TextRows, contract: EntityContract, file_name: str) -> V
     # The row as it was in the file, for whoever fixes a quarantined row.
     raw_record = pl.struct([pl.col(name) for name in sorted(present)]).struct.json_encode()
     # Blank cells and padding are absent values, not empty strings.
-    cleaned = text_rows.with_columns(raw_record.alias("_raw_record")).with_columns(
-        [pl.col(name).str.strip_chars().replace("", None) for name in present]
-    ).with_columns(
-        [pl.lit(None, dtype=pl.String).alias(name) for name in contract.column_names if name not in present]
+    cleaned = (
+        text_rows.with_columns(raw_record.alias("_raw_record"))
+        .with_columns([pl.col(name).str.strip_chars().replace("", None) for name in present])
+        .with_columns(
+            [pl.lit(None, dtype=pl.String).alias(name) for name in contract.column_names if name not in present]
+        )
     )
 
     typed_columns = [_typed_value(column).alias(column.name) for column in contract.columns]
@@ -119,9 +116,7 @@ def validate_rows(text: TextRows, contract: EntityContract, file_name: str) -> V
     checked = cleaned.select(
         pl.col("_source_line"),
         *typed_columns,
-        pl.concat_str(reason_columns, separator="; ", ignore_nulls=True)
-        .replace("", None)
-        .alias(QUARANTINE_REASON),
+        pl.concat_str(reason_columns, separator="; ", ignore_nulls=True).replace("", None).alias(QUARANTINE_REASON),
         pl.col("_raw_record"),
     )
     is_bad = pl.col(QUARANTINE_REASON).is_not_null()
