@@ -43,7 +43,8 @@ def test_exports_reconcile_with_the_marts_and_every_customer_is_scored(built_war
             row[0] for row in connection.execute("select customer_id from marts.dim_customers").fetchall()
         }
         ledger = connection.execute(
-            "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from raw._file_ledger where status = 'loaded'"
+            "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) "
+            "from raw._file_ledger where status = 'loaded'"
         ).fetchall()[0]
         scored = connection.execute(
             "select count(*), count(distinct customer_id), count(model_version), count(scored_at) from ml.churn_scores"
