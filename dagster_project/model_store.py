@@ -49,6 +49,13 @@ def read_customer_activity(connection: duckdb.DuckDBPyConnection) -> CustomerAct
         return connection.sql(query).pl()
 
     return CustomerActivity(
+        customers=frame(
+            """
+            select customer_id, coalesce(least(created_at, first_order_at), created_at, first_order_at) as first_seen_at
+            from marts.dim_customers
+            where coalesce(created_at, first_order_at) is not null
+            """
+        ),
         orders=frame(
             """
             select customer_id, ordered_at, cast(total_amount_usd as double) as revenue_usd

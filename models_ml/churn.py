@@ -120,7 +120,7 @@ def risk_band(probability: pl.Expr) -> pl.Expr:
 
 
 def score_customers(result: ChurnTrainingResult, activity: CustomerActivity, analysis_date: datetime) -> pl.DataFrame:
-    """customer_id, churn_probability, churn_risk_band for every customer who ever ordered."""
+    """customer_id, churn_probability, churn_risk_band for every customer known at the analysis date."""
     features = customer_features(activity, analysis_date + timedelta(microseconds=1))
     probabilities = result.pipeline.predict_proba(_matrix(features))[:, 1]
     return (

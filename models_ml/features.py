@@ -17,12 +17,14 @@ import polars as pl
 class CustomerActivity:
     """The event history the features are computed from, one frame per kind of event.
 
+    customers:     customer_id, first_seen_at (created, or first order when creation is unknown)
     orders:        customer_id, ordered_at, revenue_usd
     email_events:  customer_id, event_type, occurred_at
     tickets:       customer_id, created_at
     surveys:       customer_id, score, responded_at
     """
 
+    customers: pl.DataFrame
     orders: pl.DataFrame
     email_events: pl.DataFrame
     tickets: pl.DataFrame
@@ -58,19 +60,33 @@ def _before(frame: pl.DataFrame, column: str, cutoff: datetime, days: int | None
 
 
 def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFrame:
-    """One row per customer with at least one order before ``cutoff``."""
+    """One row per customer known before ``cutoff``, whether or not they ever ordered."""
+    known = _before(activity.customers, "first_seen_at", cutoff).select("customer_id", "first_seen_at")
     orders = _before(activity.orders, "ordered_at", cutoff)
     days_before_cutoff = (pl.lit(cutoff) - pl.col("ordered_at")).dt.total_days()
+    order_history = orders.group_by("customer_id").agg(
+        pl.col("ordered_at").max().alias("last_ordered_at"),
+        pl.len().alias("order_count"),
+        pl.col("revenue_usd").sum().alias("revenue_usd"),
+        pl.col("revenue_usd").mean().alias("average_order_value_usd"),
+        (days_before_cutoff < 90).sum().alias("orders_last_90_days"),
+        ((days_before_cutoff >= 90) & (days_before_cutoff < 180)).sum().alias("orders_previous_90_days"),
+    )
     base = (
-        orders.group_by("customer_id")
-        .agg(
-            (pl.lit(cutoff) - pl.col("ordered_at").max()).dt.total_days().alias("days_since_last_order"),
-            pl.len().alias("order_count"),
-            pl.col("revenue_usd").sum().alias("revenue_usd"),
-            pl.col("revenue_usd").mean().alias("average_order_value_usd"),
-            (pl.lit(cutoff) - pl.col("ordered_at").min()).dt.total_days().alias("tenure_days"),
-            (days_before_cutoff < 90).sum().alias("orders_last_90_days"),
-            ((days_before_cutoff >= 90) & (days_before_cutoff < 180)).sum().alias("orders_previous_90_days"),
+        known.join(order_history, on="customer_id", how="left")
+        .with_columns(
+            # A customer who never ordered is as "recent" as their first appearance.
+            (pl.lit(cutoff) - pl.coalesce("last_ordered_at", "first_seen_at"))
+            .dt.total_days()
+            .alias("days_since_last_order"),
+            (pl.lit(cutoff) - pl.col("first_seen_at")).dt.total_days().alias("tenure_days"),
+            pl.col(
+                "order_count",
+                "revenue_usd",
+                "average_order_value_usd",
+                "orders_last_90_days",
+                "orders_previous_90_days",
+            ).fill_null(0),
         )
         .with_columns(
             ((pl.col("orders_last_90_days") + 1) / (pl.col("orders_previous_90_days") + 1)).alias("order_trend")
@@ -136,8 +152,8 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
 
 
 def churn_labels(activity: CustomerActivity, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
-    """is_churned = 1 when a customer who bought before ``cutoff`` does not buy within the horizon."""
-    buyers_before = _before(activity.orders, "ordered_at", cutoff).select("customer_id").unique()
+    """is_churned = 1 when a customer known before ``cutoff`` does not buy within the horizon."""
+    known_before = _before(activity.customers, "first_seen_at", cutoff).select("customer_id").unique()
     buyers_after = (
         activity.orders.filter(
             (pl.col("ordered_at") >= cutoff) & (pl.col("ordered_at") < cutoff + timedelta(days=horizon_days))
@@ -147,7 +163,7 @@ def churn_labels(activity: CustomerActivity, cutoff: datetime, horizon_days: int
         .with_columns(pl.lit(0).alias("is_churned"))
     )
     return (
-        buyers_before.join(buyers_after, on="customer_id", how="left")
+        known_before.join(buyers_after, on="customer_id", how="left")
         .with_columns(pl.col("is_churned").fill_null(1))
         .sort("customer_id")
     )

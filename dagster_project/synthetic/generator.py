@@ -1,0 +1,245 @@
+"""The entry point: generate a full set of exports and the ground truth behind them.
+
+Customers are processed in chunks so memory stays flat however many customers are asked for:
+each chunk is simulated end to end (customers, leads, mailings, orders, tickets), written to its
+own numbered files and dropped. Only small things cross chunk boundaries: the running id
+counters, the late duplicates held for the next file, and the counts for the summary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..contracts import CONTRACTS
+from .campaigns import plan_campaigns
+from .catalogue import SEGMENTS, build_catalogue
+from .customers import generate_customers
+from .dirty_records import DUPLICATED_ENTITIES, arrange, blank_optional_fields, split_duplicates
+from .leads import generate_leads
+from .marketing import run_marketing, send_schedule
+from .purchases import simulate_purchases
+from .randomness import random_stream
+from .support import simulate_support
+from .timeline import build_timeline
+from .writer import CsvAppender, ExportWriter, write_csv, write_json
+
+CHUNKED_ENTITIES: tuple[str, ...] = (
+    "customers", "orders", "order_lines", "email_events", "leads", "tickets", "satisfaction_surveys",
+)
+
+
+@dataclass
+class GenerationSummary:
+    out_dir: Path
+    truth_dir: Path
+    files: dict[str, list[Path]]  # entity -> export files written, in order
+    truth_files: list[Path]
+    rows_written: dict[str, int]  # duplicates included
+    unique_keys: dict[str, int]
+    total_revenue: float  # sum of total_amount over unique orders
+    unique_orders: int
+    elapsed_seconds: float
+    parameters: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [path for entity in self.files for path in self.files[entity]] + list(self.truth_files)
+
+
+def _check_arguments(out_dir: Path, truth_dir: Path, customers: int, months: int,
+                     dirty_rate: float, chunk_customers: int) -> None:
+    if customers < 1:
+        raise ValueError("customers must be at least 1")
+    if customers > 9_999_990:
+        raise ValueError("customers must stay below 10 million (id and email token width)")
+    if months < 1:
+        raise ValueError("months must be at least 1")
+    if not 0.0 <= dirty_rate < 0.5:
+        raise ValueError("dirty_rate must be in [0, 0.5)")
+    if chunk_customers < 1:
+        raise ValueError("chunk_customers must be at least 1")
+    out_resolved, truth_resolved = out_dir.resolve(), truth_dir.resolve()
+    if truth_resolved == out_resolved or out_resolved in truth_resolved.parents:
+        raise ValueError("truth_dir must not be inside out_dir: the pipeline would ingest the answers")
+
+
+def generate_exports(
+    out_dir: Path,
+    truth_dir: Path,
+    customers: int = 10_000,
+    months: int = 24,
+    seed: int = 7,
+    end_date: date = date(2026, 10, 31),
+    dirty_rate: float = 0.01,
+    chunk_customers: int = 25_000,
+    progress: Callable[[str], None] | None = None,
+) -> GenerationSummary:
+    """Write a deterministic synthetic set of sales, marketing and support exports.
+
+    Same arguments give byte-identical files. Exports go to ``out_dir/<source>/<entity>/``
+    (one numbered file per chunk, plus a catch-up file holding the last chunk's late
+    duplicates); the ground truth goes to ``truth_dir``, which must not be inside ``out_dir``:
+
+    - ``customers_truth.csv``: segment; ``engagement`` in (0, 1) (logistic of the latent
+      standard-normal trait); ``value`` (lognormal, mean 1, multiplies the order rate);
+      ``is_churned`` and ``churned_at`` (the date the customer stopped buying for good, empty if
+      not within the window).
+    - ``product_affinities.csv``: for every ordered pair of categories the affinity weight of
+      the basket model (P(next line in b | line in a) is proportional to demand(b) x affinity)
+      and that resulting ``follow_probability``.
+    - ``campaign_lift.csv``: per campaign the true multiplier of targeted customers' rate of
+      orders containing the offer product during the window, the targeted count and the
+      eligible count (eligible minus targeted is a random holdout).
+    - ``summary.json``: parameters, rows written and unique keys per entity, total revenue
+      (sum of total_amount over unique orders, every status) and the unique order count.
+    """
+    started = time.perf_counter()
+    out_dir, truth_dir = Path(out_dir), Path(truth_dir)
+    _check_arguments(out_dir, truth_dir, customers, months, dirty_rate, chunk_customers)
+    report = progress or (lambda message: None)
+
+    timeline = build_timeline(end_date, months)
+    catalogue = build_catalogue(random_stream(seed, "catalogue"))
+    plan = plan_campaigns(random_stream(seed, "campaigns"), timeline, catalogue, customers)
+    schedule = send_schedule(timeline, plan)
+
+    writer = ExportWriter(out_dir)
+    writer.write("products", catalogue.products)
+    writer.write("campaigns", plan.campaigns)
+    rows_written = {entity: 0 for entity in CONTRACTS}
+    unique_keys = {entity: 0 for entity in CONTRACTS}
+    for entity, frame in (("products", catalogue.products), ("campaigns", plan.campaigns)):
+        rows_written[entity] = unique_keys[entity] = frame.height
+
+    truth_customers = CsvAppender(truth_dir / "customers_truth.csv")
+    late: dict[str, pl.DataFrame | None] = {entity: None for entity in DUPLICATED_ENTITIES}
+    # Ids run on across chunks: each chunk numbers its rows from where the previous one stopped.
+    next_number = {entity: 0 for entity in ("orders", "email_events", "leads", "tickets", "satisfaction_surveys")}
+    targeted_counts = np.zeros(len(plan), dtype=np.int64)
+    eligible_counts = np.zeros(len(plan), dtype=np.int64)
+    revenue_cents = 0
+    chunk_count = math.ceil(customers / chunk_customers)
+    try:
+        for chunk in range(chunk_count):
+            first = chunk * chunk_customers
+            size = min(chunk_customers, customers - first)
+            people = generate_customers(random_stream(seed, "customers", chunk), first, size, timeline, catalogue)
+            leads = generate_leads(random_stream(seed, "leads", chunk), people, timeline, next_number["leads"])
+            events, targeting = run_marketing(random_stream(seed, "marketing", chunk), people, leads, plan,
+                                              schedule, timeline, next_number["email_events"])
+            purchases = simulate_purchases(random_stream(seed, "purchases", chunk), people, catalogue, plan,
+                                           targeting, timeline, next_number["orders"])
+            support = simulate_support(random_stream(seed, "support", chunk), people, timeline,
+                                       next_number["tickets"], next_number["satisfaction_surveys"])
+
+            frames = {
+                "customers": people.customers,
+                "orders": purchases.orders,
+                "order_lines": purchases.order_lines,
+                "email_events": events,
+                "leads": leads.leads,
+                "tickets": support.tickets,
+                "satisfaction_surveys": support.satisfaction_surveys,
+            }
+            dirt = random_stream(seed, "dirty_records", chunk)
+            for entity in CHUNKED_ENTITIES:
+                frame = blank_optional_fields(dirt, entity, frames[entity], dirty_rate)
+                parts = [frame]
+                if entity in DUPLICATED_ENTITIES:
+                    same_file, held_back = split_duplicates(dirt, frame, dirty_rate)
+                    parts += [same_file, late[entity]]
+                    late[entity] = held_back
+                file_frame = arrange(entity, parts)
+                writer.write(entity, file_frame, chunk + 1)
+                rows_written[entity] += file_frame.height
+                unique_keys[entity] += frame.height
+                if entity in next_number:
+                    next_number[entity] += frame.height
+
+            truth_customers.append(people.truth(timeline))
+            targeted_counts += targeting.targeted.sum(axis=0)
+            eligible_counts += targeting.eligible.sum(axis=0)
+            revenue_cents += purchases.revenue_cents
+            report(
+                f"chunk {chunk + 1}/{chunk_count}: {size} customers, {purchases.orders.height} orders, "
+                f"{events.height} email events, {support.tickets.height} tickets"
+            )
+            del people, leads, events, targeting, purchases, support, frames
+
+        # Duplicates held back from the last chunk arrive in a catch-up file of their own. It is
+        # written even when empty so the file layout depends on the arguments, not on the draws.
+        for entity, held_back in late.items():
+            if held_back is not None and dirty_rate > 0:
+                writer.write(entity, arrange(entity, [held_back]), chunk_count + 1)
+                rows_written[entity] += held_back.height
+        truth_files = [truth_customers.close()]
+    except BaseException:
+        truth_customers.abandon()
+        raise
+    writer.remove_stale_files()
+
+    truth_files.append(write_csv(catalogue.affinity_frame(), truth_dir / "product_affinities.csv"))
+    truth_files.append(write_csv(
+        pl.DataFrame(
+            {
+                "campaign_id": plan.campaign_ids.astype(str),
+                "target_segment": np.array(SEGMENTS)[plan.target_segment].astype(str),
+                "offer_product_id": catalogue.product_ids[plan.offer_product].astype(str),
+                "true_purchase_rate_multiplier": plan.multiplier,
+                "targeted_customers": targeted_counts,
+                "eligible_customers": eligible_counts,
+            },
+            schema_overrides={"campaign_id": pl.String, "target_segment": pl.String,
+                              "offer_product_id": pl.String},
+        ),
+        truth_dir / "campaign_lift.csv",
+    ))
+    parameters = {
+        "seed": seed,
+        "customers": customers,
+        "months": months,
+        "end_date": end_date.isoformat(),
+        "dirty_rate": dirty_rate,
+        "chunk_customers": chunk_customers,
+        "window_start": timeline.start_date.isoformat(),
+    }
+    total_revenue = round(revenue_cents / 100, 2)
+    truth_files.append(write_json(
+        {
+            "parameters": parameters,
+            "entities": {
+                entity: {
+                    "files": len(writer.files[entity]),
+                    "rows_written": rows_written[entity],
+                    "unique_keys": unique_keys[entity],
+                    "duplicate_rows": rows_written[entity] - unique_keys[entity],
+                }
+                for entity in CONTRACTS
+            },
+            "total_revenue": total_revenue,
+            "unique_orders": unique_keys["orders"],
+        },
+        truth_dir / "summary.json",
+    ))
+    elapsed = time.perf_counter() - started
+    report(f"wrote {sum(rows_written.values())} rows in {elapsed:.1f} s")
+    return GenerationSummary(
+        out_dir=out_dir,
+        truth_dir=truth_dir,
+        files={entity: list(paths) for entity, paths in writer.files.items()},
+        truth_files=truth_files,
+        rows_written=rows_written,
+        unique_keys=unique_keys,
+        total_revenue=total_revenue,
+        unique_orders=unique_keys["orders"],
+        elapsed_seconds=elapsed,
+        parameters=parameters,
+    )

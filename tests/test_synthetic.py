@@ -1,0 +1,474 @@
+"""The synthetic export generator: contract shape, determinism, consistency, dirt and signal.
+
+Small sizes keep the whole module well under the time budget; one generated set is shared by
+most tests (module-scoped fixture) because generation is the slow part.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from dagster_project.contracts import CONTRACTS
+from dagster_project.synthetic import GenerationSummary, generate_exports
+from dagster_project.synthetic.vocabulary import COMMENT_ENDINGS, COMMENTS
+
+CUSTOMERS = 1500
+MONTHS = 12
+CHUNK = 600  # three chunks of customers
+DIRTY_RATE = 0.02
+SEED = 3
+END_DATE = date(2026, 10, 31)
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+MONEY = re.compile(r"^\d+\.\d{2}$")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> GenerationSummary:
+    root = tmp_path_factory.mktemp("synthetic")
+    messages: list[str] = []
+    summary = generate_exports(
+        root / "landing",
+        root / "ground_truth",
+        customers=CUSTOMERS,
+        months=MONTHS,
+        seed=SEED,
+        end_date=END_DATE,
+        dirty_rate=DIRTY_RATE,
+        chunk_customers=CHUNK,
+        progress=messages.append,
+    )
+    assert messages, "progress callback was never called"
+    return summary
+
+
+def entity_files(summary: GenerationSummary, entity: str) -> list[Path]:
+    contract = CONTRACTS[entity]
+    return sorted(Path(p) for p in glob.glob(str(summary.out_dir / contract.source / entity / "*")))
+
+
+def read_file(path: Path, entity: str) -> pl.DataFrame:
+    schema = {name: pl.String for name in CONTRACTS[entity].column_names}
+    if path.suffix == ".jsonl":
+        return pl.read_ndjson(path, schema=schema)
+    return pl.read_csv(path, schema=schema)
+
+
+def read_entity(summary: GenerationSummary, entity: str, deduplicate: bool = True) -> pl.DataFrame:
+    frame = pl.concat([read_file(path, entity) for path in entity_files(summary, entity)])
+    return frame.unique(maintain_order=True) if deduplicate else frame
+
+
+def truth(summary: GenerationSummary, name: str) -> pl.DataFrame:
+    return pl.read_csv(summary.truth_dir / name, infer_schema=False)
+
+
+def timestamps(column: str) -> pl.Expr:
+    return pl.col(column).str.to_datetime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def email_key(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.to_lowercase()
+
+
+def customers_by_email(summary: GenerationSummary) -> pl.DataFrame:
+    """Unambiguous address -> customer map (shared inboxes left out)."""
+    customers = read_entity(summary, "customers")
+    return (
+        customers.filter(pl.col("email").is_not_null())
+        .select(email_key("email").alias("key"), "customer_id")
+        .unique()
+        .filter(pl.col("key").is_unique())
+    )
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+# --- shape of the exports -------------------------------------------------------------------
+
+
+def test_every_entity_has_files_with_the_contract_header(generated: GenerationSummary) -> None:
+    for entity, contract in CONTRACTS.items():
+        files = entity_files(generated, entity)
+        assert files, f"no files for {entity}"
+        assert files == sorted(generated.files[entity])
+        for path in files:
+            if contract.file_format == "jsonl":
+                assert path.suffix == ".jsonl"
+                with path.open(encoding="utf-8") as handle:
+                    for line in handle:
+                        assert list(json.loads(line)) == contract.column_names
+            else:
+                with path.open(newline="", encoding="utf-8") as handle:
+                    rows = list(csv.reader(handle))
+                assert rows[0] == contract.column_names, path
+                assert all(len(row) == len(contract.column_names) for row in rows), path
+
+
+def test_file_layout_is_one_numbered_file_per_chunk(generated: GenerationSummary) -> None:
+    landing = generated.out_dir
+    assert (landing / "sales/products/products.csv").is_file()
+    assert (landing / "marketing/campaigns/campaigns.csv").is_file()
+    names = [path.name for path in entity_files(generated, "customers")]
+    # Three chunks plus the catch-up file with the late duplicates of the last chunk.
+    assert names == ["customers_0001.csv", "customers_0002.csv", "customers_0003.csv", "customers_0004.csv"]
+    assert [p.name for p in entity_files(generated, "email_events")][0] == "email_events_0001.jsonl"
+    assert [p.name for p in entity_files(generated, "satisfaction_surveys")][:3] == [
+        f"satisfaction_surveys_000{n}.csv" for n in (1, 2, 3)
+    ]
+
+
+def test_values_follow_the_contract(generated: GenerationSummary) -> None:
+    for entity, contract in CONTRACTS.items():
+        frame = read_entity(generated, entity, deduplicate=False)
+        for column in contract.columns:
+            values = frame.get_column(column.name)
+            if column.required:
+                assert values.null_count() == 0, f"{entity}.{column.name} has blanks"
+            present = values.drop_nulls()
+            if column.accepted_values:
+                assert set(present.unique().to_list()) <= set(column.accepted_values), f"{entity}.{column.name}"
+            if column.type == "timestamp":
+                assert present.str.contains(TIMESTAMP.pattern).all(), f"{entity}.{column.name}"
+            if column.type == "integer":
+                assert present.str.contains(r"^\d+$").all(), f"{entity}.{column.name}"
+    for entity, columns in {
+        "orders": ("total_amount", "discount_amount"),
+        "order_lines": ("unit_price", "discount_amount"),
+        "products": ("list_price", "unit_cost"),
+        "campaigns": ("cost",),
+    }.items():
+        frame = read_entity(generated, entity)
+        for column in columns:
+            assert frame.get_column(column).drop_nulls().str.contains(MONEY.pattern).all(), f"{entity}.{column}"
+    orders = read_entity(generated, "orders")
+    assert set(orders["currency"].unique()) == {"USD"}
+    window_end = pl.datetime(END_DATE.year, END_DATE.month, END_DATE.day) + pl.duration(days=1)
+    pending = orders.filter(pl.col("status") == "pending").select(timestamps("ordered_at"))
+    assert pending.height > 0
+    assert pending.filter(pl.col("ordered_at") < window_end - pl.duration(days=3)).height == 0
+
+
+def test_ground_truth_is_written_outside_the_landing_folder(generated: GenerationSummary, tmp_path: Path) -> None:
+    names = {path.name for path in generated.truth_files}
+    assert names == {"customers_truth.csv", "product_affinities.csv", "campaign_lift.csv", "summary.json"}
+    for path in generated.truth_files:
+        assert path.is_file()
+        assert generated.out_dir.resolve() not in path.resolve().parents
+    assert not list(generated.out_dir.rglob("*truth*")) and not list(generated.out_dir.rglob("summary.json"))
+    with pytest.raises(ValueError):
+        generate_exports(tmp_path / "landing", tmp_path / "landing" / "truth", customers=10, months=2)
+
+
+# --- determinism ----------------------------------------------------------------------------
+
+
+def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
+    arguments = dict(customers=300, months=6, end_date=END_DATE, chunk_customers=200)
+    generate_exports(tmp_path / "a" / "landing", tmp_path / "a" / "truth", seed=5, **arguments)
+    generate_exports(tmp_path / "b" / "landing", tmp_path / "b" / "truth", seed=5, **arguments)
+    generate_exports(tmp_path / "c" / "landing", tmp_path / "c" / "truth", seed=6, **arguments)
+    first, second, other = (digest(tmp_path / name) for name in ("a", "b", "c"))
+    assert first == second
+    assert first.keys() == other.keys()
+    assert first["landing/sales/orders/orders_0001.csv"] != other["landing/sales/orders/orders_0001.csv"]
+    assert first["truth/customers_truth.csv"] != other["truth/customers_truth.csv"]
+
+
+def test_rerun_overwrites_its_own_files_and_removes_stale_ones(tmp_path: Path) -> None:
+    landing, truth_dir = tmp_path / "landing", tmp_path / "truth"
+    generate_exports(landing, truth_dir, customers=200, months=3, chunk_customers=50)
+    foreign = landing / "sales" / "orders" / "from_another_system.csv"
+    foreign.write_text("order_id,customer_id,ordered_at\n")
+    assert len(list((landing / "sales" / "orders").glob("orders_*.csv"))) == 5
+    summary = generate_exports(landing, truth_dir, customers=200, months=3, chunk_customers=500)
+    orders = sorted(path.name for path in (landing / "sales" / "orders").glob("orders_*.csv"))
+    assert orders == ["orders_0001.csv", "orders_0002.csv"]
+    assert foreign.exists()
+    assert not [path for path in tmp_path.rglob("*") if path.name.endswith(".partial")]
+    fresh = tmp_path / "fresh"
+    generate_exports(fresh / "landing", fresh / "truth", customers=200, months=3, chunk_customers=500)
+    assert digest(fresh / "truth") == digest(truth_dir)
+    assert summary.files["orders"] == [landing / "sales/orders" / name for name in orders]
+
+
+# --- consistency ----------------------------------------------------------------------------
+
+
+def test_order_totals_equal_the_sum_of_their_lines(generated: GenerationSummary) -> None:
+    orders = read_entity(generated, "orders")
+    lines = read_entity(generated, "order_lines").with_columns(
+        pl.col("quantity").cast(pl.Int64),
+        pl.col("line_number").cast(pl.Int64),
+        (pl.col("unit_price").cast(pl.Float64) * 100).round().cast(pl.Int64).alias("price_cents"),
+        (pl.col("discount_amount").cast(pl.Float64) * 100).round().cast(pl.Int64).alias("discount_cents"),
+    )
+    per_order = lines.group_by("order_id").agg(
+        (pl.col("quantity") * pl.col("price_cents") - pl.col("discount_cents")).sum().alias("net_cents"),
+        pl.col("discount_cents").sum().alias("line_discount_cents"),
+        pl.len().alias("lines"),
+        pl.col("line_number").max().alias("last_line"),
+    )
+    joined = orders.join(per_order, on="order_id", how="left").with_columns(
+        (pl.col("total_amount").cast(pl.Float64) * 100).round().cast(pl.Int64).alias("total_cents"),
+        (pl.col("discount_amount").cast(pl.Float64) * 100).round().cast(pl.Int64).alias("discount_cents"),
+    )
+    assert joined["lines"].null_count() == 0, "an order without lines"
+    assert (joined["lines"] == joined["last_line"]).all(), "line numbers are not 1..n"
+    assert (joined["total_cents"] == joined["net_cents"]).all()
+    assert (joined["discount_cents"] == joined["line_discount_cents"]).all()
+    assert set(lines["order_id"].unique()) <= set(orders["order_id"])
+    assert lines.select("order_id", "product_id").is_unique().all(), "a product twice in one order"
+
+
+def test_every_order_customer_exists_and_was_created_before_ordering(generated: GenerationSummary) -> None:
+    customers = read_entity(generated, "customers").select("customer_id", timestamps("created_at"))
+    first_orders = (
+        read_entity(generated, "orders")
+        .group_by("customer_id")
+        .agg(timestamps("ordered_at").min().alias("first_order"))
+    )
+    joined = first_orders.join(customers, on="customer_id", how="left")
+    assert joined["created_at"].null_count() == 0
+    assert (joined["created_at"] <= joined["first_order"]).all()
+    tickets = read_entity(generated, "tickets")
+    assert set(tickets["customer_id"].drop_nulls()) <= set(customers["customer_id"])
+    surveys = read_entity(generated, "satisfaction_surveys")
+    assert set(surveys["ticket_id"]) <= set(tickets["ticket_id"])
+
+
+def test_keys_are_unique_across_chunks_and_match_the_summary(generated: GenerationSummary) -> None:
+    summary = json.loads((generated.truth_dir / "summary.json").read_text())
+    for entity, contract in CONTRACTS.items():
+        raw = read_entity(generated, entity, deduplicate=False)
+        deduplicated = raw.unique()
+        keys = deduplicated.select(contract.key)
+        # Duplicates are exact copies: dropping identical rows leaves every key once.
+        assert keys.is_unique().all(), f"{entity}: one key with different values"
+        assert raw.height == summary["entities"][entity]["rows_written"] == generated.rows_written[entity]
+        assert deduplicated.height == summary["entities"][entity]["unique_keys"] == generated.unique_keys[entity]
+    customers = read_entity(generated, "customers")
+    assert customers.height == CUSTOMERS
+    assert customers["customer_id"].sort().to_list() == [f"C{n:07d}" for n in range(1, CUSTOMERS + 1)]
+    truth_ids = truth(generated, "customers_truth.csv")["customer_id"]
+    assert truth_ids.to_list() == customers["customer_id"].sort().to_list()
+
+
+def test_duplicates_come_at_the_dirty_rate_and_some_arrive_late(generated: GenerationSummary) -> None:
+    for entity in ("customers", "orders", "order_lines", "email_events", "tickets"):
+        raw = generated.rows_written[entity]
+        unique = generated.unique_keys[entity]
+        share = (raw - unique) / unique
+        assert 0.4 * DIRTY_RATE < share < 2.0 * DIRTY_RATE, f"{entity}: duplicate share {share:.4f}"
+    for entity in ("orders", "email_events"):
+        key = CONTRACTS[entity].key[0]
+        seen: dict[str, int] = {}
+        late = 0
+        for position, path in enumerate(entity_files(generated, entity)):
+            for value in read_file(path, entity)[key].to_list():
+                if value in seen and seen[value] < position:
+                    late += 1
+                seen.setdefault(value, position)
+        assert late > 0, f"{entity}: no duplicate arrived in a later file"
+
+
+def test_summary_revenue_equals_the_deduplicated_orders(generated: GenerationSummary) -> None:
+    summary = json.loads((generated.truth_dir / "summary.json").read_text())
+    orders = read_entity(generated, "orders")
+    revenue_cents = int((orders["total_amount"].cast(pl.Float64) * 100).round().cast(pl.Int64).sum())
+    assert summary["unique_orders"] == orders.height == generated.unique_orders
+    assert round(summary["total_revenue"] * 100) == revenue_cents
+    assert generated.total_revenue == summary["total_revenue"]
+    assert summary["parameters"] == {
+        "seed": SEED,
+        "customers": CUSTOMERS,
+        "months": MONTHS,
+        "end_date": END_DATE.isoformat(),
+        "dirty_rate": DIRTY_RATE,
+        "chunk_customers": CHUNK,
+        "window_start": "2025-11-01",
+    }
+
+
+# --- identity mess --------------------------------------------------------------------------
+
+
+def test_identity_mess_is_present(generated: GenerationSummary) -> None:
+    customers = read_entity(generated, "customers")
+    known = set(customers["email"].drop_nulls().str.to_lowercase())
+    events = read_entity(generated, "email_events")
+    event_emails = events["email"]
+    assert (event_emails != event_emails.str.strip_chars()).any(), "no stray spaces"
+    assert (event_emails.str.strip_chars() != event_emails.str.strip_chars().str.to_lowercase()).any()
+    normalised = set(event_emails.str.strip_chars().str.to_lowercase())
+    assert normalised - known, "no email events for prospects"
+    tickets = read_entity(generated, "tickets")
+    blank_share = tickets["customer_id"].null_count() / tickets.height
+    assert 0.2 < blank_share < 0.4
+    orphan = tickets.filter(pl.col("customer_id").is_null())
+    assert orphan["requester_email"].null_count() == 0
+    assert customers["email"].null_count() > 0
+    shared = customers.filter(pl.col("email").is_not_null()).group_by(email_key("email")).len()
+    assert shared.filter(pl.col("len") == 2).height >= 1, "no shared inbox"
+    assert shared["len"].max() <= 2
+
+
+def test_leads_convert_into_customer_emails(generated: GenerationSummary) -> None:
+    leads = read_entity(generated, "leads")
+    known = set(customers_by_email(generated)["key"])
+    converted = leads.filter(pl.col("status") == "converted")
+    assert converted.height > 0 and converted["converted_at"].null_count() == 0
+    converted_keys = converted.select(email_key("email"))["email"]
+    # A few customer records lost their email to the dirty blanks.
+    assert converted_keys.is_in(list(known)).mean() > 1 - 5 * DIRTY_RATE
+    others = leads.filter(pl.col("status") != "converted")
+    assert others["converted_at"].null_count() == others.height
+    assert not set(others.select(email_key("email"))["email"].drop_nulls()) & known
+
+
+# --- behaviour the models will be scored on -------------------------------------------------
+
+
+def test_churners_engage_less_and_score_lower_before_churn(generated: GenerationSummary) -> None:
+    customer_truth = truth(generated, "customers_truth.csv").with_columns(
+        pl.col("churned_at").str.to_date().cast(pl.Datetime("us"))
+    )
+    events = (
+        read_entity(generated, "email_events")
+        .with_columns(email_key("email").alias("key"), timestamps("occurred_at"))
+        .join(customers_by_email(generated), on="key")
+        .join(customer_truth, on="customer_id")
+        .filter(pl.col("churned_at").is_null() | (pl.col("occurred_at") < pl.col("churned_at")))
+    )
+    rates = events.group_by("is_churned").agg(
+        ((pl.col("event_type") == "opened").sum() / (pl.col("event_type") == "delivered").sum()).alias("open_rate")
+    )
+    open_rate = dict(rates.iter_rows())
+    assert open_rate["true"] < 0.8 * open_rate["false"]
+
+    tickets = read_entity(generated, "tickets").select("ticket_id", "customer_id")
+    surveys = (
+        read_entity(generated, "satisfaction_surveys")
+        .with_columns(pl.col("score").cast(pl.Int64), timestamps("responded_at"))
+        .join(tickets, on="ticket_id")
+        .join(customer_truth, on="customer_id")
+        .filter(pl.col("churned_at").is_null() | (pl.col("responded_at") < pl.col("churned_at")))
+    )
+    scores = dict(surveys.group_by("is_churned").agg(pl.col("score").mean()).iter_rows())
+    assert scores["true"] < scores["false"] - 0.3
+
+
+def test_survey_comments_match_topic_and_score(generated: GenerationSummary) -> None:
+    surveys = read_entity(generated, "satisfaction_surveys").join(
+        read_entity(generated, "tickets").select("ticket_id", "category"), on="ticket_id"
+    )
+    assert surveys["score"].cast(pl.Int64).is_between(1, 5).all()
+    with_comment = surveys.filter(pl.col("comment").is_not_null() & pl.col("category").is_not_null())
+    assert with_comment.height > 20
+    assert with_comment["comment"].str.contains(",").any() and with_comment["comment"].str.contains('"').any()
+    for category, score, comment in with_comment.select("category", "score", "comment").iter_rows():
+        sentiment = "negative" if int(score) <= 2 else "neutral" if int(score) == 3 else "positive"
+        candidates = {t + e for t in COMMENTS[category][sentiment] for e in COMMENT_ENDINGS[sentiment]}
+        assert comment in candidates, (category, score, comment)
+
+
+def test_targeted_customers_buy_the_offer_more_during_the_campaign(generated: GenerationSummary) -> None:
+    campaigns = read_entity(generated, "campaigns").with_columns(timestamps("started_at"), timestamps("ended_at"))
+    lift = truth(generated, "campaign_lift.csv")
+    assert lift["campaign_id"].to_list() == campaigns["campaign_id"].to_list()
+    assert (lift["true_purchase_rate_multiplier"].cast(pl.Float64) > 1).all()
+    segments = truth(generated, "customers_truth.csv").select("customer_id", "segment")
+    sent = (
+        read_entity(generated, "email_events")
+        .filter(pl.col("event_type") == "sent")
+        .with_columns(email_key("email").alias("key"), timestamps("occurred_at"))
+        .join(customers_by_email(generated), on="key")
+    )
+    bought = read_entity(generated, "order_lines").join(
+        read_entity(generated, "orders").with_columns(timestamps("ordered_at")), on="order_id"
+    )
+    targeted_buys = targeted_count = holdout_buys = holdout_count = 0
+    for campaign in campaigns.iter_rows(named=True):
+        targeted = set(sent.filter(pl.col("campaign_id") == campaign["campaign_id"])["customer_id"])
+        # Comparable: same segment, on the mailing list (got a newsletter in the month before).
+        subscribed = set(
+            sent.filter(
+                pl.col("campaign_id").is_null()
+                & pl.col("occurred_at").is_between(
+                    campaign["started_at"] - pl.duration(days=30), campaign["started_at"]
+                )
+            )["customer_id"]
+        )
+        in_segment = set(segments.filter(pl.col("segment") == campaign["target_segment"])["customer_id"])
+        holdout = (subscribed & in_segment) - targeted
+        buyers = bought.filter(
+            (pl.col("product_id") == campaign["offer_product_id"])
+            & pl.col("ordered_at").is_between(campaign["started_at"], campaign["ended_at"])
+        )
+        targeted_buys += buyers.filter(pl.col("customer_id").is_in(list(targeted)))["order_id"].n_unique()
+        holdout_buys += buyers.filter(pl.col("customer_id").is_in(list(holdout)))["order_id"].n_unique()
+        targeted_count += len(targeted)
+        holdout_count += len(holdout)
+    assert targeted_count and holdout_count
+    assert targeted_buys / targeted_count > 1.3 * holdout_buys / holdout_count
+
+
+def test_truth_files_describe_the_simulation(generated: GenerationSummary) -> None:
+    customer_truth = truth(generated, "customers_truth.csv")
+    assert customer_truth.columns[:6] == ["customer_id", "segment", "engagement", "value", "is_churned", "churned_at"]
+    churned = customer_truth.filter(pl.col("is_churned") == "true")
+    assert 0.1 < churned.height / customer_truth.height < 0.6
+    assert churned["churned_at"].null_count() == 0
+    stayed = customer_truth.filter(pl.col("is_churned") == "false")
+    assert stayed["churned_at"].null_count() == stayed.height
+    # Churned customers never order after their churn date.
+    orders = read_entity(generated, "orders").with_columns(timestamps("ordered_at"))
+    late_orders = orders.join(churned.with_columns(pl.col("churned_at").str.to_date()), on="customer_id").filter(
+        pl.col("ordered_at").dt.date() > pl.col("churned_at")
+    )
+    assert late_orders.height == 0
+    affinities = truth(generated, "product_affinities.csv").with_columns(pl.col("affinity").cast(pl.Float64))
+    categories = set(read_entity(generated, "products")["category"])
+    assert set(affinities["category_a"]) == categories and affinities.height == len(categories) ** 2
+    pair = affinities.filter((pl.col("category_a") == "cameras") & (pl.col("category_b") == "lenses"))["affinity"][0]
+    assert pair > 2 > affinities.filter(pl.col("category_a") != pl.col("category_b"))["affinity"].median()
+    # Revenue is concentrated: the top 5% of customers bring well over a quarter of it.
+    revenue = (
+        orders.group_by("customer_id")
+        .agg(pl.col("total_amount").cast(pl.Float64).sum())
+        .sort("total_amount", descending=True)["total_amount"]
+    )
+    assert revenue.head(CUSTOMERS // 20).sum() > 0.25 * revenue.sum()
+
+
+@pytest.mark.parametrize(("customers", "months", "dirty_rate", "chunk"), [(1, 1, 0.0, 10), (7, 2, 0.3, 3)])
+def test_tiny_runs_still_follow_the_contract(
+    tmp_path: Path, customers: int, months: int, dirty_rate: float, chunk: int
+) -> None:
+    summary = generate_exports(
+        tmp_path / "landing",
+        tmp_path / "truth",
+        customers=customers,
+        months=months,
+        dirty_rate=dirty_rate,
+        chunk_customers=chunk,
+    )
+    assert summary.unique_keys["customers"] == customers
+    for entity, contract in CONTRACTS.items():
+        for path in summary.files[entity]:
+            if contract.file_format == "csv":
+                assert path.read_text(encoding="utf-8").splitlines()[0] == ",".join(contract.column_names)
