@@ -24,7 +24,7 @@ from rich.table import Table
 from dagster_project.settings import Settings, load_settings
 
 # Bound to the real terminal: the run's own output (dbt's log lines, Dagster's) is redirected to a file.
-console = Console(file=sys.stdout)
+console = Console(file=sys.stdout, soft_wrap=True)
 
 
 def _landing_is_empty(settings: Settings) -> bool:

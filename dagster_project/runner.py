@@ -6,12 +6,21 @@ The run is recorded in ``CRM_DATA_DIR/dagster`` like any run launched from the U
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import dagster as dg
 
 from dagster_project.instance import ensure_dagster_home
 from dagster_project.settings import Settings
+
+
+# "dagster._core.definitions.events.Failure: No orders loaded..." -> "No orders loaded..."
+_EXCEPTION_CLASS_PREFIX = re.compile(r"^[\w.]+(?:Error|Failure|Exception): ")
+
+
+def _readable(message: str) -> str:
+    return _EXCEPTION_CLASS_PREFIX.sub("", message.strip(), count=1)
 
 
 @dataclass(frozen=True)
@@ -44,11 +53,9 @@ def run_full_pipeline(settings: Settings, log_level: str = "WARNING") -> RunOutc
         success=result.success,
         failed_steps=[event.step_key or "" for event in failures],
         failure_messages=[
-            (
-                event.step_failure_data.error.message
-                if event.step_failure_data and event.step_failure_data.error
-                else ""
-            ).strip()
+            _readable(event.step_failure_data.error.message)
+            if event.step_failure_data and event.step_failure_data.error
+            else "failed (no error message recorded)"
             for event in failures
         ],
     )

@@ -47,8 +47,7 @@ class CampaignPlan:
         return int(self.campaign_ids.shape[0])
 
 
-def plan_campaigns(rng: np.random.Generator, timeline: Timeline, catalogue: Catalogue,
-                   customers: int) -> CampaignPlan:
+def plan_campaigns(rng: np.random.Generator, timeline: Timeline, catalogue: Catalogue, customers: int) -> CampaignPlan:
     starts: list[int] = []
     ends: list[int] = []
     day = timeline.start + int(rng.integers(10, 40)) * SECONDS_PER_DAY
@@ -92,8 +91,13 @@ def plan_campaigns(rng: np.random.Generator, timeline: Timeline, catalogue: Cata
             "target_segment": np.array(SEGMENTS)[segment],
             "offer_product_id": catalogue.product_ids[offer],
         },
-        schema_overrides={"campaign_id": pl.String, "name": pl.String, "channel": pl.String,
-                          "target_segment": pl.String, "offer_product_id": pl.String},
+        schema_overrides={
+            "campaign_id": pl.String,
+            "name": pl.String,
+            "channel": pl.String,
+            "target_segment": pl.String,
+            "offer_product_id": pl.String,
+        },
     ).with_columns(timestamp_text("started_at"), timestamp_text("ended_at"), money_text("cost"))
     return CampaignPlan(
         campaign_ids=campaign_ids,

@@ -37,8 +37,14 @@ CATEGORIES: tuple[str, ...] = tuple(spec[0] for spec in CATEGORY_SPECS)
 SEGMENT_CATEGORY_TILT: dict[str, dict[str, float]] = {
     "consumer": {},
     "small_business": {"laptops": 1.8, "computer_accessories": 1.6, "phones": 1.2, "smart_home": 0.7},
-    "enterprise": {"laptops": 2.5, "computer_accessories": 2.2, "phones": 1.5, "cameras": 0.6,
-                   "lenses": 0.5, "smart_home": 0.5},
+    "enterprise": {
+        "laptops": 2.5,
+        "computer_accessories": 2.2,
+        "phones": 1.5,
+        "cameras": 0.6,
+        "lenses": 0.5,
+        "smart_home": 0.5,
+    },
 }
 
 SAME_CATEGORY_AFFINITY = 1.8
@@ -90,8 +96,7 @@ class Catalogue:
                 products[rows] = members[rng.choice(members.size, size=rows.size, p=shares)]
         return products
 
-    def offer_inclusion_probability(self, home: np.ndarray, extra_lines_mean: np.ndarray,
-                                    product: int) -> np.ndarray:
+    def offer_inclusion_probability(self, home: np.ndarray, extra_lines_mean: np.ndarray, product: int) -> np.ndarray:
         """Chance that one ordinary order of each customer contains ``product``.
 
         Exact under the basket model of purchases.py: the first line's category follows the

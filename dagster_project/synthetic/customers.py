@@ -49,9 +49,7 @@ EXPORT_MIXED_CASE_SHARE = 0.05
 SHARED_INBOX_PAIRS_PER_CUSTOMER = 0.004
 PHONE_SHARE = 0.85
 # Preferred sales channel by segment: web, store, phone, marketplace.
-CHANNEL_PREFERENCE = np.array(
-    [[0.60, 0.25, 0.03, 0.12], [0.55, 0.15, 0.20, 0.10], [0.35, 0.10, 0.50, 0.05]]
-)
+CHANNEL_PREFERENCE = np.array([[0.60, 0.25, 0.03, 0.12], [0.55, 0.15, 0.20, 0.10], [0.35, 0.10, 0.50, 0.05]])
 
 # Engagement decays over this many days before a customer churns (and stays low after).
 DECLINE_DAYS = 120
@@ -120,26 +118,33 @@ def spell_like_marketing(rng: np.random.Generator, emails: pl.Series) -> pl.Seri
     spaces = rng.choice(4, size=count, p=[0.80, 0.08, 0.08, 0.04])
     frame = pl.DataFrame({"email": emails, "case": case, "spaces": spaces})
     cased = (
-        pl.when(pl.col("case") == 1).then(pl.col("email").str.to_titlecase())
-        .when(pl.col("case") == 2).then(pl.col("email").str.to_uppercase())
+        pl.when(pl.col("case") == 1)
+        .then(pl.col("email").str.to_titlecase())
+        .when(pl.col("case") == 2)
+        .then(pl.col("email").str.to_uppercase())
         .otherwise(pl.col("email"))
     )
     spaced = (
-        pl.when(pl.col("spaces") == 1).then(pl.lit(" ") + cased)
-        .when(pl.col("spaces") == 2).then(cased + pl.lit(" "))
-        .when(pl.col("spaces") == 3).then(pl.lit("  ") + cased + pl.lit(" "))
+        pl.when(pl.col("spaces") == 1)
+        .then(pl.lit(" ") + cased)
+        .when(pl.col("spaces") == 2)
+        .then(cased + pl.lit(" "))
+        .when(pl.col("spaces") == 3)
+        .then(pl.lit("  ") + cased + pl.lit(" "))
         .otherwise(cased)
     )
     return frame.select(spaced.alias("email")).to_series()
 
 
-def generate_customers(rng: np.random.Generator, first_number: int, count: int,
-                       timeline: Timeline, catalogue: Catalogue) -> CustomerChunk:
+def generate_customers(
+    rng: np.random.Generator, first_number: int, count: int, timeline: Timeline, catalogue: Catalogue
+) -> CustomerChunk:
     numbers = np.arange(first_number, first_number + count, dtype=np.int64)
     segment = rng.choice(len(SEGMENTS), size=count, p=SEGMENT_SHARES)
     engagement = rng.standard_normal(count)
-    value_noise = (VALUE_ENGAGEMENT_CORRELATION * engagement
-                   + np.sqrt(1 - VALUE_ENGAGEMENT_CORRELATION**2) * rng.standard_normal(count))
+    value_noise = VALUE_ENGAGEMENT_CORRELATION * engagement + np.sqrt(
+        1 - VALUE_ENGAGEMENT_CORRELATION**2
+    ) * rng.standard_normal(count)
     value = np.exp(VALUE_SPREAD * value_noise - VALUE_SPREAD**2 / 2)
 
     pre_existing = rng.random(count) < PRE_EXISTING_SHARE
@@ -223,33 +228,44 @@ def generate_customers(rng: np.random.Generator, first_number: int, count: int,
     token = pl.col("token").cast(pl.String)
     domain = pl.col("company_last") + pl.col("word") + pl.lit(".com")
     personal = (
-        pl.when(pl.col("pattern") == 0).then(pl.col("first") + "." + pl.col("last") + token)
-        .when(pl.col("pattern") == 1).then(pl.col("first").str.slice(0, 1) + pl.col("last") + token)
+        pl.when(pl.col("pattern") == 0)
+        .then(pl.col("first") + "." + pl.col("last") + token)
+        .when(pl.col("pattern") == 1)
+        .then(pl.col("first").str.slice(0, 1) + pl.col("last") + token)
         .otherwise(pl.col("first") + token)
     )
     email = (
-        pl.when(~pl.col("has_email")).then(pl.lit(None, dtype=pl.String))
-        .when(pl.col("is_shared")).then(pl.col("inbox") + "." + token + "@" + domain)
-        .when(pl.col("segment") > 0).then(pl.col("first") + "." + pl.col("last") + token + "@" + domain)
+        pl.when(~pl.col("has_email"))
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("is_shared"))
+        .then(pl.col("inbox") + "." + token + "@" + domain)
+        .when(pl.col("segment") > 0)
+        .then(pl.col("first") + "." + pl.col("last") + token + "@" + domain)
         .otherwise(personal + "@" + pl.col("free_mail"))
     )
     line_text = pl.col("line").cast(pl.String).str.zfill(4)
     area_text = pl.col("area").cast(pl.String)
     north_american = (
-        pl.when(pl.col("phone_style") == 0).then("+1 " + area_text + "-555-" + line_text)
-        .when(pl.col("phone_style") == 1).then("(" + area_text + ") 555-" + line_text)
+        pl.when(pl.col("phone_style") == 0)
+        .then("+1 " + area_text + "-555-" + line_text)
+        .when(pl.col("phone_style") == 1)
+        .then("(" + area_text + ") 555-" + line_text)
         .otherwise(area_text + ".555." + line_text)
     )
     phone = (
-        pl.when(~pl.col("has_phone")).then(pl.lit(None, dtype=pl.String))
-        .when(pl.col("country_code") == "1").then(north_american)
-        .otherwise("+" + pl.col("country_code") + " " + area_text.str.slice(0, 2) + " "
-                   + pl.col("subscriber").cast(pl.String))
+        pl.when(~pl.col("has_phone"))
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("country_code") == "1")
+        .then(north_american)
+        .otherwise(
+            "+" + pl.col("country_code") + " " + area_text.str.slice(0, 2) + " " + pl.col("subscriber").cast(pl.String)
+        )
     )
     company = (
         pl.when(pl.col("segment") > 0)
-        .then(pl.col("company_last").str.to_titlecase() + " " + pl.col("word").str.to_titlecase()
-              + " " + pl.col("suffix"))
+        .then(
+            pl.col("company_last").str.to_titlecase() + " " + pl.col("word").str.to_titlecase() + " " + pl.col("suffix")
+        )
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     details = frame.select(

@@ -31,16 +31,14 @@ FILE_ORDER: dict[str, tuple[str, ...]] = {
 }
 
 
-def blank_optional_fields(rng: np.random.Generator, entity: str, frame: pl.DataFrame,
-                          rate: float) -> pl.DataFrame:
+def blank_optional_fields(rng: np.random.Generator, entity: str, frame: pl.DataFrame, rate: float) -> pl.DataFrame:
     for column in BLANKED_FIELDS.get(entity, ()):
         blank = np.nonzero(rng.random(frame.height) < rate)[0]
         frame = frame.with_columns(frame.get_column(column).scatter(blank, None))
     return frame
 
 
-def split_duplicates(rng: np.random.Generator, frame: pl.DataFrame,
-                     rate: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+def split_duplicates(rng: np.random.Generator, frame: pl.DataFrame, rate: float) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Copies of about ``rate`` of the rows: (for the same file, for a later file)."""
     count = int(rng.binomial(frame.height, rate)) if frame.height else 0
     picked = np.sort(rng.choice(frame.height, size=count, replace=False)) if count else np.empty(0, np.int64)

@@ -32,7 +32,13 @@ from .timeline import build_timeline
 from .writer import CsvAppender, ExportWriter, write_csv, write_json
 
 CHUNKED_ENTITIES: tuple[str, ...] = (
-    "customers", "orders", "order_lines", "email_events", "leads", "tickets", "satisfaction_surveys",
+    "customers",
+    "orders",
+    "order_lines",
+    "email_events",
+    "leads",
+    "tickets",
+    "satisfaction_surveys",
 )
 
 
@@ -54,8 +60,9 @@ class GenerationSummary:
         return [path for entity in self.files for path in self.files[entity]] + list(self.truth_files)
 
 
-def _check_arguments(out_dir: Path, truth_dir: Path, customers: int, months: int,
-                     dirty_rate: float, chunk_customers: int) -> None:
+def _check_arguments(
+    out_dir: Path, truth_dir: Path, customers: int, months: int, dirty_rate: float, chunk_customers: int
+) -> None:
     if customers < 1:
         raise ValueError("customers must be at least 1")
     if customers > 9_999_990:
@@ -133,12 +140,31 @@ def generate_exports(
             size = min(chunk_customers, customers - first)
             people = generate_customers(random_stream(seed, "customers", chunk), first, size, timeline, catalogue)
             leads = generate_leads(random_stream(seed, "leads", chunk), people, timeline, next_number["leads"])
-            events, targeting = run_marketing(random_stream(seed, "marketing", chunk), people, leads, plan,
-                                              schedule, timeline, next_number["email_events"])
-            purchases = simulate_purchases(random_stream(seed, "purchases", chunk), people, catalogue, plan,
-                                           targeting, timeline, next_number["orders"])
-            support = simulate_support(random_stream(seed, "support", chunk), people, timeline,
-                                       next_number["tickets"], next_number["satisfaction_surveys"])
+            events, targeting = run_marketing(
+                random_stream(seed, "marketing", chunk),
+                people,
+                leads,
+                plan,
+                schedule,
+                timeline,
+                next_number["email_events"],
+            )
+            purchases = simulate_purchases(
+                random_stream(seed, "purchases", chunk),
+                people,
+                catalogue,
+                plan,
+                targeting,
+                timeline,
+                next_number["orders"],
+            )
+            support = simulate_support(
+                random_stream(seed, "support", chunk),
+                people,
+                timeline,
+                next_number["tickets"],
+                next_number["satisfaction_surveys"],
+            )
 
             frames = {
                 "customers": people.customers,
@@ -187,21 +213,22 @@ def generate_exports(
     writer.remove_stale_files()
 
     truth_files.append(write_csv(catalogue.affinity_frame(), truth_dir / "product_affinities.csv"))
-    truth_files.append(write_csv(
-        pl.DataFrame(
-            {
-                "campaign_id": plan.campaign_ids.astype(str),
-                "target_segment": np.array(SEGMENTS)[plan.target_segment].astype(str),
-                "offer_product_id": catalogue.product_ids[plan.offer_product].astype(str),
-                "true_purchase_rate_multiplier": plan.multiplier,
-                "targeted_customers": targeted_counts,
-                "eligible_customers": eligible_counts,
-            },
-            schema_overrides={"campaign_id": pl.String, "target_segment": pl.String,
-                              "offer_product_id": pl.String},
-        ),
-        truth_dir / "campaign_lift.csv",
-    ))
+    truth_files.append(
+        write_csv(
+            pl.DataFrame(
+                {
+                    "campaign_id": plan.campaign_ids.astype(str),
+                    "target_segment": np.array(SEGMENTS)[plan.target_segment].astype(str),
+                    "offer_product_id": catalogue.product_ids[plan.offer_product].astype(str),
+                    "true_purchase_rate_multiplier": plan.multiplier,
+                    "targeted_customers": targeted_counts,
+                    "eligible_customers": eligible_counts,
+                },
+                schema_overrides={"campaign_id": pl.String, "target_segment": pl.String, "offer_product_id": pl.String},
+            ),
+            truth_dir / "campaign_lift.csv",
+        )
+    )
     parameters = {
         "seed": seed,
         "customers": customers,
@@ -212,23 +239,25 @@ def generate_exports(
         "window_start": timeline.start_date.isoformat(),
     }
     total_revenue = round(revenue_cents / 100, 2)
-    truth_files.append(write_json(
-        {
-            "parameters": parameters,
-            "entities": {
-                entity: {
-                    "files": len(writer.files[entity]),
-                    "rows_written": rows_written[entity],
-                    "unique_keys": unique_keys[entity],
-                    "duplicate_rows": rows_written[entity] - unique_keys[entity],
-                }
-                for entity in CONTRACTS
+    truth_files.append(
+        write_json(
+            {
+                "parameters": parameters,
+                "entities": {
+                    entity: {
+                        "files": len(writer.files[entity]),
+                        "rows_written": rows_written[entity],
+                        "unique_keys": unique_keys[entity],
+                        "duplicate_rows": rows_written[entity] - unique_keys[entity],
+                    }
+                    for entity in CONTRACTS
+                },
+                "total_revenue": total_revenue,
+                "unique_orders": unique_keys["orders"],
             },
-            "total_revenue": total_revenue,
-            "unique_orders": unique_keys["orders"],
-        },
-        truth_dir / "summary.json",
-    ))
+            truth_dir / "summary.json",
+        )
+    )
     elapsed = time.perf_counter() - started
     report(f"wrote {sum(rows_written.values())} rows in {elapsed:.1f} s")
     return GenerationSummary(

@@ -35,8 +35,9 @@ class LeadChunk:
     prospect_engagement: np.ndarray
 
 
-def generate_leads(rng: np.random.Generator, customers: CustomerChunk, timeline: Timeline,
-                   first_lead_number: int) -> LeadChunk:
+def generate_leads(
+    rng: np.random.Generator, customers: CustomerChunk, timeline: Timeline, first_lead_number: int
+) -> LeadChunk:
     new_customer = customers.created_at >= timeline.start
     converted = np.nonzero(
         new_customer & customers.has_email & (rng.random(customers.size) < CONVERTED_SHARE_OF_NEW_CUSTOMERS)
@@ -89,10 +90,14 @@ def generate_leads(rng: np.random.Generator, customers: CustomerChunk, timeline:
     status_code = np.concatenate([np.zeros(converted_count, np.int64), status + 1])
     order = np.lexsort((np.arange(created_at.size), created_at))
     phone = pl.select(
-        pl.when(pl.Series(phone_present))
-        .then("+1 " + pl.Series(phone_area).cast(pl.String) + "-"
-              + pl.Series(phone_number).cast(pl.String).str.zfill(7).str.slice(0, 3) + "-"
-              + pl.Series(phone_number).cast(pl.String).str.zfill(7).str.slice(3, 4))
+        pl.when(pl.Series(phone_present)).then(
+            "+1 "
+            + pl.Series(phone_area).cast(pl.String)
+            + "-"
+            + pl.Series(phone_number).cast(pl.String).str.zfill(7).str.slice(0, 3)
+            + "-"
+            + pl.Series(phone_number).cast(pl.String).str.zfill(7).str.slice(3, 4)
+        )
     ).to_series()
     leads = pl.DataFrame(
         {

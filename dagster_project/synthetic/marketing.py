@@ -24,8 +24,7 @@ from .randomness import logit, sigmoid
 from .timeline import SECONDS_PER_DAY, Timeline, newsletter_times
 
 SENT, DELIVERED, OPENED, CLICKED, BOUNCED, UNSUBSCRIBED = (
-    EMAIL_EVENT_TYPES.index(name)
-    for name in ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
+    EMAIL_EVENT_TYPES.index(name) for name in ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
 )
 BOUNCE_RATE = 0.012
 BASE_OPEN_RATE = 0.22
@@ -71,8 +70,14 @@ def send_schedule(timeline: Timeline, plan: CampaignPlan) -> SendSchedule:
     return SendSchedule(times=times[order], campaign=campaign[order])
 
 
-def simulate_mailings(rng: np.random.Generator, schedule: SendSchedule, receives: np.ndarray,
-                      engagement: np.ndarray, churn_at: np.ndarray, end: int) -> MailingRecord:
+def simulate_mailings(
+    rng: np.random.Generator,
+    schedule: SendSchedule,
+    receives: np.ndarray,
+    engagement: np.ndarray,
+    churn_at: np.ndarray,
+    end: int,
+) -> MailingRecord:
     recipients, slots = np.nonzero(receives)
     cells = recipients.size
     sent_at = schedule.times[slots] + rng.integers(0, 3600, size=cells)
@@ -81,11 +86,19 @@ def simulate_mailings(rng: np.random.Generator, schedule: SendSchedule, receives
     is_campaign = (schedule.campaign[slots] >= 0).astype(np.float64)
 
     bounced = rng.random(cells) < BOUNCE_RATE
-    open_chance = sigmoid(logit(BASE_OPEN_RATE) + OPEN_ENGAGEMENT_EFFECT * level
-                          - OPEN_RISK_EFFECT * risk + CAMPAIGN_OPEN_BOOST * is_campaign)
+    open_chance = sigmoid(
+        logit(BASE_OPEN_RATE)
+        + OPEN_ENGAGEMENT_EFFECT * level
+        - OPEN_RISK_EFFECT * risk
+        + CAMPAIGN_OPEN_BOOST * is_campaign
+    )
     opened = ~bounced & (rng.random(cells) < open_chance)
-    click_chance = sigmoid(logit(BASE_CLICK_RATE) + CLICK_ENGAGEMENT_EFFECT * level
-                           - CLICK_RISK_EFFECT * risk + CAMPAIGN_CLICK_BOOST * is_campaign)
+    click_chance = sigmoid(
+        logit(BASE_CLICK_RATE)
+        + CLICK_ENGAGEMENT_EFFECT * level
+        - CLICK_RISK_EFFECT * risk
+        + CAMPAIGN_CLICK_BOOST * is_campaign
+    )
     clicked = opened & (rng.random(cells) < click_chance)
     unsubscribe_chance = BASE_UNSUBSCRIBE_RATE * np.exp(-0.5 * level) + RISK_UNSUBSCRIBE_RATE * risk
     unsubscribed = ~bounced & (rng.random(cells) < unsubscribe_chance)
@@ -128,9 +141,15 @@ def simulate_mailings(rng: np.random.Generator, schedule: SendSchedule, receives
     )
 
 
-def run_marketing(rng: np.random.Generator, customers: CustomerChunk, leads: LeadChunk,
-                  plan: CampaignPlan, schedule: SendSchedule, timeline: Timeline,
-                  first_event_number: int) -> tuple[pl.DataFrame, Targeting]:
+def run_marketing(
+    rng: np.random.Generator,
+    customers: CustomerChunk,
+    leads: LeadChunk,
+    plan: CampaignPlan,
+    schedule: SendSchedule,
+    timeline: Timeline,
+    first_event_number: int,
+) -> tuple[pl.DataFrame, Targeting]:
     """The chunk's email events (customers and prospects) and who each campaign reached."""
     campaign_count = len(plan)
     selected = rng.random((customers.size, campaign_count)) < TARGETED_SHARE
@@ -147,27 +166,33 @@ def run_marketing(rng: np.random.Generator, customers: CustomerChunk, leads: Lea
 
     # Eligible only if still subscribed when the campaign went out.
     eligible = np.zeros((customers.size, campaign_count), dtype=bool)
-    eligible[:, slot_campaigns] = (
-        reachable[:, campaign_slots]
-        & (campaign_slots[None, :] <= customer_mail.first_unsubscribed_slot[:, None])
+    eligible[:, slot_campaigns] = reachable[:, campaign_slots] & (
+        campaign_slots[None, :] <= customer_mail.first_unsubscribed_slot[:, None]
     )
     targeting = Targeting(eligible=eligible, targeted=eligible & selected)
 
     newsletter_only = (schedule.campaign < 0)[None, :] & (leads.prospect_created_at[:, None] <= schedule.times[None, :])
     prospect_mail = simulate_mailings(
-        rng, schedule, newsletter_only, leads.prospect_engagement,
-        np.full(leads.prospect_created_at.size, NEVER), timeline.end,
+        rng,
+        schedule,
+        newsletter_only,
+        leads.prospect_engagement,
+        np.full(leads.prospect_created_at.size, NEVER),
+        timeline.end,
     )
 
-    email = pl.concat([
-        customers.marketing_email.gather(customer_mail.recipient),
-        leads.prospect_email.gather(prospect_mail.recipient),
-    ])
+    email = pl.concat(
+        [
+            customers.marketing_email.gather(customer_mail.recipient),
+            leads.prospect_email.gather(prospect_mail.recipient),
+        ]
+    )
     occurred_at = np.concatenate([customer_mail.occurred_at, prospect_mail.occurred_at])
     event_type = np.concatenate([customer_mail.event_type, prospect_mail.event_type])
     campaign = np.concatenate([customer_mail.campaign, prospect_mail.campaign])
-    group = np.concatenate([np.zeros(customer_mail.recipient.size, np.int64),
-                            np.ones(prospect_mail.recipient.size, np.int64)])
+    group = np.concatenate(
+        [np.zeros(customer_mail.recipient.size, np.int64), np.ones(prospect_mail.recipient.size, np.int64)]
+    )
     recipient = np.concatenate([customer_mail.recipient, prospect_mail.recipient])
     order = np.lexsort((event_type, recipient, group, occurred_at))
     campaign_ids = pl.Series(list(plan.campaign_ids) + [None], dtype=pl.String)

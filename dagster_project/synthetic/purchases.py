@@ -53,9 +53,14 @@ class PurchaseChunk:
     revenue_cents: int
 
 
-def order_times(rng: np.random.Generator, customers: CustomerChunk, catalogue: Catalogue,
-                plan: CampaignPlan, targeting: Targeting,
-                timeline: Timeline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def order_times(
+    rng: np.random.Generator,
+    customers: CustomerChunk,
+    catalogue: Catalogue,
+    plan: CampaignPlan,
+    targeting: Targeting,
+    timeline: Timeline,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(customer, ordered_at, campaign index or -1) of every order of the chunk, unsorted."""
     active_from = np.maximum(customers.created_at, timeline.start)
     active_until = np.minimum(customers.churn_at, timeline.end)
@@ -85,7 +90,8 @@ def order_times(rng: np.random.Generator, customers: CustomerChunk, catalogue: C
             rate[reached]
             * timeline.exposure(window_from, window_until)
             * catalogue.offer_inclusion_probability(
-                customers.home_category[reached], EXTRA_LINES_MEAN[customers.segment[reached]],
+                customers.home_category[reached],
+                EXTRA_LINES_MEAN[customers.segment[reached]],
                 int(plan.offer_product[campaign]),
             )
         )
@@ -97,9 +103,15 @@ def order_times(rng: np.random.Generator, customers: CustomerChunk, catalogue: C
     return np.concatenate(owners), np.concatenate(times), np.concatenate(campaigns)
 
 
-def simulate_purchases(rng: np.random.Generator, customers: CustomerChunk, catalogue: Catalogue,
-                       plan: CampaignPlan, targeting: Targeting, timeline: Timeline,
-                       first_order_number: int) -> PurchaseChunk:
+def simulate_purchases(
+    rng: np.random.Generator,
+    customers: CustomerChunk,
+    catalogue: Catalogue,
+    plan: CampaignPlan,
+    targeting: Targeting,
+    timeline: Timeline,
+    first_order_number: int,
+) -> PurchaseChunk:
     owner, ordered_at, campaign = order_times(rng, customers, catalogue, plan, targeting, timeline)
     order = np.lexsort((campaign, owner, ordered_at))
     owner, ordered_at, campaign = owner[order], ordered_at[order], campaign[order]
@@ -138,8 +150,9 @@ def simulate_purchases(rng: np.random.Generator, customers: CustomerChunk, catal
 
     quantity = 1 + rng.poisson(EXTRA_UNITS_MEAN[line_segment])
     unit_price = np.round(catalogue.list_cents[product] * NEGOTIATED_PRICE_FACTOR[line_segment]).astype(np.int64)
-    discount_rate = np.where(rng.random(line_order.size) < LINE_DISCOUNT_SHARE,
-                             rng.uniform(*LINE_DISCOUNT_RANGE, size=line_order.size), 0.0)
+    discount_rate = np.where(
+        rng.random(line_order.size) < LINE_DISCOUNT_SHARE, rng.uniform(*LINE_DISCOUNT_RANGE, size=line_order.size), 0.0
+    )
     discount_rate = np.where(is_offer_line, rng.uniform(*OFFER_DISCOUNT_RANGE, size=line_order.size), discount_rate)
     line_discount = np.round(quantity * unit_price * discount_rate).astype(np.int64)
     line_net = quantity * unit_price - line_discount
@@ -150,14 +163,18 @@ def simulate_purchases(rng: np.random.Generator, customers: CustomerChunk, catal
     status_draw = rng.random(order_count)
     cancelled_rate = CANCELLED_RATE + RISK_CANCEL_RATE * risk
     returned_rate = RETURNED_RATE + RISK_RETURN_RATE * risk
-    status = np.where(status_draw < cancelled_rate, CANCELLED,
-                      np.where(status_draw < cancelled_rate + returned_rate, RETURNED, COMPLETED))
+    status = np.where(
+        status_draw < cancelled_rate,
+        CANCELLED,
+        np.where(status_draw < cancelled_rate + returned_rate, RETURNED, COMPLETED),
+    )
     recent = ordered_at >= timeline.end - PENDING_DAYS * SECONDS_PER_DAY
     status = np.where(recent & (rng.random(order_count) < PENDING_SHARE), PENDING, status)
 
     any_channel = (rng.random(order_count)[:, None] > np.cumsum(CHANNEL_PREFERENCE, axis=1)[segment]).sum(axis=1)
-    channel = np.where(rng.random(order_count) < PREFERRED_CHANNEL_SHARE,
-                       customers.preferred_channel[owner], any_channel)
+    channel = np.where(
+        rng.random(order_count) < PREFERRED_CHANNEL_SHARE, customers.preferred_channel[owner], any_channel
+    )
     channel = np.where(from_campaign & (rng.random(order_count) < 0.8), SALES_CHANNELS.index("web"), channel)
 
     order_ids = identifiers("O", first_order_number + 1, order_count, 8)

@@ -57,8 +57,9 @@ class SupportChunk:
     satisfaction_surveys: pl.DataFrame
 
 
-def ticket_times(rng: np.random.Generator, customers: CustomerChunk,
-                 timeline: Timeline) -> tuple[np.ndarray, np.ndarray]:
+def ticket_times(
+    rng: np.random.Generator, customers: CustomerChunk, timeline: Timeline
+) -> tuple[np.ndarray, np.ndarray]:
     active_from = np.maximum(customers.created_at, timeline.start)
     base_until = np.minimum(
         np.minimum(customers.churn_at, NEVER - 1) + POST_CHURN_TICKET_DAYS * SECONDS_PER_DAY, timeline.end
@@ -80,8 +81,7 @@ def ticket_times(rng: np.random.Generator, customers: CustomerChunk,
     burst_day = burst_times - (burst_times - timeline.start) % SECONDS_PER_DAY
     burst_times = burst_day + rng.integers(8 * 3600, 20 * 3600, size=burst_owner.size)
     inside = (burst_times >= active_from[burst_owner]) & (burst_times < np.minimum(churn_at[burst_owner], timeline.end))
-    return (np.concatenate([base_owner, burst_owner[inside]]),
-            np.concatenate([base_times, burst_times[inside]]))
+    return (np.concatenate([base_owner, burst_owner[inside]]), np.concatenate([base_times, burst_times[inside]]))
 
 
 def comment_texts(rng: np.random.Generator, topic: np.ndarray, sentiment: np.ndarray) -> pl.Series:
@@ -106,8 +106,13 @@ def comment_texts(rng: np.random.Generator, topic: np.ndarray, sentiment: np.nda
     return pl.select(pick_text(templates, template) + pick_text(endings, ending)).to_series()
 
 
-def simulate_support(rng: np.random.Generator, customers: CustomerChunk, timeline: Timeline,
-                     first_ticket_number: int, first_survey_number: int) -> SupportChunk:
+def simulate_support(
+    rng: np.random.Generator,
+    customers: CustomerChunk,
+    timeline: Timeline,
+    first_ticket_number: int,
+    first_survey_number: int,
+) -> SupportChunk:
     owner, created_at = ticket_times(rng, customers, timeline)
     order = np.lexsort((owner, created_at))
     owner, created_at = owner[order], created_at[order]
@@ -119,8 +124,12 @@ def simulate_support(rng: np.random.Generator, customers: CustomerChunk, timelin
     topic_weights = TOPIC_WEIGHTS[None, :] + risk[:, None] * RISK_TOPIC_SHIFT[None, :]
     topic = categorical(rng, np.cumsum(topic_weights / topic_weights.sum(axis=1, keepdims=True), axis=1))
 
-    response_hours = (FIRST_RESPONSE_MEDIAN_HOURS * np.exp(0.9 * rng.standard_normal(count))
-                      * PRIORITY_RESPONSE_FACTOR[priority] * (1 + RISK_RESPONSE_SLOWDOWN * risk))
+    response_hours = (
+        FIRST_RESPONSE_MEDIAN_HOURS
+        * np.exp(0.9 * rng.standard_normal(count))
+        * PRIORITY_RESPONSE_FACTOR[priority]
+        * (1 + RISK_RESPONSE_SLOWDOWN * risk)
+    )
     first_response_at = created_at + 60 + (response_hours * 3600).astype(np.int64)
     responded = first_response_at < timeline.end
     resolution_hours = RESOLUTION_MEDIAN_HOURS * np.exp(rng.standard_normal(count)) * (1 + risk)
@@ -128,8 +137,9 @@ def simulate_support(rng: np.random.Generator, customers: CustomerChunk, timelin
     left_open = rng.random(count) < UNRESOLVED_RATE + RISK_UNRESOLVED_RATE * risk
     resolved = responded & ~left_open & (resolved_at < timeline.end)
     closed = resolved & (resolved_at < timeline.end - CLOSED_AFTER_DAYS * SECONDS_PER_DAY) & (rng.random(count) < 0.85)
-    status = np.where(resolved, np.where(closed, CLOSED, SOLVED),
-                      np.where(responded & (rng.random(count) < 0.5), PENDING, OPEN))
+    status = np.where(
+        resolved, np.where(closed, CLOSED, SOLVED), np.where(responded & (rng.random(count) < 0.5), PENDING, OPEN)
+    )
     agent = rng.integers(1, AGENTS + 1, size=count)  # who answered; none before a response
 
     has_email = customers.has_email[owner]
@@ -159,8 +169,14 @@ def simulate_support(rng: np.random.Generator, customers: CustomerChunk, timelin
     responded_at = survey_base + 600 + rng.exponential(20 * 3600, size=count).astype(np.int64)
     answers = np.nonzero(responded & (rng.random(count) < answer_rate) & (responded_at < timeline.end))[0]
     slow = np.clip(np.log(response_hours[answers] / FIRST_RESPONSE_MEDIAN_HOURS), -1.0, 2.0)
-    latent = (4.3 - 1.7 * risk[answers] - 1.1 * (~resolved[answers]) - 0.35 * slow
-              + 0.3 * customers.engagement[owner[answers]] + 0.75 * rng.standard_normal(answers.size))
+    latent = (
+        4.3
+        - 1.7 * risk[answers]
+        - 1.1 * (~resolved[answers])
+        - 0.35 * slow
+        + 0.3 * customers.engagement[owner[answers]]
+        + 0.75 * rng.standard_normal(answers.size)
+    )
     score = np.clip(np.round(latent), 1, 5).astype(np.int64)
     sentiment = np.where(score <= 2, 0, np.where(score == 3, 1, 2))
     comment = comment_texts(rng, topic[answers], sentiment)

@@ -22,9 +22,7 @@ SECONDS_PER_MONTH = DAYS_PER_MONTH * SECONDS_PER_DAY
 EPOCH = date(1970, 1, 1)
 
 # Relative order activity by calendar month (January first). Mean 1 over a year.
-MONTHLY_SEASONALITY = np.array(
-    [0.90, 0.84, 0.94, 0.96, 0.97, 0.86, 0.80, 0.85, 0.98, 1.04, 1.36, 1.50]
-)
+MONTHLY_SEASONALITY = np.array([0.90, 0.84, 0.94, 0.96, 0.97, 0.86, 0.80, 0.85, 0.98, 1.04, 1.36, 1.50])
 MONTHLY_SEASONALITY = MONTHLY_SEASONALITY / MONTHLY_SEASONALITY.mean()
 # Monday first: a little more on Mondays (weekend carry-over) and less on Saturdays.
 WEEKDAY_FACTOR = np.array([1.08, 1.03, 1.00, 1.00, 0.98, 0.90, 1.01])
@@ -33,13 +31,61 @@ YEARLY_GROWTH = 0.09
 
 # Share of orders per hour of day (UTC): quiet nights, a lunch bump, an evening peak.
 ORDER_HOURS = np.array(
-    [1.0, 0.6, 0.4, 0.3, 0.3, 0.5, 1.0, 2.0, 3.0, 3.6, 4.0, 4.4,
-     5.0, 4.6, 4.2, 4.2, 4.4, 5.0, 5.8, 6.4, 6.6, 5.6, 3.8, 2.0]
+    [
+        1.0,
+        0.6,
+        0.4,
+        0.3,
+        0.3,
+        0.5,
+        1.0,
+        2.0,
+        3.0,
+        3.6,
+        4.0,
+        4.4,
+        5.0,
+        4.6,
+        4.2,
+        4.2,
+        4.4,
+        5.0,
+        5.8,
+        6.4,
+        6.6,
+        5.6,
+        3.8,
+        2.0,
+    ]
 )
 # Support and marketing work office hours.
 OFFICE_HOURS = np.array(
-    [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.6, 2.0, 4.5, 6.0, 6.2, 6.0,
-     5.0, 5.8, 6.0, 5.8, 5.2, 4.0, 2.4, 1.4, 1.0, 0.8, 0.5, 0.3]
+    [
+        0.2,
+        0.1,
+        0.1,
+        0.1,
+        0.1,
+        0.2,
+        0.6,
+        2.0,
+        4.5,
+        6.0,
+        6.2,
+        6.0,
+        5.0,
+        5.8,
+        6.0,
+        5.8,
+        5.2,
+        4.0,
+        2.4,
+        1.4,
+        1.0,
+        0.8,
+        0.5,
+        0.3,
+    ]
 )
 
 
@@ -79,8 +125,9 @@ class Timeline:
         """Activity between two times, zero where the interval is empty."""
         return np.maximum(self.activity(upper) - self.activity(lower), 0.0)
 
-    def sample_between(self, rng: np.random.Generator, lower: np.ndarray, upper: np.ndarray,
-                       hours: np.ndarray | None = None) -> np.ndarray:
+    def sample_between(
+        self, rng: np.random.Generator, lower: np.ndarray, upper: np.ndarray, hours: np.ndarray | None = None
+    ) -> np.ndarray:
         """One time per row, drawn from the activity curve restricted to [lower, upper).
 
         With ``hours`` the day comes from the curve and the time of day from that hourly profile,
@@ -117,9 +164,7 @@ def build_timeline(end_date: date, months: int) -> Timeline:
     calendar_month = dates.astype("datetime64[M]").astype(np.int64) % 12
     weekday = (dates.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
     intensity = (
-        MONTHLY_SEASONALITY[calendar_month]
-        * WEEKDAY_FACTOR[weekday]
-        * (1.0 + YEARLY_GROWTH * day_numbers / 365.25)
+        MONTHLY_SEASONALITY[calendar_month] * WEEKDAY_FACTOR[weekday] * (1.0 + YEARLY_GROWTH * day_numbers / 365.25)
     )
     cumulative = np.concatenate([[0.0], np.cumsum(intensity)]) / DAYS_PER_MONTH
     return Timeline(

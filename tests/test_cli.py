@@ -1,0 +1,79 @@
+"""The `crm` command as a user runs it, in a subprocess with its own data folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CRM = str(Path(sys.executable).parent / "crm")
+
+
+def run_crm(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("CRM_", "DAGSTER_"))}
+    environment["CRM_DATA_DIR"] = str(data_dir)
+    return subprocess.run([CRM, *arguments], capture_output=True, text=True, env=environment, timeout=900)
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_generate_writes_every_entity_outside_truth_and_is_reproducible(tmp_path: Path):
+    first = run_crm(tmp_path / "a", "generate", "--customers", "300", "--months", "6", "--seed", "3")
+    second = run_crm(tmp_path / "b", "generate", "--customers", "300", "--months", "6", "--seed", "3")
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+
+    landing = digest(tmp_path / "a" / "landing")
+    assert landing == digest(tmp_path / "b" / "landing")
+    entities = {name.split("/")[1] for name in landing}
+    assert entities == {
+        "orders", "order_lines", "customers", "products", "campaigns", "email_events", "leads", "tickets",
+        "satisfaction_surveys",
+    }  # fmt: skip
+    assert (tmp_path / "a" / "ground_truth" / "summary.json").exists()
+
+
+def test_generate_refuses_truth_inside_the_landing_folder(tmp_path: Path):
+    completed = run_crm(tmp_path, "generate", "--customers", "50", "--out", str(tmp_path / "l"),
+                        "--truth-out", str(tmp_path / "l" / "t"))  # fmt: skip
+    assert completed.returncode != 0
+    assert "must be outside the landing folder" in completed.stderr
+
+
+@pytest.mark.e2e
+def test_build_on_an_empty_data_folder_generates_a_demo_and_prints_where_to_look(tmp_path: Path):
+    completed = run_crm(tmp_path / "data", "build", "--demo-customers", "400", "--demo-months", "12")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    output = " ".join(completed.stdout.split())  # rich wraps long lines
+    assert "generating a demo export set" in output
+    assert "marts.fct_orders" in output and "ml.churn_scores" in output
+    assert str(tmp_path / "data" / "warehouse" / "crm.duckdb") in output
+    assert "crm dev" in output and "crm sql" in output
+    assert (tmp_path / "data" / "dagster" / "dagster.yaml").exists()
+
+    summary = run_crm(tmp_path / "data", "sql", "select count(*) as n from marts.dim_customers")
+    assert summary.returncode == 0 and "400" in summary.stdout
+
+
+@pytest.mark.e2e
+def test_build_without_orders_fails_and_says_where_to_put_them(tmp_path: Path):
+    tickets = tmp_path / "data" / "landing" / "support" / "tickets"
+    tickets.mkdir(parents=True)
+    (tickets / "tickets.csv").write_text("ticket_id,created_at\nT1,2025-01-01\n")
+    completed = run_crm(tmp_path / "data", "build")
+    output = " ".join(completed.stdout.split())
+    assert completed.returncode == 1
+    assert "The run failed" in output
+    assert "No orders loaded: the orders export is required." in output
+    assert str(tmp_path / "data" / "landing" / "sales" / "orders") in output
+    assert "Full log:" in output
