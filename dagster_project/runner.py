@@ -14,7 +14,6 @@ import dagster as dg
 from dagster_project.instance import ensure_dagster_home
 from dagster_project.settings import Settings
 
-
 # "dagster._core.definitions.events.Failure: No orders loaded..." -> "No orders loaded..."
 _EXCEPTION_CLASS_PREFIX = re.compile(r"^[\w.]+(?:Error|Failure|Exception): ")
 
