@@ -32,6 +32,11 @@ class Settings:
         return self.data_dir / "landing"
 
     @property
+    def sources_dir(self) -> Path:
+        """Source configs (*.yml) mapping each system's exports to the contracts; built-in default if empty."""
+        return self.data_dir / "sources"
+
+    @property
     def ground_truth_dir(self) -> Path:
         """What the synthetic generator knows to be true; never read by the pipeline."""
         return self.data_dir / "ground_truth"

@@ -138,7 +138,7 @@ def test_undecodable_file_names_the_file(landing, connection):
     path = landing / "sales" / "orders" / "latin1.csv"
     path.write_bytes("order_id,customer_id,ordered_at\nO1,Jos\xe9,2025-01-01\n".encode("latin-1"))
     result = load_entity(connection, ORDERS, landing, LOADED_AT)
-    assert "sales/orders/latin1.csv: cannot be decoded as UTF-8" in result.files[0].error
+    assert "sales/orders/latin1.csv: line 2: cannot be decoded as utf-8" in result.files[0].error
 
 
 def test_jsonl_parquet_and_gzip_are_read(landing, connection):
@@ -166,7 +166,13 @@ def test_optional_entity_without_files_gets_an_empty_table(landing, connection):
         load_entity(connection, CONTRACTS[entity], landing, LOADED_AT)
     assert rows(connection, "select count(*) from raw.tickets") == [(0,)]
     columns = [row[0] for row in rows(connection, "describe raw.tickets")]
-    assert columns == [*CONTRACTS["tickets"].column_names, "_source_file", "_source_line", "_loaded_at"]
+    assert columns == [
+        *CONTRACTS["tickets"].column_names,
+        "_extra_columns",
+        "_source_file",
+        "_source_line",
+        "_loaded_at",
+    ]
 
 
 def test_hostile_header_is_data_not_sql(landing, connection):
@@ -198,5 +204,5 @@ def test_ragged_line_is_quarantined_and_the_rest_loads(landing, connection):
     result = load_entity(connection, ORDERS, landing, LOADED_AT)
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 4, 1)
     assert rows(connection, "select source_line, reason from raw._quarantine") == [
-        (5, "line has 4 fields, the header has 8")
+        (5, "line does not match the header (it has 4 fields, the header has 8)")
     ]

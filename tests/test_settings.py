@@ -7,6 +7,7 @@ def test_every_path_derives_from_crm_data_dir(tmp_path: Path):
     settings = load_settings({"CRM_DATA_DIR": str(tmp_path / "elsewhere")})
     paths = [
         settings.landing_dir,
+        settings.sources_dir,
         settings.ground_truth_dir,
         settings.warehouse_path,
         settings.duckdb_temp_dir,

@@ -6,6 +6,7 @@ import dagster as dg
 
 from dagster_project.contracts import CONTRACTS, EntityContract
 from dagster_project.ingestion import EntityLoadResult, load_entity
+from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs, mappings_for
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
 
@@ -24,7 +25,7 @@ def _describe(result: EntityLoadResult) -> dict[str, dg.MetadataValue | int]:
         metadata["rejected_files"] = dg.MetadataValue.md("\n".join(f"- {file.error}" for file in rejected))
     extra = sorted({column for file in result.files for column in file.extra_columns})
     if extra:
-        metadata["unknown_columns_ignored"] = dg.MetadataValue.text(", ".join(extra))
+        metadata["unknown_columns_kept_in__extra_columns"] = dg.MetadataValue.text(", ".join(extra))
     return metadata
 
 
@@ -42,9 +43,18 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
     )
     def ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         settings = warehouse.settings()
+        try:
+            sources = mappings_for(active_source_configs(settings.sources_dir), contract.entity)
+        except SourceConfigError as error:
+            raise dg.Failure(description=f"Invalid source configuration: {error}") from error
         with warehouse.connect() as connection:
             result = load_entity(
-                connection, contract, settings.landing_dir, loaded_at=datetime.now(UTC).replace(tzinfo=None)
+                connection,
+                contract,
+                settings.landing_dir,
+                loaded_at=datetime.now(UTC).replace(tzinfo=None),
+                sources=sources,
+                on_file=lambda name: context.log.info(f"loading {name}"),
             )
         for file in result.files_with_status("rejected"):
             context.log.error(f"rejected {file.error}")
@@ -52,7 +62,10 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
             raise dg.Failure(
                 description=(
                     f"No {contract.entity} loaded: the {contract.entity} export is required. "
-                    f"Put files in {settings.landing_dir / contract.source / contract.entity}."
+                    "Put files matching "
+                    + " or ".join(str(settings.landing_dir / mapping.files) for _, mapping in sources)
+                    + " there (see the source configs in "
+                    + f"{settings.sources_dir})."
                 ),
                 metadata=_describe(result),
             )

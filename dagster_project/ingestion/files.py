@@ -1,7 +1,13 @@
-"""Finding landing files and reading them as text.
+"""Finding landing files and reading them as text records with their line numbers.
 
-Every column is read as a string: the contract casts them afterwards, so that a value that does
-not parse is quarantined with its row instead of failing or being guessed from the first rows.
+Every value is read as a string: the contract casts them afterwards, so that a value that does
+not parse is quarantined with its row instead of failing the file or being guessed from the
+first rows. Each record keeps the physical line it starts on, so errors can name it.
+
+CSV is read by DuckDB's parser (fast, and it reports ragged lines with their line numbers).
+Its result is accepted only when every physical line of the file is accounted for (header +
+records + embedded line breaks + rejected lines); otherwise (blank lines, an unterminated
+quote, another encoding) the file is re-read with Python's csv module, record by record.
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+import numpy as np
+import orjson
 import polars as pl
 
-from dagster_project.contracts import EntityContract
+from dagster_project.ingestion.source_config import EntityMapping
 
-SUPPORTED_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
+SUPPORTED_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+MALFORMED_SCHEMA = {"_source_line": pl.Int64, "_quarantine_reason": pl.String, "_raw_record": pl.String}
 
 
 class UnreadableFileError(Exception):
@@ -30,53 +41,11 @@ class LandingFile:
     path: Path
     relative_path: str  # relative to the landing folder: what users see in errors and the ledger
     content: bytes  # decompressed bytes
+    format: str  # csv | jsonl | parquet
 
     @property
     def content_hash(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
-
-    @property
-    def format(self) -> str:
-        name = self.path.name.lower().removesuffix(".gz")
-        return "ndjson" if name.endswith((".jsonl", ".ndjson")) else name.rsplit(".", 1)[-1]
-
-
-def entity_folder(landing_dir: Path, contract: EntityContract) -> Path:
-    return landing_dir / contract.source / contract.entity
-
-
-def discover_files(landing_dir: Path, contract: EntityContract) -> list[Path]:
-    """Landing files of one entity, in name order (the order they were delivered in).
-
-    Symlinks and anything resolving outside the landing folder are skipped: an export folder
-    must not be a way to make the pipeline read other files on the machine.
-    """
-    folder = entity_folder(landing_dir, contract)
-    if not folder.is_dir():
-        return []
-    landing_root = landing_dir.resolve()
-    found = []
-    for path in sorted(folder.iterdir()):
-        name = path.name.lower().removesuffix(".gz")
-        if not name.endswith(SUPPORTED_SUFFIXES) or name.startswith("."):
-            continue
-        if path.is_symlink() or not path.is_file():
-            continue
-        if not path.resolve().is_relative_to(landing_root):
-            continue
-        found.append(path)
-    return found
-
-
-def open_landing_file(path: Path, landing_dir: Path) -> LandingFile:
-    relative_path = path.relative_to(landing_dir).as_posix()
-    raw_bytes = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        try:
-            raw_bytes = gzip.decompress(raw_bytes)
-        except (OSError, EOFError) as error:
-            raise UnreadableFileError(f"{relative_path}: not a valid gzip file ({error})") from error
-    return LandingFile(path=path, relative_path=relative_path, content=raw_bytes)
 
 
 @dataclass(frozen=True)
@@ -87,13 +56,157 @@ class TextRows:
     malformed: pl.DataFrame  # _source_line, _quarantine_reason, _raw_record
 
 
-MALFORMED_SCHEMA = {"_source_line": pl.Int64, "_quarantine_reason": pl.String, "_raw_record": pl.String}
+def format_from_name(path: Path) -> str | None:
+    name = path.name.lower().removesuffix(".gz")
+    return SUPPORTED_SUFFIXES.get(Path(name).suffix)
 
 
-def _read_csv(text: str, name: str) -> TextRows:
-    # The csv module, not polars, because a stray quote makes polars swallow the following lines
-    # silently; here every record keeps its physical line number and a ragged record is caught.
-    reader = csv.reader(io.StringIO(text, newline=""))
+def discover_files(landing_dir: Path, mapping: EntityMapping) -> list[Path]:
+    """The files matching the mapping's pattern, in name order (the order they were delivered in).
+
+    Symlinks, hidden files and anything resolving outside the landing folder are skipped: an
+    export folder must not be a way to make the pipeline read other files on the machine.
+    """
+    landing_root = landing_dir.resolve()
+    found = []
+    for path in sorted(landing_dir.glob(mapping.files)):
+        if path.name.startswith(".") or path.is_symlink() or not path.is_file():
+            continue
+        if any(parent.is_symlink() for parent in path.relative_to(landing_dir).parents if parent != Path(".")):
+            continue
+        if not path.resolve().is_relative_to(landing_root):
+            continue
+        if mapping.format is None and format_from_name(path) is None:
+            continue  # e.g. a README or a .done marker beside the exports
+        found.append(path)
+    return found
+
+
+def open_landing_file(path: Path, landing_dir: Path, mapping: EntityMapping) -> LandingFile:
+    relative_path = path.relative_to(landing_dir).as_posix()
+    raw_bytes = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        try:
+            raw_bytes = gzip.decompress(raw_bytes)
+        except (OSError, EOFError) as error:
+            raise UnreadableFileError(f"{relative_path}: not a valid gzip file ({error})") from error
+    file_format = mapping.format or format_from_name(path) or "csv"
+    return LandingFile(path=path, relative_path=relative_path, content=raw_bytes, format=file_format)
+
+
+def read_as_text(landing_file: LandingFile, mapping: EntityMapping) -> TextRows:
+    """All columns as strings, plus ``_source_line``: the physical line a record starts on
+    (CSV counts the header as line 1; JSON lines count from 1), or the row number for Parquet."""
+    name = landing_file.relative_path
+    if not landing_file.content.strip():
+        raise UnreadableFileError(f"{name}: the file is empty")
+    if landing_file.format == "csv":
+        rows = _read_csv_fast(landing_file, mapping) or _read_csv_strict(landing_file, mapping)
+    elif landing_file.format == "jsonl":
+        rows = _read_json_lines(landing_file, mapping)
+    else:
+        rows = _read_parquet(landing_file)
+    return rows
+
+
+def _undecodable(name: str, content: bytes, encoding: str, error: UnicodeDecodeError) -> UnreadableFileError:
+    line = content[: error.start].count(b"\n") + 1
+    return UnreadableFileError(
+        f"{name}: line {line}: cannot be decoded as {encoding} (byte {error.start}: {error.reason}); "
+        "set 'encoding' in the source config"
+    )
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def _physical_line_count(content: bytes) -> int:
+    return content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
+
+
+def _header(text_start: str, mapping: EntityMapping) -> list[str]:
+    first_record = next(csv.reader(io.StringIO(text_start, newline=""), delimiter=mapping.delimiter,
+                                   quotechar=mapping.quote), [])  # fmt: skip
+    return [column.strip() for column in first_record]
+
+
+def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping) -> TextRows | None:
+    """DuckDB's CSV reader; None when its result cannot be trusted line for line."""
+    if mapping.encoding != "utf-8" or landing_file.path.name.lower().endswith(".gz"):
+        # DuckDB would need to decompress again; gzip exports are small enough for the strict reader.
+        return None
+    content = landing_file.content
+    try:
+        content.decode("utf-8")  # DuckDB would replace bad bytes silently; the strict reader names them
+    except UnicodeDecodeError:
+        return None
+    header = _header(content[:65536].decode("utf-8-sig", errors="replace"), mapping)
+    if not header or len(set(header)) != len(header) or any(not column for column in header):
+        return None  # the strict reader gives the precise error
+    connection = duckdb.connect()
+    try:
+        connection.execute(
+            """
+            create table records as
+            select * from read_csv(
+                $path, header = true, all_varchar = true, delim = $delimiter, quote = $quote, escape = $quote,
+                strict_mode = true, store_rejects = true, null_padding = false, auto_detect = true,
+                normalize_names = false, sample_size = 1
+            )
+            """,
+            {"path": str(landing_file.path), "delimiter": mapping.delimiter, "quote": mapping.quote},
+        )
+        frame = connection.sql("select * from records").pl()
+        rejects = connection.execute("select line, csv_line, error_message from reject_errors order by line").fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        connection.close()
+
+    if [column.strip() for column in frame.columns] != header:
+        return None
+    frame.columns = header
+    embedded = (
+        frame.select(pl.sum_horizontal(pl.all().str.count_matches("\n").fill_null(0))).to_series()
+        if frame.height and frame.width
+        else pl.Series([], dtype=pl.UInt32)
+    )
+    # A rejected record may be reported once per error: count each line once.
+    reject_lines: dict[int, tuple[str, str]] = {}
+    for line, csv_line, message in rejects:
+        reject_lines.setdefault(int(line), (csv_line or "", message))
+    spans = {line: 1 + text.count("\n") for line, (text, _) in reject_lines.items()}
+    expected_lines = 1 + frame.height + int(embedded.sum()) + sum(spans.values())
+    if expected_lines != _physical_line_count(content):
+        return None  # blank lines or records DuckDB skipped: read record by record instead
+
+    embedded_array = embedded.to_numpy().astype(np.int64)
+    lines = 2 + np.arange(frame.height, dtype=np.int64) + np.concatenate(([0], np.cumsum(embedded_array)[:-1]))
+    for line in sorted(spans):
+        lines[np.searchsorted(lines, line, side="left") :] += spans[line]
+    malformed = pl.DataFrame(
+        [
+            (line, f"line does not match the header ({_describe_reject(message, len(header))})", json.dumps(text))
+            for line, (text, message) in sorted(reject_lines.items())
+        ],
+        schema=MALFORMED_SCHEMA,
+        orient="row",
+    )
+    return TextRows(frame.with_columns(pl.Series("_source_line", lines, dtype=pl.Int64)), malformed)
+
+
+def _describe_reject(message: str, header_fields: int) -> str:
+    found = message.rsplit("Found:", 1)[-1].strip() if "Found:" in message else "?"
+    return f"it has {found} fields, the header has {header_fields}" if found.isdigit() else message.splitlines()[0]
+
+
+def _read_csv_strict(landing_file: LandingFile, mapping: EntityMapping) -> TextRows:
+    name = landing_file.relative_path
+    try:
+        text = landing_file.content.decode("utf-8-sig" if mapping.encoding == "utf-8" else mapping.encoding)
+    except UnicodeDecodeError as error:
+        raise _undecodable(name, landing_file.content, mapping.encoding, error) from error
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=mapping.delimiter, quotechar=mapping.quote)
     try:
         header = [column.strip() for column in next(reader)]
     except StopIteration:
@@ -103,6 +216,8 @@ def _read_csv(text: str, name: str) -> TextRows:
     duplicated = sorted({column for column in header if header.count(column) > 1})
     if duplicated:
         raise UnreadableFileError(f"{name}: duplicate column name(s) {', '.join(duplicated)} in the header")
+    if any(not column for column in header):
+        raise UnreadableFileError(f"{name}: line 1: the header has an empty column name")
 
     records: list[list[str]] = []
     lines: list[int] = []
@@ -120,7 +235,7 @@ def _read_csv(text: str, name: str) -> TextRows:
                 malformed.append(
                     (
                         start_line,
-                        f"line has {len(record)} fields, the header has {len(header)}",
+                        f"line does not match the header (it has {len(record)} fields, the header has {len(header)})",
                         json.dumps(record),
                     )
                 )
@@ -136,28 +251,73 @@ def _read_csv(text: str, name: str) -> TextRows:
     return TextRows(frame, pl.DataFrame(malformed, schema=MALFORMED_SCHEMA, orient="row"))
 
 
-def read_as_text(landing_file: LandingFile) -> TextRows:
-    """All columns as strings, plus ``_source_line``: the line (JSON lines, CSV) or row (Parquet)
-    number in the file, counted from 1 with the CSV header as line 1."""
-    name = landing_file.relative_path
-    if not landing_file.content.strip():
-        raise UnreadableFileError(f"{name}: the file is empty")
-    try:
-        if landing_file.format == "csv":
-            return _read_csv(landing_file.content.decode("utf-8-sig"), name)
-        if landing_file.format == "ndjson":
-            frame = pl.read_ndjson(io.BytesIO(landing_file.content), infer_schema_length=None)
-        elif landing_file.format == "parquet":
-            frame = pl.read_parquet(io.BytesIO(landing_file.content))
-        else:
-            raise UnreadableFileError(f"{name}: unsupported file type")
-    except UnicodeDecodeError as error:
-        raise UnreadableFileError(f"{name}: cannot be decoded as UTF-8 (byte {error.start}: {error.reason})") from error
-    except (pl.exceptions.PolarsError, OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableFileError(f"{name}: cannot be read as {landing_file.format} ({first_line})") from error
+# --- JSON lines and Parquet --------------------------------------------------------------------
 
-    frame = frame.rename({column: column.strip() for column in frame.columns})
-    frame = frame.with_columns(pl.all().cast(pl.String)).with_row_index("_source_line", offset=1)
-    frame = frame.with_columns(pl.col("_source_line").cast(pl.Int64))
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _read_json_lines(landing_file: LandingFile, mapping: EntityMapping) -> TextRows:
+    name = landing_file.relative_path
+    try:
+        text = landing_file.content.decode("utf-8-sig" if mapping.encoding == "utf-8" else mapping.encoding)
+    except UnicodeDecodeError as error:
+        raise _undecodable(name, landing_file.content, mapping.encoding, error) from error
+
+    # Fast path: polars reads the whole file when every line is one JSON object.
+    try:
+        frame = pl.read_ndjson(io.BytesIO(text.encode("utf-8")), infer_schema_length=None)
+        if frame.height == _physical_line_count(landing_file.content):
+            frame = frame.with_columns(
+                pl.Series(column, [_as_text(value) for value in frame[column].to_list()], dtype=pl.String)
+                if frame.schema[column].is_nested()
+                else pl.col(column).cast(pl.String)
+                for column in frame.columns
+            )
+            frame = frame.rename({column: column.strip() for column in frame.columns})
+            frame = frame.with_row_index("_source_line", offset=1).with_columns(pl.col("_source_line").cast(pl.Int64))
+            return TextRows(frame, pl.DataFrame(schema=MALFORMED_SCHEMA))
+    except pl.exceptions.PolarsError:
+        pass
+
+    # Record by record: a broken line is quarantined with its number, the others load.
+    records: list[dict[str, str | None]] = []
+    lines: list[int] = []
+    malformed: list[tuple[int, str, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            malformed.append((number, f"line is not valid JSON ({error})", json.dumps(line)))
+            continue
+        if not isinstance(value, dict):
+            malformed.append((number, "line is not a JSON object", json.dumps(line)))
+            continue
+        records.append({str(key).strip(): _as_text(item) for key, item in value.items()})
+        lines.append(number)
+    if not records and not malformed:
+        raise UnreadableFileError(f"{name}: the file is empty")
+    columns = sorted({key for record in records for key in record})
+    frame = pl.DataFrame(
+        {column: [record.get(column) for record in records] for column in columns},
+        schema=dict.fromkeys(columns, pl.String),
+    ).with_columns(pl.Series("_source_line", lines, dtype=pl.Int64))
+    return TextRows(frame, pl.DataFrame(malformed, schema=MALFORMED_SCHEMA, orient="row"))
+
+
+def _read_parquet(landing_file: LandingFile) -> TextRows:
+    try:
+        frame = pl.read_parquet(io.BytesIO(landing_file.content))
+    except (pl.exceptions.PolarsError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableFileError(f"{landing_file.relative_path}: cannot be read as parquet ({first_line})") from error
+    frame = frame.with_columns(pl.all().cast(pl.String)).rename({c: c.strip() for c in frame.columns})
+    frame = frame.with_row_index("_source_line", offset=1).with_columns(pl.col("_source_line").cast(pl.Int64))
     return TextRows(frame, pl.DataFrame(schema=MALFORMED_SCHEMA))

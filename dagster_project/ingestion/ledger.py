@@ -16,6 +16,7 @@ LEDGER_TABLE = "raw._file_ledger"
 QUARANTINE_TABLE = "raw._quarantine"
 
 METADATA_COLUMNS = (
+    ("_extra_columns", "JSON"),
     ("_source_file", "VARCHAR"),
     ("_source_line", "BIGINT"),
     ("_loaded_at", "TIMESTAMP"),
@@ -32,10 +33,14 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection, contract: EntityCon
         f"{name} {type_}" for name, type_ in METADATA_COLUMNS
     ]
     connection.execute(f"CREATE TABLE IF NOT EXISTS {contract.raw_table} ({', '.join(columns)})")
+    # Warehouses created by an earlier version gain the columns added since.
+    for name, type_ in METADATA_COLUMNS:
+        connection.execute(f"ALTER TABLE {contract.raw_table} ADD COLUMN IF NOT EXISTS {name} {type_}")
     connection.execute(
         f"""
         CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
             entity VARCHAR NOT NULL,
+            source_system VARCHAR NOT NULL,
             source_file VARCHAR NOT NULL,
             content_hash VARCHAR NOT NULL,
             size_bytes BIGINT NOT NULL,

@@ -8,6 +8,7 @@ A file whose exact content was loaded before (under any name) is skipped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,14 @@ from dagster_project.ingestion.ledger import (
     ensure_raw_schema,
     is_already_loaded,
 )
+from dagster_project.ingestion.source_config import (
+    CANONICAL_CONFIG_PATH,
+    EntityMapping,
+    load_source_config,
+    mappings_for,
+)
 from dagster_project.ingestion.validation import (
+    EXTRA_COLUMNS,
     QUARANTINE_REASON,
     ContractViolationError,
     validate_rows,
@@ -80,12 +88,27 @@ def load_entity(
     contract: EntityContract,
     landing_dir: Path,
     loaded_at: datetime,
+    sources: list[tuple[str, EntityMapping]] | None = None,
+    on_file: Callable[[str], None] | None = None,
 ) -> EntityLoadResult:
-    """Load the entity's new landing files; returns what happened to each file."""
+    """Load the entity's new landing files; returns what happened to each file.
+
+    ``sources`` are the (system, mapping) pairs of the active source configs for this entity
+    (default: the canonical layout); ``on_file`` is told each file's name before it is loaded.
+    """
+    if sources is None:
+        sources = mappings_for([load_source_config(CANONICAL_CONFIG_PATH)], contract.entity)
     ensure_raw_schema(connection, contract)
     result = EntityLoadResult(entity=contract.entity)
-    for path in discover_files(landing_dir, contract):
-        result.files.append(_load_file(connection, contract, path, landing_dir, loaded_at))
+    seen: set[Path] = set()
+    for system, mapping in sources:
+        for path in discover_files(landing_dir, mapping):
+            if path in seen:  # two configs matching the same file: the first one reads it
+                continue
+            seen.add(path)
+            if on_file is not None:
+                on_file(path.relative_to(landing_dir).as_posix())
+            result.files.append(_load_file(connection, contract, system, mapping, path, landing_dir, loaded_at))
     result.rows_in_table = fetch_value(connection, f"SELECT count(*) FROM {contract.raw_table}")
     return result
 
@@ -93,15 +116,18 @@ def load_entity(
 def _load_file(
     connection: duckdb.DuckDBPyConnection,
     contract: EntityContract,
+    system: str,
+    mapping: EntityMapping,
     path: Path,
     landing_dir: Path,
     loaded_at: datetime,
 ) -> FileLoadResult:
     relative_path = path.relative_to(landing_dir).as_posix()
+    rejected = FileRejection(connection, contract, system, relative_path, loaded_at)
     try:
-        landing_file = open_landing_file(path, landing_dir)
+        landing_file = open_landing_file(path, landing_dir, mapping)
     except UnreadableFileError as error:
-        return _reject(connection, contract, relative_path, "", path.stat().st_size, str(error), loaded_at)
+        return rejected(str(error), "", path.stat().st_size)
 
     content_hash = landing_file.content_hash
     previous_name = is_already_loaded(connection, contract.entity, content_hash)
@@ -109,22 +135,14 @@ def _load_file(
         return FileLoadResult(relative_path, "already_loaded", duplicate_of=previous_name)
 
     try:
-        rows = validate_rows(read_as_text(landing_file), contract, relative_path)
+        rows = validate_rows(read_as_text(landing_file, mapping), contract, relative_path, mapping)
     except (UnreadableFileError, ContractViolationError) as error:
-        return _reject(
-            connection,
-            contract,
-            relative_path,
-            content_hash,
-            len(landing_file.content),
-            str(error),
-            loaded_at,
-        )
+        return rejected(str(error), content_hash, len(landing_file.content))
 
     loaded = rows.loaded.with_columns(
         pl.lit(relative_path).alias("_source_file"),
         pl.lit(loaded_at).cast(pl.Datetime("us")).alias("_loaded_at"),
-    ).select(*contract.column_names, "_source_file", "_source_line", "_loaded_at")
+    ).select(*contract.column_names, EXTRA_COLUMNS, "_source_file", "_source_line", "_loaded_at")
     quarantined = rows.quarantined.select(
         pl.lit(contract.entity).alias("entity"),
         pl.lit(relative_path).alias("source_file"),
@@ -146,15 +164,16 @@ def _load_file(
             connection.register("incoming_quarantine", quarantined.to_arrow())
             connection.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM incoming_quarantine")
             connection.unregister("incoming_quarantine")
-        # A file rejected earlier and now loadable (e.g. fixed config) keeps one ledger row.
+        # A file rejected earlier and now loadable (e.g. a fixed config) keeps one ledger row.
         connection.execute(
-            f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND content_hash = ? AND status = 'rejected'",
-            [contract.entity, content_hash],
+            f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status = 'rejected'",
+            [contract.entity, relative_path],
         )
         connection.execute(
-            f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)",
+            f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)",
             [
                 contract.entity,
+                system,
                 relative_path,
                 content_hash,
                 len(landing_file.content),
@@ -188,25 +207,26 @@ def _load_file(
     )
 
 
-def _reject(
-    connection: duckdb.DuckDBPyConnection,
-    contract: EntityContract,
-    relative_path: str,
-    content_hash: str,
-    size_bytes: int,
-    error: str,
-    loaded_at: datetime,
-) -> FileLoadResult:
-    """Record a file that cannot be loaded as a whole; every other file still loads."""
-    logger.error("rejected %s", error)
-    connection.execute("BEGIN TRANSACTION")
-    connection.execute(
-        f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status = 'rejected'",
-        [contract.entity, relative_path],
-    )
-    connection.execute(
-        f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, NULL, NULL, NULL, 'rejected', ?, NULL, ?)",
-        [contract.entity, relative_path, content_hash, size_bytes, error, loaded_at],
-    )
-    connection.execute("COMMIT")
-    return FileLoadResult(source_file=relative_path, status="rejected", error=error)
+@dataclass(frozen=True)
+class FileRejection:
+    """Records a file that cannot be loaded as a whole; every other file still loads."""
+
+    connection: duckdb.DuckDBPyConnection
+    contract: EntityContract
+    system: str
+    relative_path: str
+    loaded_at: datetime
+
+    def __call__(self, error: str, content_hash: str, size_bytes: int) -> FileLoadResult:
+        logger.error("rejected %s", error)
+        self.connection.execute("BEGIN TRANSACTION")
+        self.connection.execute(
+            f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status = 'rejected'",
+            [self.contract.entity, self.relative_path],
+        )
+        self.connection.execute(
+            f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, 'rejected', ?, NULL, ?)",
+            [self.contract.entity, self.system, self.relative_path, content_hash, size_bytes, error, self.loaded_at],
+        )
+        self.connection.execute("COMMIT")
+        return FileLoadResult(source_file=self.relative_path, status="rejected", error=error)

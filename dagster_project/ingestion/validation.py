@@ -1,8 +1,9 @@
-"""Checking rows against an export contract: cast each value, and say why a row fails.
+"""Mapping a file's records onto the contract, casting each value, and saying why a row fails.
 
 A row is loaded only if every value it has parses as its contract type, every required value
 is present and every value with a fixed vocabulary is in it; otherwise it is quarantined with
-all its reasons. Nothing is dropped: rows in = rows loaded + rows quarantined.
+all its reasons. Nothing is dropped: rows in = rows loaded + rows quarantined. Columns the
+contract does not know are kept, as JSON, in ``_extra_columns``.
 """
 
 from __future__ import annotations
@@ -13,19 +14,10 @@ import polars as pl
 
 from dagster_project.contracts import Column, EntityContract
 from dagster_project.ingestion.files import TextRows
-
-# Tried in order; the first that parses wins. Values without an offset are taken as UTC.
-TIMESTAMP_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f%#z",
-    "%Y-%m-%d %H:%M:%S%.f%#z",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%d",
-)
+from dagster_project.ingestion.source_config import EntityMapping
 
 QUARANTINE_REASON = "_quarantine_reason"
+EXTRA_COLUMNS = "_extra_columns"
 
 
 class ContractViolationError(Exception):
@@ -34,34 +26,107 @@ class ContractViolationError(Exception):
 
 @dataclass(frozen=True)
 class ValidatedRows:
-    loaded: pl.DataFrame  # contract columns, typed, plus _source_line
+    loaded: pl.DataFrame  # contract columns, typed, plus _extra_columns and _source_line
     quarantined: pl.DataFrame  # _source_line, _quarantine_reason, _raw_record (JSON text)
-    extra_columns: list[str]  # columns in the file that the contract does not know
+    extra_columns: list[str]  # headers in the file that the contract does not know
 
 
-def _parse_timestamp(text: pl.Expr) -> pl.Expr:
-    attempts = [text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us") for fmt in TIMESTAMP_FORMATS]
-    return pl.coalesce(attempts).dt.replace_time_zone(None)
+def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMapping, file_name: str):
+    """Rename the file's headers to canonical names, apply value maps and constants."""
+    frame = text.frame
+    present = [column for column in frame.columns if column != "_source_line"]
+    header_to_canonical = {mapping.source_header(name): name for name in contract.column_names}
+    missing_required = [
+        name
+        for name in contract.required_columns
+        if mapping.source_header(name) not in present and name not in mapping.constants
+    ]
+    if missing_required:
+        wanted = ", ".join(
+            f"{name} (header {mapping.source_header(name)!r})" if name in mapping.columns else name
+            for name in missing_required
+        )
+        raise ContractViolationError(
+            f"{file_name}: missing required column(s) {wanted} for {contract.entity}; "
+            f"found columns: {', '.join(present) or 'none'}"
+        )
+    extra_columns = [column for column in present if column not in header_to_canonical]
+
+    # The row as it was in the file, for whoever fixes a quarantined row.
+    raw_record = pl.struct([pl.col(name) for name in present]).struct.json_encode()
+    extras = (
+        pl.struct([pl.col(name) for name in extra_columns]).struct.json_encode()
+        if extra_columns
+        else pl.lit(None, dtype=pl.String)
+    )
+    canonical = []
+    for name in contract.column_names:
+        header = mapping.source_header(name)
+        if name in mapping.constants:
+            value = pl.lit(mapping.constants[name], dtype=pl.String)
+        elif header in present:
+            # Blank cells and padding are absent values, not empty strings.
+            value = pl.col(header).str.strip_chars().replace("", None)
+        else:
+            value = pl.lit(None, dtype=pl.String)
+        if name in mapping.values:
+            value = value.replace(mapping.values[name])
+        canonical.append(value.alias(name))
+    mapped = frame.select(
+        pl.col("_source_line"), *canonical, extras.alias(EXTRA_COLUMNS), raw_record.alias("_raw_record")
+    )
+    return mapped, extra_columns
 
 
-def _typed_value(column: Column) -> pl.Expr:
-    text = pl.col(column.name)
-    if column.type == "string":
-        if column.accepted_values is not None:
-            return text.str.to_lowercase()
-        return text
-    if column.type == "integer":
-        return text.str.replace_all(",", "").cast(pl.Int64, strict=False)
-    if column.type == "decimal":
-        return text.str.replace_all(",", "").cast(pl.Float64, strict=False)
+def _parse_timestamps(text: pl.Series, mapping: EntityMapping) -> pl.Series:
+    """Try each format only on the values the previous ones could not parse."""
+    parsed = pl.Series(text.name, [None] * len(text), dtype=pl.Datetime("us"))
+    remaining = text.is_not_null()
+    for timestamp_format in mapping.timestamp_formats:
+        if not remaining.any():
+            break
+        has_offset = any(code in timestamp_format for code in ("%z", "%#z", "%:z", "%::z"))
+        attempt = text.str.to_datetime(
+            timestamp_format, strict=False, time_unit="us", time_zone="UTC" if has_offset else None
+        )
+        if has_offset:
+            attempt = attempt.dt.replace_time_zone(None)
+        elif mapping.timezone != "UTC":
+            attempt = (
+                attempt.dt.replace_time_zone(mapping.timezone, ambiguous="earliest", non_existent="null")
+                .dt.convert_time_zone("UTC")
+                .dt.replace_time_zone(None)
+            )
+        parsed = parsed.zip_with(parsed.is_not_null(), attempt)
+        remaining = text.is_not_null() & parsed.is_null()
+    return parsed
+
+
+def _number_text(text: pl.Expr, mapping: EntityMapping) -> pl.Expr:
+    if mapping.decimal_comma:
+        return text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    return text
+
+
+def _typed(frame: pl.DataFrame, column: Column, mapping: EntityMapping) -> pl.Series:
+    text = frame.get_column(column.name)
     if column.type == "timestamp":
-        return _parse_timestamp(text)
-    raise ValueError(f"unknown contract type {column.type!r} for column {column.name!r}")
+        return _parse_timestamps(text, mapping)
+    expression = pl.col(column.name)
+    if column.type == "string":
+        expression = expression.str.to_lowercase() if column.accepted_values is not None else expression
+    elif column.type == "integer":
+        expression = _number_text(expression, mapping).cast(pl.Int64, strict=False)
+    elif column.type == "decimal":
+        expression = _number_text(expression, mapping).cast(pl.Float64, strict=False)
+    else:
+        raise ValueError(f"unknown contract type {column.type!r} for column {column.name!r}")
+    return frame.select(expression).to_series()
 
 
-def _failure_reason(column: Column, typed: pl.Expr) -> pl.Expr:
-    """The reason this column makes the row fail, or null when it does not."""
-    text = pl.col(column.name)
+def _failure_reasons(column: Column) -> list[pl.Expr]:
+    """Expressions giving this column's reason for failing a row, or null when it does not."""
+    text, typed = pl.col(column.name), pl.col(f"__typed_{column.name}")
     reasons = []
     if column.required:
         reasons.append(pl.when(text.is_null()).then(pl.lit(f"{column.name}: required value is missing")))
@@ -75,52 +140,31 @@ def _failure_reason(column: Column, typed: pl.Expr) -> pl.Expr:
         reasons.append(
             pl.when(text.is_not_null() & ~typed.is_in(list(column.accepted_values))).then(
                 pl.format(
-                    "{}: '{}' is not one of {}",
-                    pl.lit(column.name),
-                    text,
-                    pl.lit(", ".join(column.accepted_values)),
+                    "{}: '{}' is not one of {}", pl.lit(column.name), text, pl.lit(", ".join(column.accepted_values))
                 )
             )
         )
-    if not reasons:
-        return pl.lit(None, dtype=pl.String)
-    return pl.concat_str(reasons, separator="; ", ignore_nulls=True).replace("", None)
+    return reasons
 
 
-def validate_rows(text: TextRows, contract: EntityContract, file_name: str) -> ValidatedRows:
-    """Split a file's text rows into typed loaded rows and quarantined rows with reasons."""
-    text_rows = text.frame
-    present = set(text_rows.columns) - {"_source_line"}
-    missing_required = [name for name in contract.required_columns if name not in present]
-    if missing_required:
-        raise ContractViolationError(
-            f"{file_name}: missing required column(s) {', '.join(missing_required)} "
-            f"for {contract.entity}; found columns: {', '.join(sorted(present)) or 'none'}"
-        )
-    extra_columns = sorted(present - set(contract.column_names))
-
-    # The row as it was in the file, for whoever fixes a quarantined row.
-    raw_record = pl.struct([pl.col(name) for name in sorted(present)]).struct.json_encode()
-    # Blank cells and padding are absent values, not empty strings.
-    cleaned = (
-        text_rows.with_columns(raw_record.alias("_raw_record"))
-        .with_columns([pl.col(name).str.strip_chars().replace("", None) for name in present])
-        .with_columns(
-            [pl.lit(None, dtype=pl.String).alias(name) for name in contract.column_names if name not in present]
-        )
+def validate_rows(text: TextRows, contract: EntityContract, file_name: str, mapping: EntityMapping) -> ValidatedRows:
+    """Split a file's text records into typed loaded rows and quarantined rows with reasons."""
+    mapped, extra_columns = _to_canonical(text, contract, mapping, file_name)
+    typed = mapped.with_columns(
+        _typed(mapped, column, mapping).alias(f"__typed_{column.name}") for column in contract.columns
     )
-
-    typed_columns = [_typed_value(column).alias(column.name) for column in contract.columns]
-    reason_columns = [_failure_reason(column, _typed_value(column)) for column in contract.columns]
-
-    checked = cleaned.select(
-        pl.col("_source_line"),
-        *typed_columns,
-        pl.concat_str(reason_columns, separator="; ", ignore_nulls=True).replace("", None).alias(QUARANTINE_REASON),
-        pl.col("_raw_record"),
+    reasons = [reason for column in contract.columns for reason in _failure_reasons(column)]
+    checked = typed.with_columns(
+        pl.concat_str(reasons, separator="; ", ignore_nulls=True).replace("", None).alias(QUARANTINE_REASON)
+        if reasons
+        else pl.lit(None, dtype=pl.String).alias(QUARANTINE_REASON)
     )
     is_bad = pl.col(QUARANTINE_REASON).is_not_null()
-    loaded = checked.filter(~is_bad).select(*contract.column_names, "_source_line")
+    loaded = checked.filter(~is_bad).select(
+        *[pl.col(f"__typed_{name}").alias(name) for name in contract.column_names],
+        pl.col(EXTRA_COLUMNS),
+        pl.col("_source_line"),
+    )
     quarantined = pl.concat(
         [text.malformed, checked.filter(is_bad).select("_source_line", QUARANTINE_REASON, "_raw_record")]
     ).sort("_source_line")
