@@ -177,6 +177,14 @@ def _print_summary(settings: Settings) -> None:
 
 
 @main.command()
+def contracts() -> None:
+    """Print the export contracts page (docs/export_contracts.md) as Markdown."""
+    from dagster_project.contracts_doc import render_contracts_markdown
+
+    click.echo(render_contracts_markdown(), nl=False)
+
+
+@main.command()
 @click.argument("query")
 def sql(query: str) -> None:
     """Run a read-only SQL query against the warehouse and print the result."""

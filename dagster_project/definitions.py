@@ -13,6 +13,7 @@ from dagster_project.assets.models import model_assets
 from dagster_project.assets.warehouse import build_dbt_assets, dbt_executable
 from dagster_project.dbt_project import crm_dbt_project
 from dagster_project.resources import WarehouseResource
+from dagster_project.sensors import build_landing_sensor
 
 FULL_RUN_JOB_NAME = "crm_full_run"
 
@@ -38,6 +39,7 @@ def defs() -> dg.Definitions:
         assets=[*ingestion_assets, build_dbt_assets(), *model_assets],
         jobs=[full_run_job],
         schedules=[nightly_schedule],
+        sensors=[build_landing_sensor(full_run_job)],
         resources={
             "warehouse": WarehouseResource(),
             "dbt": DbtCliResource(project_dir=crm_dbt_project(), dbt_executable=dbt_executable()),

@@ -206,3 +206,97 @@ def test_ragged_line_is_quarantined_and_the_rest_loads(landing, connection):
     assert rows(connection, "select source_line, reason from raw._quarantine") == [
         (5, "line does not match the header (it has 4 fields, the header has 8)")
     ]
+
+
+def test_binary_file_named_csv_is_rejected_and_the_rest_loads(landing, connection):
+    (landing / "sales" / "orders" / "photo.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    write(landing, "orders_1.csv", GOOD_ORDERS)
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    [rejected] = result.files_with_status("rejected")
+    assert rejected.error.startswith("sales/orders/photo.csv: line 1: cannot be decoded as utf-8")
+    assert rows(connection, "select count(*) from raw.orders") == [(3,)]
+
+
+def test_undecodable_file_does_not_stop_the_others(landing, connection):
+    (landing / "sales" / "orders" / "a_latin1.csv").write_bytes(
+        "order_id,customer_id,ordered_at\nO9,Jos\xe9,2025-01-01\n".encode("latin-1")
+    )
+    write(landing, "b_orders.csv", GOOD_ORDERS)
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert [file.status for file in result.files] == ["rejected", "loaded"]
+    assert rows(connection, "select count(*) from raw.orders") == [(3,)]
+
+
+def test_unterminated_quote_quarantines_the_rest_of_the_file_without_losing_it(landing, connection):
+    write(
+        landing,
+        "orders_1.csv",
+        GOOD_ORDERS + 'O7,"C7,2025-01-09,completed,web,USD,5,0\nO8,C8,2025-01-10,completed,web,USD,6,0\n',
+    )
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 3, 1)
+    [(line, reason, raw)] = rows(connection, "select source_line, reason, raw_record from raw._quarantine")
+    assert line == 5 and reason.startswith("line does not match the header")
+    assert "O8,C8" in raw  # the swallowed line is kept in the quarantined text, not lost
+
+
+def test_broken_json_line_is_quarantined_by_line_number(landing, connection):
+    contract = CONTRACTS["email_events"]
+    folder = landing / "marketing" / "email_events"
+    folder.mkdir(parents=True)
+    (folder / "events.jsonl").write_text(
+        '{"event_id": "E1", "email": "a@x.com", "event_type": "sent", "occurred_at": "2025-01-01T00:00:00Z"}\n'
+        '{"event_id": "E2", "email": "a@x.com", "event_type": "opened", "occurred_at": \n'
+        '["not", "an", "object"]\n'
+        '{"event_id": "E3", "email": "b@x.com", "event_type": "clicked", "occurred_at": "2025-01-02T00:00:00Z"}\n'
+    )
+    result = load_entity(connection, contract, landing, LOADED_AT)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 2, 2)
+    quarantined = rows(connection, "select source_file, source_line, reason from raw._quarantine order by 2")
+    assert quarantined[0][:2] == ("marketing/email_events/events.jsonl", 2)
+    assert quarantined[0][2].startswith("line is not valid JSON")
+    assert quarantined[1][1:] == (3, "line is not a JSON object")
+
+
+def test_every_line_number_is_the_physical_line_even_with_quoted_line_breaks(landing, connection):
+    write(
+        landing,
+        "orders_1.csv",
+        "order_id,customer_id,ordered_at,status\n"
+        'O1,"C1\nsecond line",2025-01-01,completed\n'
+        "O2,C2,2025-01-02,completed,extra\n"
+        "O3,C3,2025-01-03,bogus\n"
+        "O4,C4,2025-01-04,completed\n",
+    )
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 2, 2)
+    assert rows(connection, "select order_id, _source_line from raw.orders order by 1") == [("O1", 2), ("O4", 6)]
+    assert [line for (line,) in rows(connection, "select source_line from raw._quarantine order by 1")] == [4, 5]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD_ORDERS,
+        'order_id,customer_id\nO1,"multi\nline\nvalue"\nO2,C2,extra\nO3,"quoted ""x"""\nO4\nO5,C5\n',
+        'a,b\n"1\n2",3\n4,5,6\n7,"8\n9"\n10,11\n',
+    ],
+)
+def test_fast_and_strict_csv_readers_agree(tmp_path, text):
+    from dagster_project.ingestion.files import LandingFile, _read_csv_fast, _read_csv_strict
+    from dagster_project.ingestion.source_config import EntityMapping
+
+    path = tmp_path / "f.csv"
+    path.write_text(text)
+    landing_file = LandingFile(path=path, relative_path="f.csv", content=path.read_bytes(), format="csv")
+    mapping = EntityMapping(files="*.csv")
+    fast = _read_csv_fast(landing_file, mapping)
+    strict = _read_csv_strict(landing_file, mapping)
+    assert fast is not None
+
+    # Both readers leave empty cells to validation, which treats '' and NULL alike.
+    def blank_as_null(frame):
+        return frame.with_columns(pl.col(pl.String).replace("", None))
+
+    assert blank_as_null(fast.frame).equals(blank_as_null(strict.frame))
+    assert fast.malformed["_source_line"].to_list() == strict.malformed["_source_line"].to_list()

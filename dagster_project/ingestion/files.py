@@ -171,19 +171,28 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping) -> TextRow
         if frame.height and frame.width
         else pl.Series([], dtype=pl.UInt32)
     )
-    # A rejected record may be reported once per error: count each line once.
-    reject_lines: dict[int, tuple[str, str]] = {}
-    for line, csv_line, message in rejects:
-        reject_lines.setdefault(int(line), (csv_line or "", message))
-    spans = {line: 1 + text.count("\n") for line, (text, _) in reject_lines.items()}
-    expected_lines = 1 + frame.height + int(embedded.sum()) + sum(spans.values())
+    # DuckDB numbers rejected records by record (the header is record 1), and may report one
+    # record once per error: keep each once.
+    rejected: dict[int, tuple[str, str]] = {}
+    for record_number, csv_line, message in rejects:
+        rejected.setdefault(int(record_number) - 1, (csv_line or "", message))
+    record_count = frame.height + len(rejected)
+    embedded_newlines = np.zeros(record_count, dtype=np.int64)
+    is_rejected = np.zeros(record_count, dtype=bool)
+    for index, (text, _) in rejected.items():
+        if not 1 <= index <= record_count:
+            return None
+        is_rejected[index - 1] = True
+        embedded_newlines[index - 1] = text.count("\n")
+    embedded_newlines[~is_rejected] = embedded.to_numpy() if frame.height else []
+    expected_lines = 1 + record_count + int(embedded_newlines.sum())
     if expected_lines != _physical_line_count(content):
         return None  # blank lines or records DuckDB skipped: read record by record instead
 
-    embedded_array = embedded.to_numpy().astype(np.int64)
-    lines = 2 + np.arange(frame.height, dtype=np.int64) + np.concatenate(([0], np.cumsum(embedded_array)[:-1]))
-    for line in sorted(spans):
-        lines[np.searchsorted(lines, line, side="left") :] += spans[line]
+    # A record starts on the line after the header, the earlier records and their inner line breaks.
+    start_lines = 2 + np.arange(record_count, dtype=np.int64) + np.cumsum(embedded_newlines) - embedded_newlines
+    lines = start_lines[~is_rejected]
+    reject_lines = {int(start_lines[index - 1]): value for index, value in rejected.items()}
     malformed = pl.DataFrame(
         [
             (line, f"line does not match the header ({_describe_reject(message, len(header))})", json.dumps(text))
