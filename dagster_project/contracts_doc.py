@@ -36,8 +36,8 @@ raw table is created empty when no file has arrived.
 
 ## What happens to each file and row
 
-* Every file is recorded in `raw._file_ledger`: entity, source system, path, SHA-256 of its (decompressed) content, size, rows read, loaded and quarantined, status (`loaded` or `rejected`), error, unknown columns, load time.
-* A file whose content was loaded before, under any name, is skipped. A corrected re-export of records already loaded is loaded, and staging keeps the latest record per key (latest load, then latest file name, then latest line).
+* Every file is recorded in `raw._file_ledger`: entity, source system, path, SHA-256 of its (decompressed) content, size, rows read, loaded and quarantined, status (`loaded`, `duplicate` or `rejected`), error, unknown columns, load time.
+* A file whose content was loaded before under another name is recorded as a `duplicate` and not loaded; a file seen before is skipped without a new entry. A corrected re-export of records already loaded is loaded, and staging keeps the latest record per key (latest load, then latest file name, then latest line).
 * A row that fails its contract (a required value missing, a value that does not parse as its type, a value outside its enumeration, a line whose field count does not match the header, a JSON line that is not an object) goes to `raw._quarantine` with the file, line, reason and raw text. For every file, rows read = rows loaded + rows quarantined.
 * A file that cannot be read as a whole (empty, missing a required column, undecodable in its encoding, duplicate header names, not gzip although named `.gz`) is rejected with an error naming the file and the cause; every other file still loads.
 * Each file is loaded in one transaction together with its ledger entry: a load that is killed half-way leaves no trace and is redone by the next run.

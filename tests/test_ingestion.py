@@ -108,10 +108,14 @@ def test_same_content_under_another_name_is_loaded_once(landing, connection):
     first = load_entity(connection, ORDERS, landing, LOADED_AT)
     second = load_entity(connection, ORDERS, landing, LOADED_AT)
 
-    assert [f.status for f in first.files] == ["loaded", "already_loaded"]
-    assert [f.status for f in second.files] == ["already_loaded", "already_loaded"]
+    assert [f.status for f in first.files] == ["loaded", "duplicate"]
+    assert first.files[1].duplicate_of == "sales/orders/orders_1.csv"
+    assert [f.status for f in second.files] == ["unchanged", "unchanged"]
     assert rows(connection, "select count(*) from raw.orders") == [(3,)]
-    assert rows(connection, "select count(*) from raw._file_ledger") == [(1,)]
+    assert rows(connection, "select source_file, status, rows_loaded, error from raw._file_ledger order by 1") == [
+        ("sales/orders/orders_1.csv", "loaded", 3, None),
+        ("sales/orders/orders_1_copy.csv", "duplicate", 0, "same content as sales/orders/orders_1.csv"),
+    ]
 
 
 @pytest.mark.parametrize(

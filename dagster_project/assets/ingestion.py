@@ -14,7 +14,8 @@ def _describe(result: EntityLoadResult) -> dict[str, dg.MetadataValue | int]:
     rejected = result.files_with_status("rejected")
     metadata: dict[str, dg.MetadataValue | int] = {
         "files_loaded": len(result.files_with_status("loaded")),
-        "files_already_loaded": len(result.files_with_status("already_loaded")),
+        "files_duplicate": len(result.files_with_status("duplicate")),
+        "files_unchanged": len(result.files_with_status("unchanged")),
         "files_rejected": len(rejected),
         "rows_read": result.rows_read,
         "rows_loaded": result.rows_loaded,

@@ -1,7 +1,8 @@
 """The raw schema's bookkeeping tables: the file ledger and the quarantine.
 
-``raw._file_ledger`` has one row per landing file attempt that did not merely repeat a file
-already loaded: what was read, loaded and quarantined, and why a file was rejected.
+``raw._file_ledger`` has one row per landing file (per content, if a file was replaced): what
+was read, loaded and quarantined, which earlier file a duplicate repeats, and why a file was
+rejected. Seeing the same file again adds nothing.
 ``raw._quarantine`` keeps every row that failed its contract, with its raw text and reason.
 """
 
@@ -47,7 +48,7 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection, contract: EntityCon
             rows_read BIGINT,
             rows_loaded BIGINT,
             rows_quarantined BIGINT,
-            status VARCHAR NOT NULL,   -- loaded | rejected
+            status VARCHAR NOT NULL,   -- loaded | duplicate | rejected
             error VARCHAR,
             extra_columns VARCHAR[],
             loaded_at TIMESTAMP NOT NULL
@@ -69,10 +70,22 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection, contract: EntityCon
     )
 
 
-def is_already_loaded(connection: duckdb.DuckDBPyConnection, entity: str, content_hash: str) -> str | None:
-    """The file name under which this exact content was loaded before, if it was."""
+def loaded_under(connection: duckdb.DuckDBPyConnection, entity: str, content_hash: str) -> str | None:
+    """The file name under which this exact content was loaded, if it was."""
     return fetch_value(
         connection,
         f"SELECT min(source_file) FROM {LEDGER_TABLE} WHERE entity = ? AND content_hash = ? AND status = 'loaded'",
         [entity, content_hash],
+    )
+
+
+def is_recorded(connection: duckdb.DuckDBPyConnection, entity: str, source_file: str, content_hash: str) -> bool:
+    """Whether this file, with this content, was already loaded or recorded as a duplicate."""
+    return bool(
+        fetch_value(
+            connection,
+            f"SELECT count(*) FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND content_hash = ? "
+            "AND status IN ('loaded', 'duplicate')",
+            [entity, source_file, content_hash],
+        )
     )

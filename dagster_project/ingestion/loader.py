@@ -27,7 +27,8 @@ from dagster_project.ingestion.ledger import (
     LEDGER_TABLE,
     QUARANTINE_TABLE,
     ensure_raw_schema,
-    is_already_loaded,
+    is_recorded,
+    loaded_under,
 )
 from dagster_project.ingestion.source_config import (
     CANONICAL_CONFIG_PATH,
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FileLoadResult:
     source_file: str
-    status: str  # loaded | rejected | already_loaded
+    status: str  # loaded | duplicate (same content as another file) | unchanged (seen before) | rejected
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -130,9 +131,13 @@ def _load_file(
         return rejected(str(error), "", path.stat().st_size)
 
     content_hash = landing_file.content_hash
-    previous_name = is_already_loaded(connection, contract.entity, content_hash)
+    if is_recorded(connection, contract.entity, relative_path, content_hash):
+        return FileLoadResult(relative_path, "unchanged")
+    previous_name = loaded_under(connection, contract.entity, content_hash)
     if previous_name is not None:
-        return FileLoadResult(relative_path, "already_loaded", duplicate_of=previous_name)
+        _record_duplicate(connection, contract, system, relative_path, content_hash, len(landing_file.content),
+                          previous_name, loaded_at)  # fmt: skip
+        return FileLoadResult(relative_path, "duplicate", duplicate_of=previous_name)
 
     try:
         rows = validate_rows(read_as_text(landing_file, mapping), contract, relative_path, mapping)
@@ -204,6 +209,24 @@ def _load_file(
         rows_loaded=rows.loaded.height,
         rows_quarantined=rows.quarantined.height,
         extra_columns=tuple(rows.extra_columns),
+    )
+
+
+def _record_duplicate(
+    connection: duckdb.DuckDBPyConnection,
+    contract: EntityContract,
+    system: str,
+    relative_path: str,
+    content_hash: str,
+    size_bytes: int,
+    original: str,
+    loaded_at: datetime,
+) -> None:
+    """A file delivered again under another name: recorded, not loaded."""
+    logger.info("%s has the same content as %s, already loaded: skipped", relative_path, original)
+    connection.execute(
+        f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, 0, 0, 0, 'duplicate', ?, NULL, ?)",
+        [contract.entity, system, relative_path, content_hash, size_bytes, f"same content as {original}", loaded_at],
     )
 
 
