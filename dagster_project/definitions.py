@@ -1,6 +1,7 @@
 """The Dagster code location: every asset of the CRM in one lineage graph.
 
-exports (landing files) -> raw.* (ingestion) -> staging / intermediate / marts (dbt) -> ml.* (models)
+exports (landing files) -> raw.* (ingestion, checked by Great Expectations suites)
+    -> staging / intermediate / marts (dbt, dbt tests as checks) -> ml.* (models)
 
 Loaded lazily through ``@dg.definitions`` so that importing this module does no work.
 """
@@ -10,6 +11,7 @@ from dagster_dbt import DbtCliResource
 
 from dagster_project.assets.ingestion import ingestion_assets
 from dagster_project.assets.models import model_assets
+from dagster_project.assets.quality_checks import quality_checks
 from dagster_project.assets.warehouse import build_dbt_assets, dbt_executable
 from dagster_project.dbt_project import crm_dbt_project
 from dagster_project.resources import WarehouseResource
@@ -37,6 +39,7 @@ nightly_schedule = dg.ScheduleDefinition(
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*ingestion_assets, build_dbt_assets(), *model_assets],
+        asset_checks=quality_checks,
         jobs=[full_run_job],
         schedules=[nightly_schedule],
         sensors=[build_landing_sensor(full_run_job)],

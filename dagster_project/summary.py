@@ -43,6 +43,7 @@ def next_steps(settings: Settings) -> list[str]:
         f"DuckDB warehouse: {settings.warehouse_path}",
         f'Query it:         uv run crm sql "{EXAMPLE_QUERY}"',
         f"                  (or any DuckDB client, read-only, on {settings.warehouse_path})",
+        f"Data quality:     {settings.docs_dir / 'great_expectations' / 'index.html'} (Great Expectations Data Docs)",
         "Open Dagster:     uv run crm dev   (then http://127.0.0.1:3000)",
         "Run it again:     uv run crm build   (new files in the landing folder are loaded, the rest skipped)",
     ]

@@ -60,6 +60,8 @@ def test_build_on_an_empty_data_folder_generates_a_demo_and_prints_where_to_look
     assert str(tmp_path / "data" / "warehouse" / "crm.duckdb") in output
     assert "crm dev" in output and "crm sql" in output
     assert (tmp_path / "data" / "dagster" / "dagster.yaml").exists()
+    data_docs = tmp_path / "data" / "docs" / "great_expectations" / "index.html"
+    assert f"Data quality: {data_docs}" in output and data_docs.exists()
 
     summary = run_crm(tmp_path / "data", "sql", "select count(*) as n from marts.dim_customers")
     assert summary.returncode == 0 and "400" in summary.stdout

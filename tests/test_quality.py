@@ -1,0 +1,253 @@
+"""Data quality checks: the suites, validate_entity on hand-made raw tables, and the Dagster checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dagster_project.contracts import CONTRACTS, ENTITIES
+from dagster_project.ingestion import load_entity
+from dagster_project.ingestion.ledger import ensure_raw_schema
+from dagster_project.quality import SEVERE, SOFT, build_suites, validate_entity
+from dagster_project.quality.suites import suite_name
+
+NOW = datetime(2026, 7, 1, 12, 0)
+LOADED_AT = datetime(2026, 7, 1, 6, 0)
+
+ORDERS_HEADER = "order_id,customer_id,ordered_at,status,channel,currency,total_amount,discount_amount\n"
+CLEAN_ORDERS = ORDERS_HEADER + (
+    "O1,C1,2026-06-01T10:00:00Z,completed,web,USD,100.50,0\n"
+    "O2,C2,2026-06-02 11:30:00,completed,store,USD,20,5.25\n"
+    "O3,C1,2026-06-03T08:00:00,pending,web,USD,1.00,\n"
+    "O4,C3,2026-06-04T08:00:00,cancelled,phone,USD,45.10,0\n"
+)
+CUSTOMERS = (
+    "customer_id,email,phone,first_name,last_name,company_name,segment,country,city,created_at\n"
+    "C1,ann@example.com,,Ann,Lee,,consumer,US,Boston,2025-01-01\n"
+    "C2,bob@example.com,,Bob,Ray,,consumer,US,Austin,2025-02-01\n"
+    "C3,cy@example.com,,Cy,Ng,,small_business,CA,Toronto,2025-03-01\n"
+)
+
+
+def write_export(landing: Path, entity: str, name: str, text: str) -> None:
+    contract = CONTRACTS[entity]
+    path = landing / contract.source / entity / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    return tmp_path / "landing"
+
+
+@pytest.fixture
+def connection(tmp_path: Path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        yield connection
+
+
+def load(connection, landing: Path, *entities: str, loaded_at: datetime = LOADED_AT) -> None:
+    for entity in entities:
+        load_entity(connection, CONTRACTS[entity], landing, loaded_at)
+
+
+def failed_columns(result) -> set[str | None]:
+    return {failure.column for failure in result.failed}
+
+
+# --- the suites, without Great Expectations ---------------------------------------------------
+
+
+def test_suites_follow_the_contracts():
+    for entity in ENTITIES:
+        contract = CONTRACTS[entity]
+        suites = build_suites(entity, NOW)
+        not_null = {s.kwargs["column"] for s in suites.severe if s.expectation == "ExpectColumnValuesToNotBeNull"}
+        assert set(contract.key) | set(contract.required_columns) == not_null, entity
+        ranged = {s.kwargs["column"] for s in suites.severe if s.expectation == "ExpectColumnValuesToBeBetween"}
+        assert {c.name for c in contract.columns if c.type == "decimal"} <= ranged, entity
+        in_set = {s.kwargs["column"] for s in suites.soft if s.expectation == "ExpectColumnValuesToBeInSet"}
+        assert {c.name for c in contract.columns if c.accepted_values} <= in_set, entity
+    assert any(s.expectation == "ExpectTableRowCountToBeBetween" for s in build_suites("orders", NOW).severe)
+    assert not any(s.expectation == "ExpectTableRowCountToBeBetween" for s in build_suites("leads", NOW).severe)
+    # A reference is only checked when its parent table has rows.
+    assert not build_suites("orders", NOW, available_parents=set()).references
+    assert [r.parent for r in build_suites("orders", NOW, available_parents={"customers"}).references] == ["customers"]
+
+
+# --- validate_entity on small raw tables ------------------------------------------------------
+
+
+def test_clean_data_passes_both_severities_and_writes_data_docs(connection, landing, tmp_path):
+    write_export(landing, "orders", "orders_0001.csv", CLEAN_ORDERS)
+    write_export(landing, "customers", "customers_0001.csv", CUSTOMERS)
+    load(connection, landing, "orders", "customers")
+    docs_dir = tmp_path / "docs"
+
+    validation = validate_entity(connection, "orders", docs_dir, NOW)
+
+    assert validation.severe.success, validation.severe.failures_in_words()
+    assert validation.soft.success, validation.soft.failures_in_words()
+    assert (validation.raw_rows, validation.current_rows) == (4, 4)
+    assert validation.severe.evaluated_expectations > 0 and validation.soft.evaluated_expectations > 0
+
+    index = docs_dir / "great_expectations" / "index.html"
+    assert validation.data_docs_index == index
+    assert index.is_file()
+    html = index.read_text()
+    assert suite_name("orders", SEVERE) in html and suite_name("orders", SOFT) in html
+    for result in (validation.severe, validation.soft):
+        assert result.data_docs_page is not None and result.data_docs_page.is_file()
+        assert result.data_docs_page.is_relative_to(docs_dir / "great_expectations")
+
+    # Another entity validated later keeps the first one in the site's index.
+    validate_entity(connection, "customers", docs_dir, NOW)
+    html = index.read_text()
+    assert suite_name("orders", SEVERE) in html and suite_name("customers", SOFT) in html
+
+
+def test_negative_amount_fails_the_severe_suite_and_names_the_column(connection, landing, tmp_path):
+    write_export(landing, "orders", "orders_0001.csv", CLEAN_ORDERS.replace("USD,20,5.25", "USD,-20,5.25"))
+    write_export(landing, "customers", "customers_0001.csv", CUSTOMERS)
+    load(connection, landing, "orders", "customers")
+
+    validation = validate_entity(connection, "orders", tmp_path / "docs", NOW)
+
+    assert not validation.severe.success
+    assert failed_columns(validation.severe) == {"total_amount"}
+    (failure,) = validation.severe.failed
+    assert failure.expectation_type == "expect_column_values_to_be_between"
+    assert failure.unexpected_count == 1 and failure.examples == (-20.0,)
+    assert "total_amount" in failure.in_words() and "-20" in failure.in_words()
+    assert "total_amount" in validation.severe.failures_markdown()
+    assert validation.soft.success
+
+
+def test_future_timestamp_and_unknown_customer_fail_the_soft_suite_only(connection, landing, tmp_path):
+    orders = CLEAN_ORDERS.replace("O4,C3,2026-06-04T08:00:00", "O4,C404,2030-01-01T08:00:00")
+    write_export(landing, "orders", "orders_0001.csv", orders)
+    write_export(landing, "customers", "customers_0001.csv", CUSTOMERS)
+    load(connection, landing, "orders", "customers")
+
+    validation = validate_entity(connection, "orders", tmp_path / "docs", NOW)
+
+    assert validation.severe.success, validation.severe.failures_in_words()
+    assert not validation.soft.success
+    assert failed_columns(validation.soft) == {"ordered_at", "customer_id_is_known"}
+    future = next(f for f in validation.soft.failed if f.column == "ordered_at")
+    assert future.examples == ("2030-01-01 08:00:00",)
+
+
+def test_unknown_customers_are_not_judged_without_a_customer_export(connection, landing, tmp_path):
+    write_export(landing, "orders", "orders_0001.csv", CLEAN_ORDERS)
+    load(connection, landing, "orders", "customers")  # customers: an empty table
+
+    validation = validate_entity(connection, "orders", tmp_path / "docs", NOW)
+
+    assert validation.soft.success
+    customers = validate_entity(connection, "customers", tmp_path / "docs", NOW)
+    assert customers.severe.success and customers.soft.success
+    assert customers.severe.skipped_reason and customers.current_rows == 0
+
+
+def test_duplicates_in_raw_that_dedupe_to_unique_keys_pass_the_severe_suite(connection, landing, tmp_path):
+    # O2 arrives with a negative amount, then again corrected in a later file: the latest row wins.
+    write_export(landing, "orders", "orders_0001.csv", CLEAN_ORDERS.replace("USD,20,5.25", "USD,-20,5.25"))
+    load(connection, landing, "orders")
+    write_export(
+        landing, "orders", "orders_0002.csv", ORDERS_HEADER + "O2,C2,2026-06-02 11:30:00,completed,store,USD,20,5.25\n"
+    )
+    load(connection, landing, "orders", loaded_at=datetime(2026, 7, 1, 7, 0))
+
+    validation = validate_entity(connection, "orders", tmp_path / "docs", NOW)
+
+    assert (validation.raw_rows, validation.current_rows) == (5, 4)
+    assert validation.severe.success, validation.severe.failures_in_words()
+    # One raw row in five repeats a key: more than the 5% the soft suite tolerates.
+    (failure,) = validation.soft.failed
+    assert failure.column == "raw_duplicate_key_share" and failure.observed_value == pytest.approx(0.2)
+
+
+def test_values_outside_the_vocabulary_and_empty_tables(connection, tmp_path):
+    # Rows written straight to raw (ingestion would have quarantined the unknown status).
+    contract = CONTRACTS["tickets"]
+    ensure_raw_schema(connection, contract)
+    connection.execute(
+        "INSERT INTO raw.tickets (ticket_id, created_at, status, resolved_at, _source_file, _source_line, _loaded_at) "
+        "VALUES ('T1', '2026-06-01 10:00', 'open', NULL, 'a.csv', 2, '2026-07-01'), "
+        "('T2', '2026-06-01 10:00', 'escalated', '2026-06-01 09:00', 'a.csv', 3, '2026-07-01')"
+    )
+    validation = validate_entity(connection, "tickets", tmp_path / "docs", NOW)
+    assert validation.severe.success
+    assert failed_columns(validation.soft) == {"status", "resolved_at, created_at"}
+
+    ensure_raw_schema(connection, CONTRACTS["orders"])
+    orders = validate_entity(connection, "orders", tmp_path / "docs", NOW)
+    assert not orders.severe.success  # the orders export is required
+    assert orders.severe.failed[0].observed_value == 0
+    assert orders.soft.success
+
+    leads = validate_entity(connection, "leads", tmp_path / "docs", NOW)  # the table does not even exist
+    assert leads.success and leads.severe.skipped_reason
+
+
+# --- through Dagster --------------------------------------------------------------------------
+
+
+@dg.asset(deps=[dg.AssetKey(["raw", "orders"])])
+def downstream_of_orders() -> None:
+    """Stands in for dbt staging: must not be built when the orders are broken."""
+
+
+def materialise_with_checks(data_dir: Path) -> dg.ExecuteInProcessResult:
+    from dagster_project.assets.ingestion import ingestion_assets
+    from dagster_project.assets.quality_checks import quality_checks
+    from dagster_project.resources import WarehouseResource
+
+    return dg.materialize(
+        [*ingestion_assets, *quality_checks, downstream_of_orders],
+        resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
+        raise_on_error=False,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+
+
+def materialised(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {event.asset_key for event in result.get_asset_materialization_events()}
+
+
+@pytest.mark.parametrize("broken", [True, False], ids=["negative_amount", "clean"])
+def test_the_severe_check_blocks_downstream_assets(tmp_path, broken):
+    data_dir = tmp_path / "data"
+    orders = CLEAN_ORDERS.replace("USD,20,5.25", "USD,-20,5.25") if broken else CLEAN_ORDERS
+    write_export(data_dir / "landing", "orders", "orders_0001.csv", orders)
+    write_export(data_dir / "landing", "customers", "customers_0001.csv", CUSTOMERS)
+
+    result = materialise_with_checks(data_dir)
+
+    checks = check_results(result)
+    assert {f"{entity}_{severity}_expectations" for entity in ENTITIES for severity in (SEVERE, SOFT)} == set(checks)
+    severe = checks["orders_severe_expectations"]
+    assert dg.AssetKey(["raw", "orders"]) in materialised(result)
+    assert checks["orders_soft_expectations"].passed
+    assert all(check.passed for name, check in checks.items() if not name.startswith("orders_"))
+    docs = severe.metadata["data_docs"].value
+    assert Path(docs) == data_dir / "docs" / "great_expectations" / "index.html" and Path(docs).is_file()
+    if broken:
+        assert not result.success
+        assert not severe.passed and severe.severity == dg.AssetCheckSeverity.ERROR
+        assert "total_amount" in severe.metadata["failed_expectations"].value
+        assert dg.AssetKey("downstream_of_orders") not in materialised(result)
+    else:
+        assert result.success
+        assert severe.passed
+        assert dg.AssetKey("downstream_of_orders") in materialised(result)
