@@ -34,6 +34,13 @@ def test_every_asset_is_in_one_connected_graph():
     assert dg.AssetKey(["raw", "orders"]) in graph.get(dg.AssetKey(["staging", "stg_sales__orders"])).parent_keys
     assert graph.get(dg.AssetKey(["ml", "churn_scores"])).parent_keys >= {dg.AssetKey(["marts", "fct_orders"])}
 
+    # dbt tests and the Great Expectations suites are asset checks on their tables.
+    check_keys = {(key.asset_key, key.name) for key in graph.asset_check_keys}
+    assert (dg.AssetKey(["marts", "fct_orders"]), "unique_fct_orders_order_id") in check_keys
+    for entity in ENTITIES:
+        assert (dg.AssetKey(["raw", entity]), f"{entity}_severe_expectations") in check_keys
+        assert (dg.AssetKey(["raw", entity]), f"{entity}_soft_expectations") in check_keys
+
     job = definitions.resolve_job_def(FULL_RUN_JOB_NAME)
     assert job is not None
     assert definitions.resolve_schedule_def("crm_nightly").job_name == FULL_RUN_JOB_NAME
