@@ -304,3 +304,15 @@ def test_fast_and_strict_csv_readers_agree(tmp_path, text):
 
     assert blank_as_null(fast.frame).equals(blank_as_null(strict.frame))
     assert fast.malformed["_source_line"].to_list() == strict.malformed["_source_line"].to_list()
+
+
+def test_a_symlinked_folder_inside_the_landing_folder_is_not_followed(landing, connection, tmp_path):
+    outside = tmp_path / "elsewhere" / "orders"
+    outside.mkdir(parents=True)
+    (outside / "secret.csv").write_text(GOOD_ORDERS)
+    (landing / "sales" / "orders" / "linked").symlink_to(outside, target_is_directory=True)
+    from dagster_project.ingestion.source_config import EntityMapping
+
+    sources = [("test", EntityMapping(files="sales/orders/**/*.csv"))]
+    result = load_entity(connection, ORDERS, landing, LOADED_AT, sources=sources)
+    assert result.files == []
