@@ -38,7 +38,7 @@ nightly_schedule = dg.ScheduleDefinition(
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*ingestion_assets, build_dbt_assets(), *model_assets],
+        assets=[*ingestion_assets, *build_dbt_assets(), *model_assets],
         asset_checks=quality_checks,
         jobs=[full_run_job],
         schedules=[nightly_schedule],

@@ -21,7 +21,11 @@ def analysis_date_override() -> datetime | None:
     group_name="models",
     kinds={"scikitlearn", "duckdb"},
     pool=WAREHOUSE_WRITER_POOL,
-    deps=[dg.AssetKey(["marts", "fct_orders"]), dg.AssetKey(["marts", "fct_interactions"])],
+    deps=[
+        dg.AssetKey(["marts", "dim_customers"]),
+        dg.AssetKey(["marts", "fct_orders"]),
+        dg.AssetKey(["marts", "fct_interactions"]),
+    ],
     description=(
         "Churn probability and risk band for every customer who ever ordered, from a logistic "
         "model backtested against 'days since last order'. History kept in ml.churn_scores; "

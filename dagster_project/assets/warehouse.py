@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets: staging, intermediate and marts, with dbt tests as checks."""
 
+import json
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -41,23 +42,44 @@ def dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
 
 
-def build_dbt_assets() -> dg.AssetsDefinition:
+# Models tagged `scored` join the model scores back (customer_360, crm_sync): they run after the
+# models in ml.*, which themselves read the marts. Two dbt asset definitions keep the graph acyclic.
+SCORED_SELECTION = "tag:scored"
+
+
+def _has_scored_models(manifest_path: Path) -> bool:
+    manifest = json.loads(manifest_path.read_text())
+    return any("scored" in node.get("tags", []) for node in manifest["nodes"].values())
+
+
+def _dbt_build(name: str, select: str, exclude: str | None) -> dg.AssetsDefinition:
     project = crm_dbt_project()
 
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        name="crm_dbt_models",
+        name=name,
+        select=select,
+        exclude=exclude,
         dagster_dbt_translator=CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
         pool=WAREHOUSE_WRITER_POOL,
     )
-    def crm_dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-    ) -> Iterator[Any]:
+    def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
         settings = warehouse.settings()
         # profiles.yml reads CRM_DATA_DIR: make sure dbt sees the same absolute folder.
         settings.export_to_environment()
-        target_path = settings.dbt_target_dir / "runs" / context.run.run_id
+        target_path = settings.dbt_target_dir / "runs" / f"{context.run.run_id}-{name}"
         yield from dbt.cli(["build"], context=context, target_path=target_path).stream()
 
-    return crm_dbt_models
+    return _models
+
+
+def build_dbt_assets() -> list[dg.AssetsDefinition]:
+    """The warehouse models, and (when the project has any) the models that join scores back."""
+    project = crm_dbt_project()
+    if not _has_scored_models(project.manifest_path):
+        return [_dbt_build("crm_dbt_models", select="fqn:*", exclude=None)]
+    return [
+        _dbt_build("crm_dbt_models", select="fqn:*", exclude=SCORED_SELECTION),
+        _dbt_build("crm_dbt_scored_models", select=SCORED_SELECTION, exclude=None),
+    ]
