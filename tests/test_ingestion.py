@@ -287,14 +287,21 @@ def test_every_line_number_is_the_physical_line_even_with_quoted_line_breaks(lan
     ],
 )
 def test_fast_and_strict_csv_readers_agree(tmp_path, text):
-    from dagster_project.ingestion.files import LandingFile, _read_csv_fast, _read_csv_strict
+    from dagster_project.ingestion.files import (
+        CsvScratch,
+        LandingFile,
+        _read_csv_fast,
+        _read_csv_strict,
+        _read_csv_unquoted,
+    )
     from dagster_project.ingestion.source_config import EntityMapping
 
     path = tmp_path / "f.csv"
     path.write_text(text)
     landing_file = LandingFile(path=path, relative_path="f.csv", content=path.read_bytes(), format="csv")
     mapping = EntityMapping(files="*.csv")
-    fast = _read_csv_fast(landing_file, mapping)
+    with CsvScratch() as scratch:
+        fast = _read_csv_fast(landing_file, mapping, scratch)
     strict = _read_csv_strict(landing_file, mapping)
     assert fast is not None
 
@@ -303,6 +310,11 @@ def test_fast_and_strict_csv_readers_agree(tmp_path, text):
         return frame.with_columns(pl.col(pl.String).replace("", None))
 
     assert blank_as_null(fast.frame).equals(blank_as_null(strict.frame))
+    unquoted = _read_csv_unquoted(landing_file, mapping)
+    if '"' not in text and strict.malformed.height == 0:
+        assert blank_as_null(unquoted.frame).equals(blank_as_null(strict.frame))
+    else:
+        assert unquoted is None
     assert fast.malformed["_source_line"].to_list() == strict.malformed["_source_line"].to_list()
 
 

@@ -4,10 +4,14 @@ Every value is read as a string: the contract casts them afterwards, so that a v
 not parse is quarantined with its row instead of failing the file or being guessed from the
 first rows. Each record keeps the physical line it starts on, so errors can name it.
 
-CSV is read by DuckDB's parser (fast, and it reports ragged lines with their line numbers).
-Its result is accepted only when every physical line of the file is accounted for (header +
-records + embedded line breaks + rejected lines); otherwise (blank lines, an unterminated
-quote, another encoding) the file is re-read with Python's csv module, record by record.
+CSV goes through the first reader that can vouch for every line:
+1. a file without any quote character is parsed by polars once every line is known to hold
+   exactly as many delimiters as the header (counted on the bytes with numpy);
+2. otherwise DuckDB's parser, which reports ragged lines with their numbers; its result is
+   accepted only when every physical line is accounted for (header + records + line breaks
+   inside values + rejected lines);
+3. otherwise (blank lines, an unterminated quote, another encoding) Python's csv module,
+   record by record.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -43,7 +48,7 @@ class LandingFile:
     content: bytes  # decompressed bytes
     format: str  # csv | jsonl | parquet
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
 
@@ -94,14 +99,34 @@ def open_landing_file(path: Path, landing_dir: Path, mapping: EntityMapping) -> 
     return LandingFile(path=path, relative_path=relative_path, content=raw_bytes, format=file_format)
 
 
-def read_as_text(landing_file: LandingFile, mapping: EntityMapping) -> TextRows:
+class CsvScratch:
+    """A private in-memory DuckDB for parsing CSV files, reused across the files of one load."""
+
+    def __init__(self) -> None:
+        self.connection = duckdb.connect()
+
+    def __enter__(self) -> CsvScratch:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.connection.close()
+
+
+def read_as_text(landing_file: LandingFile, mapping: EntityMapping, scratch: CsvScratch | None = None) -> TextRows:
     """All columns as strings, plus ``_source_line``: the physical line a record starts on
     (CSV counts the header as line 1; JSON lines count from 1), or the row number for Parquet."""
     name = landing_file.relative_path
     if not landing_file.content.strip():
         raise UnreadableFileError(f"{name}: the file is empty")
     if landing_file.format == "csv":
-        rows = _read_csv_fast(landing_file, mapping) or _read_csv_strict(landing_file, mapping)
+        if (unquoted := _read_csv_unquoted(landing_file, mapping)) is not None:
+            return unquoted
+        if scratch is None:
+            with CsvScratch() as own_scratch:
+                fast = _read_csv_fast(landing_file, mapping, own_scratch)
+        else:
+            fast = _read_csv_fast(landing_file, mapping, scratch)
+        rows = fast or _read_csv_strict(landing_file, mapping)
     elif landing_file.format == "jsonl":
         rows = _read_json_lines(landing_file, mapping)
     else:
@@ -130,7 +155,45 @@ def _header(text_start: str, mapping: EntityMapping) -> list[str]:
     return [column.strip() for column in first_record]
 
 
-def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping) -> TextRows | None:
+def _read_csv_unquoted(landing_file: LandingFile, mapping: EntityMapping) -> TextRows | None:
+    """The fastest path, for the common file with no quote character at all: polars parses it,
+    and every line must hold exactly as many delimiters as the header (else None)."""
+    content = landing_file.content
+    if (
+        mapping.encoding != "utf-8"
+        or mapping.quote.encode() in content
+        or content.startswith(b"\xef\xbb\xbf")
+        or b"\r" in content[:65536]
+    ):
+        return None
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    header = _header(content[:65536].decode("utf-8", errors="replace"), mapping)
+    if not header or len(set(header)) != len(header) or any(not column for column in header):
+        return None
+    # Delimiters per line, counted on the bytes: a ragged or blank line sends the file elsewhere.
+    data = np.frombuffer(content, dtype=np.uint8)
+    line_ends = np.flatnonzero(data == 10)
+    if not content.endswith(b"\n"):
+        line_ends = np.append(line_ends, len(data))
+    delimiters = np.flatnonzero(data == ord(mapping.delimiter))
+    per_line = np.diff(np.searchsorted(delimiters, line_ends), prepend=0)
+    if not (per_line == len(header) - 1).all():
+        return None
+    try:
+        frame = pl.read_csv(content, separator=mapping.delimiter, quote_char=None, infer_schema=False, has_header=True)
+    except pl.exceptions.PolarsError:
+        return None
+    if frame.height != len(line_ends) - 1 or [column.strip() for column in frame.columns] != header:
+        return None
+    frame.columns = header
+    lines = pl.int_range(2, frame.height + 2, dtype=pl.Int64, eager=True).alias("_source_line")
+    return TextRows(frame.with_columns(lines), pl.DataFrame(schema=MALFORMED_SCHEMA))
+
+
+def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: CsvScratch) -> TextRows | None:
     """DuckDB's CSV reader; None when its result cannot be trusted line for line."""
     if mapping.encoding != "utf-8" or landing_file.path.name.lower().endswith(".gz"):
         # DuckDB would need to decompress again; gzip exports are small enough for the strict reader.
@@ -143,11 +206,11 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping) -> TextRow
     header = _header(content[:65536].decode("utf-8-sig", errors="replace"), mapping)
     if not header or len(set(header)) != len(header) or any(not column for column in header):
         return None  # the strict reader gives the precise error
-    connection = duckdb.connect()
+    connection = scratch.connection
     try:
         connection.execute(
             """
-            create table records as
+            create or replace table records as
             select * from read_csv(
                 $path, header = true, all_varchar = true, delim = $delimiter, quote = $quote, escape = $quote,
                 strict_mode = true, store_rejects = true, null_padding = false, auto_detect = true,
@@ -158,19 +221,22 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping) -> TextRow
         )
         frame = connection.sql("select * from records").pl()
         rejects = connection.execute("select line, csv_line, error_message from reject_errors order by line").fetchall()
+        # The rejects tables accumulate across scans on one connection: start clean each file.
+        connection.execute("drop table records; drop table if exists reject_errors; drop table if exists reject_scans")
     except duckdb.Error:
         return None
-    finally:
-        connection.close()
 
     if [column.strip() for column in frame.columns] != header:
         return None
     frame.columns = header
-    embedded = (
-        frame.select(pl.sum_horizontal(pl.all().str.count_matches("\n").fill_null(0))).to_series()
-        if frame.height and frame.width
-        else pl.Series([], dtype=pl.UInt32)
-    )
+    physical_lines = _physical_line_count(content)
+    if physical_lines == 1 + frame.height + len(rejects):
+        # No record spans lines: no need to look for line breaks inside values.
+        embedded = pl.Series(np.zeros(frame.height, dtype=np.int64))
+    elif frame.height and frame.width:
+        embedded = frame.select(pl.sum_horizontal(pl.all().str.count_matches("\n").fill_null(0))).to_series()
+    else:
+        embedded = pl.Series([], dtype=pl.Int64)
     # DuckDB numbers rejected records by record (the header is record 1), and may report one
     # record once per error: keep each once.
     rejected: dict[int, tuple[str, str]] = {}
@@ -186,7 +252,7 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping) -> TextRow
         embedded_newlines[index - 1] = text.count("\n")
     embedded_newlines[~is_rejected] = embedded.to_numpy() if frame.height else []
     expected_lines = 1 + record_count + int(embedded_newlines.sum())
-    if expected_lines != _physical_line_count(content):
+    if expected_lines != physical_lines:
         return None  # blank lines or records DuckDB skipped: read record by record instead
 
     # A record starts on the line after the header, the earlier records and their inner line breaks.

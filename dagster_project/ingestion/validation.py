@@ -52,8 +52,6 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
         )
     extra_columns = [column for column in present if column not in header_to_canonical]
 
-    # The row as it was in the file, for whoever fixes a quarantined row.
-    raw_record = pl.struct([pl.col(name) for name in present]).struct.json_encode()
     extras = (
         pl.struct([pl.col(name) for name in extra_columns]).struct.json_encode()
         if extra_columns
@@ -72,10 +70,8 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
         if name in mapping.values:
             value = value.replace(mapping.values[name])
         canonical.append(value.alias(name))
-    mapped = frame.select(
-        pl.col("_source_line"), *canonical, extras.alias(EXTRA_COLUMNS), raw_record.alias("_raw_record")
-    )
-    return mapped, extra_columns
+    mapped = frame.select(pl.col("_source_line"), *canonical, extras.alias(EXTRA_COLUMNS))
+    return mapped, extra_columns, present
 
 
 def _parse_timestamps(text: pl.Series, mapping: EntityMapping) -> pl.Series:
@@ -86,12 +82,13 @@ def _parse_timestamps(text: pl.Series, mapping: EntityMapping) -> pl.Series:
         if not remaining.any():
             break
         has_offset = any(code in timestamp_format for code in ("%z", "%#z", "%:z", "%::z"))
+        is_utc = timestamp_format.endswith("Z")  # a literal Z: UTC, whatever the entity's time zone
         attempt = text.str.to_datetime(
             timestamp_format, strict=False, time_unit="us", time_zone="UTC" if has_offset else None
         )
         if has_offset:
             attempt = attempt.dt.replace_time_zone(None)
-        elif mapping.timezone != "UTC":
+        elif mapping.timezone != "UTC" and not is_utc:
             attempt = (
                 attempt.dt.replace_time_zone(mapping.timezone, ambiguous="earliest", non_existent="null")
                 .dt.convert_time_zone("UTC")
@@ -149,7 +146,7 @@ def _failure_reasons(column: Column) -> list[pl.Expr]:
 
 def validate_rows(text: TextRows, contract: EntityContract, file_name: str, mapping: EntityMapping) -> ValidatedRows:
     """Split a file's text records into typed loaded rows and quarantined rows with reasons."""
-    mapped, extra_columns = _to_canonical(text, contract, mapping, file_name)
+    mapped, extra_columns, present = _to_canonical(text, contract, mapping, file_name)
     typed = mapped.with_columns(
         _typed(mapped, column, mapping).alias(f"__typed_{column.name}") for column in contract.columns
     )
@@ -165,7 +162,12 @@ def validate_rows(text: TextRows, contract: EntityContract, file_name: str, mapp
         pl.col(EXTRA_COLUMNS),
         pl.col("_source_line"),
     )
-    quarantined = pl.concat(
-        [text.malformed, checked.filter(is_bad).select("_source_line", QUARANTINE_REASON, "_raw_record")]
-    ).sort("_source_line")
+    # The row as it was in the file, for whoever fixes it: encoded for failing rows only.
+    bad_lines = checked.filter(is_bad).select("_source_line", QUARANTINE_REASON)
+    bad_records = text.frame.join(bad_lines, on="_source_line", how="inner").select(
+        "_source_line",
+        QUARANTINE_REASON,
+        pl.struct([pl.col(name) for name in present]).struct.json_encode().alias("_raw_record"),
+    )
+    quarantined = pl.concat([text.malformed, bad_records]).sort("_source_line")
     return ValidatedRows(loaded=loaded, quarantined=quarantined, extra_columns=extra_columns)
