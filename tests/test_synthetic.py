@@ -19,6 +19,7 @@ import pytest
 
 from dagster_project.contracts import CONTRACTS
 from dagster_project.synthetic import GenerationSummary, generate_exports
+from dagster_project.synthetic.contact_truth import CONTACT_TRUTH_COLUMNS as CONTACT_COLUMNS
 from dagster_project.synthetic.vocabulary import COMMENT_ENDINGS, COMMENTS
 
 CUSTOMERS = 1500
@@ -165,7 +166,13 @@ def test_values_follow_the_contract(generated: GenerationSummary) -> None:
 
 def test_ground_truth_is_written_outside_the_landing_folder(generated: GenerationSummary, tmp_path: Path) -> None:
     names = {path.name for path in generated.truth_files}
-    assert names == {"customers_truth.csv", "product_affinities.csv", "campaign_lift.csv", "summary.json"}
+    assert names == {
+        "customers_truth.csv",
+        "contacts_truth.csv",
+        "product_affinities.csv",
+        "campaign_lift.csv",
+        "summary.json",
+    }
     for path in generated.truth_files:
         assert path.is_file()
         assert generated.out_dir.resolve() not in path.resolve().parents
@@ -338,6 +345,64 @@ def test_leads_convert_into_customer_emails(generated: GenerationSummary) -> Non
     others = leads.filter(pl.col("status") != "converted")
     assert others["converted_at"].null_count() == others.height
     assert not set(others.select(email_key("email"))["email"].drop_nulls()) & known
+
+
+def test_contacts_truth_names_the_customer_behind_every_email_event_and_ticket(generated: GenerationSummary) -> None:
+    contacts = pl.read_csv(
+        generated.truth_dir / "contacts_truth.csv", schema={name: pl.String for name in CONTACT_COLUMNS}
+    )
+    assert contacts.columns == list(CONTACT_COLUMNS)
+    assert set(contacts["record_type"]) == {"email_event", "ticket"}
+    assert contacts.select("record_type", "record_id").is_unique().all()
+    assert set(contacts["is_email_shared"]) == {"true", "false"}
+    events = read_entity(generated, "email_events").select(pl.col("event_id").alias("record_id"), "email")
+    tickets = read_entity(generated, "tickets").select(
+        pl.col("ticket_id").alias("record_id"), pl.col("requester_email").alias("email"), "customer_id"
+    )
+    event_truth = contacts.filter(pl.col("record_type") == "email_event")
+    ticket_truth = contacts.filter(pl.col("record_type") == "ticket")
+    # Every deduplicated record exactly once, with the address exactly as exported.
+    assert sorted(event_truth["record_id"]) == sorted(events["record_id"])
+    assert sorted(ticket_truth["record_id"]) == sorted(tickets["record_id"])
+    joined_events = event_truth.join(events, on="record_id")
+    assert joined_events.height == events.height
+    assert (joined_events["email_as_exported"] == joined_events["email"]).all()
+    joined_tickets = ticket_truth.join(tickets, on="record_id")
+    assert joined_tickets.select(pl.col("email_as_exported").eq_missing(pl.col("email")).all()).item()
+    # A ticket that carries its customer id names that customer; every ticket has one.
+    assert joined_tickets["true_customer_id"].null_count() == 0
+    with_id = joined_tickets.filter(pl.col("customer_id").is_not_null())
+    assert (with_id["true_customer_id"] == with_id["customer_id"]).all()
+
+    customers = read_entity(generated, "customers").filter(pl.col("email").is_not_null())
+    owners = customers.group_by(email_key("email").alias("key")).agg(
+        pl.col("customer_id").alias("owners"), pl.len().alias("owner_count")
+    )
+    records = (
+        contacts.filter(pl.col("email_as_exported").is_not_null())
+        .with_columns(email_key("email_as_exported").alias("key"))
+        .join(owners, on="key", how="left")
+    )
+    # Prospects: no customer has their address, and they have no true customer.
+    prospects = records.filter(pl.col("true_customer_id").is_null())
+    assert prospects.height > 0 and (prospects["record_type"] == "email_event").all()
+    assert prospects["owners"].null_count() == prospects.height
+    assert prospects["key"].str.contains("_").all()
+    # Addresses spelled differently from the customer record still belong to the true customer:
+    # the normalised address is one of that customer's (only a few lost theirs to dirty blanks).
+    customer_records = records.filter(pl.col("true_customer_id").is_not_null())
+    mismatched = customer_records.filter(pl.col("email_as_exported") != pl.col("key"))
+    assert mismatched.height > 0.2 * customer_records.height
+    found = mismatched.filter(pl.col("owners").is_not_null())
+    assert found.height > (1 - 5 * DIRTY_RATE) * mismatched.height
+    assert found.select(pl.col("owners").list.contains(pl.col("true_customer_id")).all()).item()
+    # Shared inboxes: flagged exactly when the address sits on two customer records.
+    exported_twice = customer_records.filter(pl.col("owner_count") == 2)
+    assert exported_twice.height > 0 and (exported_twice["is_email_shared"] == "true").all()
+    shared = customer_records.filter(pl.col("is_email_shared") == "true")
+    assert shared["owner_count"].drop_nulls().is_in([1, 2]).all()
+    single = customer_records.filter(pl.col("is_email_shared") == "false")
+    assert (single["owner_count"].drop_nulls() == 1).all()
 
 
 # --- behaviour the models will be scored on -------------------------------------------------

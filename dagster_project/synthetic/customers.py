@@ -75,6 +75,7 @@ class CustomerChunk:
     has_email: np.ndarray
     subscribed: np.ndarray
     email: pl.Series  # the true address, lowercase; null when the customer has none
+    email_is_shared: np.ndarray  # bool: the address also belongs to another customer (a shared inbox)
     marketing_email: pl.Series  # the same address as the marketing tool holds it
     customers: pl.DataFrame  # the customers export rows, before dirty records
 
@@ -313,6 +314,9 @@ def generate_customers(
         has_email=has_email,
         subscribed=subscribed,
         email=true_email,
+        # Shared inboxes pair two customers of the same chunk and every other address carries a
+        # unique token, so duplicates inside the chunk are exactly the shared addresses.
+        email_is_shared=(true_email.is_duplicated() & true_email.is_not_null()).to_numpy(),
         marketing_email=spell_like_marketing(rng, true_email),
         customers=customers,
     )

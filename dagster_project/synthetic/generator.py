@@ -99,6 +99,14 @@ def generate_exports(
       standard-normal trait); ``value`` (lognormal, mean 1, multiplies the order rate);
       ``is_churned`` and ``churned_at`` (the date the customer stopped buying for good, empty if
       not within the window).
+    - ``contacts_truth.csv``: one row per email event and per ticket (each key once, duplicates
+      left out): ``record_type`` (``email_event`` or ``ticket``), ``record_id`` (event_id or
+      ticket_id), ``true_customer_id`` (the customer the record really belongs to; empty for a
+      prospect who is not a customer), ``email_as_exported`` (the address exactly as written in
+      the export: other case, stray spaces; empty when the ticket carries none) and
+      ``is_email_shared`` (the address belongs to more than one customer, a shared inbox: an
+      identity resolution should flag it rather than pick one). Rows come chunk by chunk, each
+      chunk's email events then its tickets.
     - ``product_affinities.csv``: for every ordered pair of categories the affinity weight of
       the basket model (P(next line in b | line in a) is proportional to demand(b) x affinity)
       and that resulting ``follow_probability``.
@@ -127,6 +135,7 @@ def generate_exports(
         rows_written[entity] = unique_keys[entity] = frame.height
 
     truth_customers = CsvAppender(truth_dir / "customers_truth.csv")
+    truth_contacts = CsvAppender(truth_dir / "contacts_truth.csv")
     late: dict[str, pl.DataFrame | None] = {entity: None for entity in DUPLICATED_ENTITIES}
     # Ids run on across chunks: each chunk numbers its rows from where the previous one stopped.
     next_number = {entity: 0 for entity in ("orders", "email_events", "leads", "tickets", "satisfaction_surveys")}
@@ -140,7 +149,7 @@ def generate_exports(
             size = min(chunk_customers, customers - first)
             people = generate_customers(random_stream(seed, "customers", chunk), first, size, timeline, catalogue)
             leads = generate_leads(random_stream(seed, "leads", chunk), people, timeline, next_number["leads"])
-            events, targeting = run_marketing(
+            events, targeting, event_contacts = run_marketing(
                 random_stream(seed, "marketing", chunk),
                 people,
                 leads,
@@ -149,6 +158,10 @@ def generate_exports(
                 timeline,
                 next_number["email_events"],
             )
+            # Written (and dropped) at once: the chunk's email events make this the largest frame.
+            # It is built from the chunk's own rows, before duplicates, so every key appears once.
+            truth_contacts.append(event_contacts)
+            del event_contacts
             purchases = simulate_purchases(
                 random_stream(seed, "purchases", chunk),
                 people,
@@ -165,6 +178,7 @@ def generate_exports(
                 next_number["tickets"],
                 next_number["satisfaction_surveys"],
             )
+            truth_contacts.append(support.contacts)
 
             frames = {
                 "customers": people.customers,
@@ -206,9 +220,10 @@ def generate_exports(
             if held_back is not None and dirty_rate > 0:
                 writer.write(entity, arrange(entity, [held_back]), chunk_count + 1)
                 rows_written[entity] += held_back.height
-        truth_files = [truth_customers.close()]
+        truth_files = [truth_customers.close(), truth_contacts.close()]
     except BaseException:
         truth_customers.abandon()
+        truth_contacts.abandon()
         raise
     writer.remove_stale_files()
 

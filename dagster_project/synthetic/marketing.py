@@ -17,6 +17,7 @@ import polars as pl
 
 from ..contracts import EMAIL_EVENT_TYPES
 from .campaigns import TARGETED_SHARE, CampaignPlan
+from .contact_truth import contact_truth
 from .customers import NEVER, CustomerChunk, churn_risk
 from .formats import identifiers, pick_text, timestamp_text
 from .leads import LeadChunk
@@ -149,8 +150,9 @@ def run_marketing(
     schedule: SendSchedule,
     timeline: Timeline,
     first_event_number: int,
-) -> tuple[pl.DataFrame, Targeting]:
-    """The chunk's email events (customers and prospects) and who each campaign reached."""
+) -> tuple[pl.DataFrame, Targeting, pl.DataFrame]:
+    """The chunk's email events (customers and prospects), who each campaign reached, and the
+    contact truth of every event (the customer it really went to; none for a prospect)."""
     campaign_count = len(plan)
     selected = rng.random((customers.size, campaign_count)) < TARGETED_SHARE
 
@@ -205,4 +207,16 @@ def run_marketing(
             "campaign_id": campaign_ids.gather(np.where(campaign[order] >= 0, campaign[order], campaign_count)),
         }
     ).with_columns(timestamp_text("occurred_at"))
-    return events, targeting
+    owners = pl.concat(
+        [
+            customers.customer_ids.gather(customer_mail.recipient),
+            pl.repeat(None, prospect_mail.recipient.size, eager=True, dtype=pl.String),
+        ]
+    )
+    shared = np.concatenate(
+        [customers.email_is_shared[customer_mail.recipient], np.zeros(prospect_mail.recipient.size, dtype=bool)]
+    )
+    contacts = contact_truth(
+        "email_event", events.get_column("event_id"), owners.gather(order), events.get_column("email"), shared[order]
+    )
+    return events, targeting, contacts

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from ..contracts import TICKET_CHANNELS, TICKET_PRIORITIES, TICKET_STATUSES
+from .contact_truth import contact_truth
 from .customers import DECLINE_DAYS, NEVER, CustomerChunk, churn_risk, spell_like_marketing
 from .formats import identifiers, nullable_seconds, pick_text, timestamp_text
 from .randomness import categorical
@@ -55,6 +56,7 @@ SENTIMENTS = ("negative", "neutral", "positive")
 class SupportChunk:
     tickets: pl.DataFrame
     satisfaction_surveys: pl.DataFrame
+    contacts: pl.DataFrame  # contact truth of every ticket: the customer who raised it
 
 
 def ticket_times(
@@ -162,6 +164,13 @@ def simulate_support(
             "agent_id": identifiers("A", 1, AGENTS, 3).gather(agent - 1).scatter(np.nonzero(~responded)[0], None),
         }
     ).with_columns(timestamp_text("created_at"), timestamp_text("first_response_at"), timestamp_text("resolved_at"))
+    contacts = contact_truth(
+        "ticket",
+        ticket_ids,
+        customers.customer_ids.gather(owner),
+        tickets.get_column("requester_email"),
+        customers.email_is_shared[owner],
+    )
 
     # Surveys go out after a resolution, or after some days for a ticket still unresolved.
     survey_base = np.where(resolved, resolved_at, created_at + UNRESOLVED_SURVEY_DAYS * SECONDS_PER_DAY)
@@ -191,4 +200,4 @@ def simulate_support(
             "comment": comment.scatter(without_comment, None).gather(survey_order),
         }
     ).with_columns(timestamp_text("responded_at"))
-    return SupportChunk(tickets=tickets, satisfaction_surveys=surveys)
+    return SupportChunk(tickets=tickets, satisfaction_surveys=surveys, contacts=contacts)
