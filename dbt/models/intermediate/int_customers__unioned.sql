@@ -18,6 +18,7 @@ exported_customers as (
         customer_id,
         email_normalized,
         phone,
+        phone_normalized,
         first_name,
         last_name,
         company_name,

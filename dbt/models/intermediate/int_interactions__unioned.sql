@@ -1,9 +1,14 @@
--- Every customer touchpoint across systems, linked to a customer where possible:
---   orders        -> their customer_id (always known: derived customers are included)
---   email events  -> the customer owning the normalised email (unambiguous emails only)
---   tickets       -> their customer_id when it is a known customer, else the requester email
+-- Every touchpoint across systems, linked to a customer through identity resolution
+-- (int_identities__resolved, the same rules as bridge_customer_identities):
+--   orders        -> their customer_id (always known: customers seen only in orders are customers)
+--   email events  -> the identity of their normalised recipient email
+--   tickets       -> the identity of their requester (customer_id, else email)
 --   surveys       -> the customer of the ticket they answer
--- Touchpoints that cannot be linked stay here with a null customer_id.
+--   leads         -> the identity of the lead (email, else phone): lead_created, and
+--                    lead_converted for leads that converted
+-- Touchpoints that cannot be linked to one customer stay here with a null customer_id.
+-- _loaded_at is the latest load of the records a row is built from (not of the identity
+-- resolution, which fct_interactions compares separately).
 
 with
 
@@ -31,16 +36,15 @@ surveys as (
 
 ),
 
-customers as (
+leads as (
 
-    select * from {{ ref('int_customers__unioned') }}
+    select * from {{ ref('stg_marketing__leads') }}
 
 ),
 
-linkable_contacts as (
+identities as (
 
-    select * from {{ ref('int_contacts__resolved') }}
-    where not is_ambiguous
+    select * from {{ ref('int_identities__resolved') }}
 
 ),
 
@@ -48,6 +52,7 @@ order_interactions as (
 
     select
         'order-' || order_id as interaction_id,
+        'sales:customer_record:' || customer_id as identity_id,
         customer_id,
         cast(null as varchar) as email_normalized,
         'customer_id' as customer_link_method,
@@ -56,7 +61,8 @@ order_interactions as (
         ordered_at as occurred_at,
         order_id as source_record_id,
         total_amount_usd as revenue_usd,
-        cast(null as bigint) as satisfaction_score
+        cast(null as bigint) as satisfaction_score,
+        _loaded_at
 
     from orders
 
@@ -66,19 +72,21 @@ email_interactions as (
 
     select
         'email-' || email_events.email_event_id as interaction_id,
-        linkable_contacts.customer_id,
+        identities.identity_id,
+        identities.customer_id,
         email_events.email_normalized,
-        case when linkable_contacts.customer_id is not null then 'email' end as customer_link_method,
+        case when identities.customer_id is not null then identities.match_rule end as customer_link_method,
         'email' as interaction_channel,
         'email_' || coalesce(email_events.event_type, 'unknown') as interaction_type,
         email_events.occurred_at,
         email_events.email_event_id as source_record_id,
         cast(null as decimal(18, 2)) as revenue_usd,
-        cast(null as bigint) as satisfaction_score
+        cast(null as bigint) as satisfaction_score,
+        email_events._loaded_at
 
     from email_events
-    left join linkable_contacts
-        on email_events.email_normalized = linkable_contacts.email_normalized
+    left join identities
+        on identities.identity_id = 'marketing:email_contact:' || email_events.email_normalized
 
 ),
 
@@ -86,22 +94,13 @@ tickets_linked as (
 
     select
         tickets.*,
-
-        case
-            when customers.customer_id is not null then customers.customer_id
-            else linkable_contacts.customer_id
-        end as linked_customer_id,
-
-        case
-            when customers.customer_id is not null then 'customer_id'
-            when linkable_contacts.customer_id is not null then 'email'
-        end as customer_link_method
+        identities.identity_id,
+        identities.customer_id as linked_customer_id,
+        case when identities.customer_id is not null then identities.match_rule end as customer_link_method
 
     from tickets
-    left join customers
-        on tickets.customer_id = customers.customer_id
-    left join linkable_contacts
-        on tickets.requester_email_normalized = linkable_contacts.email_normalized
+    left join identities
+        on identities.identity_id = 'support:ticket_requester:' || tickets.ticket_id
 
 ),
 
@@ -109,6 +108,7 @@ ticket_interactions as (
 
     select
         'ticket-' || ticket_id as interaction_id,
+        identity_id,
         linked_customer_id as customer_id,
         requester_email_normalized as email_normalized,
         customer_link_method,
@@ -117,7 +117,8 @@ ticket_interactions as (
         created_at as occurred_at,
         ticket_id as source_record_id,
         cast(null as decimal(18, 2)) as revenue_usd,
-        cast(null as bigint) as satisfaction_score
+        cast(null as bigint) as satisfaction_score,
+        _loaded_at
 
     from tickets_linked
 
@@ -127,6 +128,7 @@ survey_interactions as (
 
     select
         'survey-' || surveys.survey_id as interaction_id,
+        tickets_linked.identity_id,
         tickets_linked.linked_customer_id as customer_id,
         tickets_linked.requester_email_normalized as email_normalized,
         case when tickets_linked.linked_customer_id is not null then 'ticket' end as customer_link_method,
@@ -135,11 +137,65 @@ survey_interactions as (
         surveys.responded_at as occurred_at,
         surveys.survey_id as source_record_id,
         cast(null as decimal(18, 2)) as revenue_usd,
-        surveys.satisfaction_score
+        surveys.satisfaction_score,
+        greatest(surveys._loaded_at, tickets_linked._loaded_at) as _loaded_at
 
     from surveys
     left join tickets_linked
         on surveys.ticket_id = tickets_linked.ticket_id
+
+),
+
+leads_linked as (
+
+    select
+        leads.*,
+        identities.identity_id,
+        identities.customer_id as linked_customer_id,
+        case when identities.customer_id is not null then identities.match_rule end as customer_link_method
+
+    from leads
+    left join identities
+        on identities.identity_id = 'marketing:lead:' || leads.lead_id
+
+),
+
+lead_interactions as (
+
+    select
+        'lead-' || lead_id as interaction_id,
+        identity_id,
+        linked_customer_id as customer_id,
+        email_normalized,
+        customer_link_method,
+        'lead' as interaction_channel,
+        'lead_created' as interaction_type,
+        created_at as occurred_at,
+        lead_id as source_record_id,
+        cast(null as decimal(18, 2)) as revenue_usd,
+        cast(null as bigint) as satisfaction_score,
+        _loaded_at
+
+    from leads_linked
+
+    union all
+
+    select
+        'lead_conversion-' || lead_id as interaction_id,
+        identity_id,
+        linked_customer_id as customer_id,
+        email_normalized,
+        customer_link_method,
+        'lead' as interaction_channel,
+        'lead_converted' as interaction_type,
+        converted_at as occurred_at,
+        lead_id as source_record_id,
+        cast(null as decimal(18, 2)) as revenue_usd,
+        cast(null as bigint) as satisfaction_score,
+        _loaded_at
+
+    from leads_linked
+    where converted_at is not null
 
 ),
 
@@ -152,6 +208,8 @@ unioned as (
     select * from ticket_interactions
     union all
     select * from survey_interactions
+    union all
+    select * from lead_interactions
 
 )
 

@@ -32,7 +32,10 @@ costed as (
         ) as revenue_usd,
 
         -- null when the product (or its unit cost) is unknown
-        cast(order_lines.quantity * products.unit_cost_usd as decimal(18, 2)) as cost_usd
+        cast(order_lines.quantity * products.unit_cost_usd as decimal(18, 2)) as cost_usd,
+
+        -- the latest load of the records the row is built from (greatest skips nulls)
+        greatest(order_lines._loaded_at, products._loaded_at) as _loaded_at
 
     from order_lines
     left join products
@@ -43,8 +46,19 @@ costed as (
 final as (
 
     select
-        *,
-        cast(revenue_usd - cost_usd as decimal(18, 2)) as gross_margin_usd
+        order_line_id,
+        order_id,
+        line_number,
+        product_id,
+        is_product_known,
+        quantity,
+        unit_price_usd,
+        discount_amount_usd,
+        unit_cost_usd,
+        revenue_usd,
+        cost_usd,
+        cast(revenue_usd - cost_usd as decimal(18, 2)) as gross_margin_usd,
+        _loaded_at
 
     from costed
 

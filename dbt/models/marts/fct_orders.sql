@@ -17,6 +17,10 @@ order_line_totals as (
     select
         order_id,
         count(*) as line_count,
+        -- like the margin: only when the cost of every line is known
+        case
+            when count(*) = count(cost_usd) then sum(cost_usd)
+        end as cost_of_goods_usd,
         -- a margin is only given when the cost of every line is known
         case
             when count(*) = count(gross_margin_usd) then sum(gross_margin_usd)
@@ -47,7 +51,9 @@ final as (
         ) = 1 as is_first_order,
 
         order_line_totals.line_count,
-        cast(order_line_totals.gross_margin_usd as decimal(18, 2)) as gross_margin_usd
+        cast(order_line_totals.gross_margin_usd as decimal(18, 2)) as gross_margin_usd,
+        cast(order_line_totals.cost_of_goods_usd as decimal(18, 2)) as cost_of_goods_usd,
+        case when orders.channel is not null then 'sales:' || orders.channel end as channel_id
 
     from orders
     left join order_line_totals

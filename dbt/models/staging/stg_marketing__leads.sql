@@ -15,6 +15,7 @@ renamed as (
         -- contact
         {{ normalize_email('email') }} as email_normalized,
         nullif(trim(phone), '') as phone,
+        {{ normalize_phone('phone') }} as phone_normalized,
 
         -- codes
         nullif(lower(trim(source.source)), '') as lead_source,

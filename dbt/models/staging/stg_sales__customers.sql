@@ -15,6 +15,7 @@ renamed as (
         -- contact
         {{ normalize_email('email') }} as email_normalized,
         nullif(trim(phone), '') as phone,
+        {{ normalize_phone('phone') }} as phone_normalized,
         nullif(trim(first_name), '') as first_name,
         nullif(trim(last_name), '') as last_name,
         nullif(trim(company_name), '') as company_name,

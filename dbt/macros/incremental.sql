@@ -1,0 +1,54 @@
+{#
+    Helpers of the incremental facts (fct_order_lines, fct_email_events, fct_interactions).
+
+    Each of them carries _loaded_at: the latest load time of the records a row is built from
+    (greatest over the joined staging records). An incremental run reprocesses every row whose
+    _loaded_at is at or after the latest _loaded_at the table already holds, minus
+    var('incremental_lookback_days'): late-arriving and corrected records always have a newer
+    _loaded_at, and the lookback covers loads that finished out of order. Links that depend on
+    identity resolution are compared with the table separately in each model (a new customer
+    record can link old email events without any of them being reloaded).
+#}
+
+{#- The earliest _loaded_at an incremental run reprocesses, as a SQL expression. -#}
+{% macro incremental_loaded_at_cutoff(relation=this) -%}
+    (
+        select
+            coalesce(max(_loaded_at), cast('1900-01-01' as timestamp))
+            - to_days(cast({{ var('incremental_lookback_days') }} as integer))
+        from {{ relation }}
+    )
+{%- endmacro %}
+
+
+{#
+    dbt's should_full_refresh, plus: an incremental model whose existing table does not have
+    exactly the columns its yml declares is rebuilt from scratch instead of failing (or silently
+    keeping stale columns). A warehouse built by an older version of the project, or a column
+    added to a fact, then needs no manual `--full-refresh`. Only for incremental models with
+    declared columns; everything else keeps dbt's behaviour.
+#}
+{% macro should_full_refresh() %}
+    {%- set config_full_refresh = config.get('full_refresh') -%}
+    {%- if config_full_refresh is none -%}
+        {%- set config_full_refresh = flags.FULL_REFRESH -%}
+    {%- endif -%}
+    {%- if config_full_refresh or not execute -%}
+        {%- do return(config_full_refresh) -%}
+    {%- endif -%}
+    {%- if model is not defined or model.get('resource_type') != 'model'
+        or model.get('config', {}).get('materialized') != 'incremental' -%}
+        {%- do return(config_full_refresh) -%}
+    {%- endif -%}
+    {%- set declared_columns = model.get('columns', {}).keys() | map('lower') | list -%}
+    {%- set existing_relation = load_cached_relation(this) -%}
+    {%- if declared_columns | length == 0 or existing_relation is none or not existing_relation.is_table -%}
+        {%- do return(config_full_refresh) -%}
+    {%- endif -%}
+    {%- set existing_columns = adapter.get_columns_in_relation(existing_relation) | map(attribute='name') | map('lower') | list -%}
+    {%- if existing_columns | sort != declared_columns | sort -%}
+        {{ log("Columns of " ~ this ~ " differ from its yml: rebuilding it in full", info=true) }}
+        {%- do return(true) -%}
+    {%- endif -%}
+    {%- do return(config_full_refresh) -%}
+{% endmacro %}

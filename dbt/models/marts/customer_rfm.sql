@@ -1,0 +1,104 @@
+-- Recency, frequency and monetary value of every customer with at least one revenue-generating
+-- order placed on or before the analysis date, scored in quintiles and named by the rules of
+-- the seed rfm_segments. Scoring (exactly):
+--   recency_days    = date_diff('day', cast(max(ordered_at) as date), analysis_date)
+--   frequency       = count of revenue-generating orders
+--   monetary_usd    = sum(total_amount_usd) of those orders
+--   recency_score   = ntile(5) over (order by recency_days desc, customer_id)   5 = most recent
+--   frequency_score = ntile(5) over (order by frequency, customer_id)            5 = most orders
+--   monetary_score  = ntile(5) over (order by monetary_usd, customer_id)         5 = most revenue
+-- "On or before the analysis date" includes the whole analysis day:
+-- cast(ordered_at as date) <= analysis_date.
+
+with
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+analysis as (
+
+    select * from {{ ref('int_analysis_date') }}
+
+),
+
+segments as (
+
+    select * from {{ ref('rfm_segments') }}
+
+),
+
+customer_orders as (
+
+    select
+        orders.customer_id,
+        analysis.analysis_date as as_of_date,
+        date_diff('day', cast(max(orders.ordered_at) as date), analysis.analysis_date) as recency_days,
+        count(*) as frequency,
+        cast(sum(orders.total_amount_usd) as decimal(18, 2)) as monetary_usd
+
+    from orders
+    cross join analysis
+    where
+        orders.is_revenue_generating
+        and cast(orders.ordered_at as date) <= analysis.analysis_date
+    group by orders.customer_id, analysis.analysis_date
+
+),
+
+scored as (
+
+    select
+        *,
+        ntile(5) over (order by recency_days desc, customer_id) as recency_score,
+        ntile(5) over (order by frequency, customer_id) as frequency_score,
+        ntile(5) over (order by monetary_usd, customer_id) as monetary_score
+
+    from customer_orders
+
+),
+
+segmented as (
+
+    select
+        scored.customer_id,
+        segments.rfm_segment
+
+    from scored
+    inner join segments
+        on
+            scored.recency_score between segments.recency_score_min and segments.recency_score_max
+            and scored.frequency_score between segments.frequency_score_min and segments.frequency_score_max
+            and scored.monetary_score between segments.monetary_score_min and segments.monetary_score_max
+    qualify row_number() over (
+        partition by scored.customer_id
+        order by segments.priority, segments.rfm_segment
+    ) = 1
+
+),
+
+final as (
+
+    select
+        scored.customer_id,
+        scored.as_of_date,
+        scored.recency_days,
+        scored.frequency,
+        scored.monetary_usd,
+        cast(scored.recency_score as integer) as recency_score,
+        cast(scored.frequency_score as integer) as frequency_score,
+        cast(scored.monetary_score as integer) as monetary_score,
+        cast(scored.recency_score as varchar)
+        || cast(scored.frequency_score as varchar)
+        || cast(scored.monetary_score as varchar) as rfm_score,
+        coalesce(segmented.rfm_segment, 'unclassified') as rfm_segment
+
+    from scored
+    left join segmented
+        on scored.customer_id = segmented.customer_id
+
+)
+
+select * from final

@@ -1,0 +1,89 @@
+-- Sales per day, from the first order day to the analysis date (days without orders included,
+-- with zeros). Orders, new and returning customers count every order placed (any status);
+-- revenue, margin and average order value only the revenue-generating ones. A customer is new
+-- on the day of their first order (fct_orders.is_first_order) and returning on any later day
+-- they order.
+
+with
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+dates as (
+
+    select * from {{ ref('dim_dates') }}
+
+),
+
+analysis as (
+
+    select * from {{ ref('int_analysis_date') }}
+
+),
+
+first_orders as (
+
+    select
+        customer_id,
+        min(order_date) as first_order_date
+
+    from orders
+    group by customer_id
+
+),
+
+daily_orders as (
+
+    select
+        orders.order_date as date_day,
+        count(*) as orders,
+        count(*) filter (where orders.is_revenue_generating) as revenue_generating_orders,
+        sum(case when orders.is_revenue_generating then orders.total_amount_usd end) as revenue_usd,
+        sum(case when orders.is_revenue_generating then orders.gross_margin_usd end) as gross_margin_usd,
+        count(distinct case when orders.is_first_order then orders.customer_id end) as new_customers,
+        count(distinct case when first_orders.first_order_date < orders.order_date then orders.customer_id end)
+            as returning_customers
+
+    from orders
+    inner join first_orders
+        on orders.customer_id = first_orders.customer_id
+    group by orders.order_date
+
+),
+
+days as (
+
+    select dates.date_day
+    from dates
+    cross join analysis
+    where
+        dates.date_day >= (select min(order_date) from orders)
+        and dates.date_day <= analysis.analysis_date
+
+),
+
+final as (
+
+    select
+        days.date_day,
+        coalesce(daily_orders.orders, 0) as orders,
+        coalesce(daily_orders.revenue_generating_orders, 0) as revenue_generating_orders,
+        cast(coalesce(daily_orders.revenue_usd, 0) as decimal(18, 2)) as revenue_usd,
+        cast(daily_orders.gross_margin_usd as decimal(18, 2)) as gross_margin_usd,
+        coalesce(daily_orders.new_customers, 0) as new_customers,
+        coalesce(daily_orders.returning_customers, 0) as returning_customers,
+        cast(
+            {{ safe_divide('daily_orders.revenue_usd', 'daily_orders.revenue_generating_orders') }}
+            as decimal(18, 2)
+        ) as average_order_value_usd
+
+    from days
+    left join daily_orders
+        on days.date_day = daily_orders.date_day
+
+)
+
+select * from final

@@ -1,0 +1,100 @@
+-- Sales per calendar month, from the month of the first order to the analysis month (months
+-- without orders included), on or before the analysis date. Same definitions as sales_daily,
+-- with customers counted once per month: new in the month of their first order, returning in
+-- a later month they order in (so the month's figures are not sums of the daily ones).
+
+with
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+dates as (
+
+    select * from {{ ref('dim_dates') }}
+
+),
+
+analysis as (
+
+    select * from {{ ref('int_analysis_date') }}
+
+),
+
+first_orders as (
+
+    select
+        customer_id,
+        cast(date_trunc('month', min(order_date)) as date) as first_order_month
+
+    from orders
+    group by customer_id
+
+),
+
+months_orders as (
+
+    select
+        cast(date_trunc('month', orders.order_date) as date) as date_month,
+        orders.*,
+        first_orders.first_order_month
+
+    from orders
+    cross join analysis
+    inner join first_orders
+        on orders.customer_id = first_orders.customer_id
+    where orders.order_date <= analysis.analysis_date
+
+),
+
+monthly_orders as (
+
+    select
+        date_month,
+        count(*) as orders,
+        count(*) filter (where is_revenue_generating) as revenue_generating_orders,
+        sum(case when is_revenue_generating then total_amount_usd end) as revenue_usd,
+        sum(case when is_revenue_generating then gross_margin_usd end) as gross_margin_usd,
+        count(distinct case when first_order_month = date_month then customer_id end) as new_customers,
+        count(distinct case when first_order_month < date_month then customer_id end) as returning_customers
+
+    from months_orders
+    group by date_month
+
+),
+
+months as (
+
+    select distinct dates.date_month
+    from dates
+    cross join analysis
+    where
+        dates.date_day >= (select min(order_date) from orders)
+        and dates.date_day <= analysis.analysis_date
+
+),
+
+final as (
+
+    select
+        months.date_month,
+        coalesce(monthly_orders.orders, 0) as orders,
+        coalesce(monthly_orders.revenue_generating_orders, 0) as revenue_generating_orders,
+        cast(coalesce(monthly_orders.revenue_usd, 0) as decimal(18, 2)) as revenue_usd,
+        cast(monthly_orders.gross_margin_usd as decimal(18, 2)) as gross_margin_usd,
+        coalesce(monthly_orders.new_customers, 0) as new_customers,
+        coalesce(monthly_orders.returning_customers, 0) as returning_customers,
+        cast(
+            {{ safe_divide('monthly_orders.revenue_usd', 'monthly_orders.revenue_generating_orders') }}
+            as decimal(18, 2)
+        ) as average_order_value_usd
+
+    from months
+    left join monthly_orders
+        on months.date_month = monthly_orders.date_month
+
+)
+
+select * from final

@@ -1,0 +1,45 @@
+-- sales_daily and sales_monthly count every order and every revenue-generating dollar of
+-- fct_orders placed on or before the analysis date, once. Returns a row per mart that differs.
+
+with
+
+analysis as (
+
+    select * from {{ ref('int_analysis_date') }}
+
+),
+
+orders as (
+
+    select
+        count(*) as orders,
+        coalesce(sum(case when is_revenue_generating then total_amount_usd end), 0) as revenue_usd
+
+    from {{ ref('fct_orders') }}
+    cross join analysis
+    where ordered_at < analysis.analysis_cutoff_at
+
+),
+
+marts as (
+
+    select 'sales_daily' as mart, coalesce(sum(orders), 0) as orders, coalesce(sum(revenue_usd), 0) as revenue_usd
+    from {{ ref('sales_daily') }}
+
+    union all
+
+    select 'sales_monthly', coalesce(sum(orders), 0), coalesce(sum(revenue_usd), 0)
+    from {{ ref('sales_monthly') }}
+
+)
+
+select
+    marts.mart,
+    marts.orders,
+    orders.orders as fct_orders_orders,
+    marts.revenue_usd,
+    orders.revenue_usd as fct_orders_revenue_usd
+
+from marts
+cross join orders
+where marts.orders != orders.orders or marts.revenue_usd != orders.revenue_usd
