@@ -177,6 +177,27 @@ def _print_summary(settings: Settings) -> None:
 
 
 @main.command()
+def docs() -> None:
+    """Generate the dbt docs (every model and column) as one offline HTML page under the data folder."""
+    import subprocess
+
+    from dagster_project.settings import DBT_PROJECT_DIR
+
+    settings = load_settings()
+    settings.export_to_environment()
+    target = settings.docs_dir / "dbt"
+    dbt = Path(sys.executable).parent / "dbt"
+    completed = subprocess.run(
+        [str(dbt), "docs", "generate", "--static", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if completed.returncode != 0:
+        raise click.ClickException(f"dbt docs generate failed:\n{completed.stdout[-2000:]}")
+    console.print(f"dbt docs: {target / 'static_index.html'} (open it in a browser; works offline)")
+
+
+@main.command()
 def contracts() -> None:
     """Print the export contracts page (docs/export_contracts.md) as Markdown."""
     from dagster_project.contracts_doc import render_contracts_markdown

@@ -44,6 +44,17 @@ ML_SCHEMA_DDL = (
 )
 
 
+def read_analysis_cutoff(connection: duckdb.DuckDBPyConnection) -> datetime:
+    """The end of the analysis day that dbt uses for every "as of" (CRM_ANALYSIS_DATE, or the day
+    of the latest event): features see everything up to and including that day."""
+    rows = connection.execute(
+        "select cast(analysis_date as timestamp) + interval 1 day from intermediate.int_analysis_date"
+    ).fetchall()
+    if not rows or rows[0][0] is None:
+        raise ValueError("intermediate.int_analysis_date is empty: no orders loaded?")
+    return rows[0][0]
+
+
 def read_customer_activity(connection: duckdb.DuckDBPyConnection) -> CustomerActivity:
     def frame(query: str) -> pl.DataFrame:
         return connection.sql(query).pl()

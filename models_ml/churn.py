@@ -120,8 +120,9 @@ def risk_band(probability: pl.Expr) -> pl.Expr:
 
 
 def score_customers(result: ChurnTrainingResult, activity: CustomerActivity, analysis_date: datetime) -> pl.DataFrame:
-    """customer_id, churn_probability, churn_risk_band for every customer known at the analysis date."""
-    features = customer_features(activity, analysis_date + timedelta(microseconds=1))
+    """customer_id, churn_probability, churn_risk_band for every customer known before ``analysis_date``
+    (an exclusive cutoff: the end of the analysis day)."""
+    features = customer_features(activity, analysis_date)
     probabilities = result.pipeline.predict_proba(_matrix(features))[:, 1]
     return (
         features.select("customer_id")

@@ -30,9 +30,6 @@ class CustomerActivity:
     tickets: pl.DataFrame
     surveys: pl.DataFrame
 
-    def latest_event_at(self) -> datetime:
-        return self.orders.select(pl.col("ordered_at").max()).item()
-
 
 FEATURE_COLUMNS = (
     "days_since_last_order",

@@ -1,19 +1,12 @@
 """Model assets: train on the marts, score every customer, write scores back to ``ml.*``."""
 
-import os
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from dagster_project.model_store import read_customer_activity, write_churn_scores
+from dagster_project.model_store import read_analysis_cutoff, read_customer_activity, write_churn_scores
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from models_ml.churn import score_customers, train_churn_model
-
-
-def analysis_date_override() -> datetime | None:
-    """CRM_ANALYSIS_DATE (YYYY-MM-DD) pins "today"; by default it is the latest order in the data."""
-    value = os.environ.get("CRM_ANALYSIS_DATE")
-    return datetime.fromisoformat(value) if value else None
 
 
 @dg.asset(
@@ -22,6 +15,7 @@ def analysis_date_override() -> datetime | None:
     kinds={"scikitlearn", "duckdb"},
     pool=WAREHOUSE_WRITER_POOL,
     deps=[
+        dg.AssetKey(["intermediate", "int_analysis_date"]),
         dg.AssetKey(["marts", "dim_customers"]),
         dg.AssetKey(["marts", "fct_orders"]),
         dg.AssetKey(["marts", "fct_interactions"]),
@@ -35,7 +29,7 @@ def analysis_date_override() -> datetime | None:
 def churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as connection:
         activity = read_customer_activity(connection)
-        analysis_date = analysis_date_override() or activity.latest_event_at()
+        analysis_date = read_analysis_cutoff(connection)
         result = train_churn_model(activity, analysis_date)
         scores = score_customers(result, activity, analysis_date)
         write_churn_scores(connection, result, scores, analysis_date, datetime.now(UTC).replace(tzinfo=None))
@@ -50,7 +44,7 @@ def churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         metadata={
             "dagster/row_count": scores.height,
             "model_version": result.model_version,
-            "analysis_date": analysis_date.date().isoformat(),
+            "analysis_cutoff": analysis_date.isoformat(),
             **{f"backtest_{name}": round(value, 4) for name, value in result.metrics.items()},
             **{f"baseline_{name}": round(value, 4) for name, value in result.baseline_metrics.items()},
             "customers_per_risk_band": dg.MetadataValue.md(
