@@ -9,8 +9,9 @@ recorded as a duplicate and not loaded again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,20 +97,36 @@ BATCH_ROWS = 1_000_000
 
 @dataclass(frozen=True)
 class PlannedFile:
+    """A new file to load, with its bytes. Files are planned one ahead of the worker, so a large
+    backlog never sits in memory at once."""
+
     system: str
     mapping: EntityMapping
     landing_file: LandingFile
 
+    @property
+    def relative_path(self) -> str:
+        return self.landing_file.relative_path
+
+    @property
+    def content_hash(self) -> str:
+        return self.landing_file.content_hash
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.landing_file.content)
+
 
 @dataclass(frozen=True)
 class PreparedFile:
-    planned: PlannedFile
+    """A file read and validated, waiting for its batch to be written (its bytes are let go)."""
+
+    system: str
+    relative_path: str
+    content_hash: str
+    size_bytes: int
     rows: ValidatedRows | None = None
     error: str | None = None  # the whole file is rejected
-
-    @property
-    def relative_path(self) -> str:
-        return self.planned.landing_file.relative_path
 
 
 def load_entity(
@@ -137,22 +154,25 @@ def load_entity(
     to_load = _plan(connection, contract, sources, landing_dir, loaded_at, outcomes)
 
     with CsvScratch() as scratch, ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as worker:
-        pending = [worker.submit(_prepare, planned, contract, scratch) for planned in to_load[:1]]
+        # Planning (hash, ledger) runs one file ahead of the worker, which runs one ahead of the writes.
+        pending: deque[Future[PreparedFile]] = deque()
+
+        def prepare_next() -> None:
+            planned = next(to_load, None)
+            if planned is not None:
+                if on_file is not None:
+                    on_file(planned.relative_path)
+                pending.append(worker.submit(_prepare, planned, contract, scratch))
+
+        prepare_next()
         batch: list[PreparedFile] = []
-        for index, planned in enumerate(to_load):
-            if on_file is not None:
-                on_file(planned.landing_file.relative_path)
-            prepared = pending.pop(0).result()
-            if index + 1 < len(to_load):
-                pending.append(worker.submit(_prepare, to_load[index + 1], contract, scratch))
+        while pending:
+            prepared = pending.popleft().result()
+            prepare_next()
             if prepared.error is not None:
                 outcomes[prepared.relative_path] = FileRejection(
-                    connection, contract, prepared.planned.system, prepared.relative_path, loaded_at
-                )(
-                    prepared.error,
-                    prepared.planned.landing_file.content_hash,
-                    len(prepared.planned.landing_file.content),
-                )
+                    connection, contract, prepared.system, prepared.relative_path, loaded_at
+                )(prepared.error, prepared.content_hash, prepared.size_bytes)
                 continue
             batch.append(prepared)
             if sum(item.rows.loaded.height for item in batch) >= BATCH_ROWS:
@@ -174,9 +194,8 @@ def _plan(
     landing_dir: Path,
     loaded_at: datetime,
     outcomes: dict[str, FileLoadResult],
-) -> list[PlannedFile]:
+) -> Iterator[PlannedFile]:
     """Which files to load; the others (seen before, duplicates, unopenable) are settled here."""
-    to_load: list[PlannedFile] = []
     hashes_this_run: dict[str, str] = {}
     seen: set[Path] = set()
     for system, mapping in sources:
@@ -205,18 +224,18 @@ def _plan(
                 outcomes[relative_path] = FileLoadResult(relative_path, "duplicate", duplicate_of=original)
                 continue
             hashes_this_run[content_hash] = relative_path
-            to_load.append(PlannedFile(system, mapping, landing_file))
-    return to_load
+            yield PlannedFile(system, mapping, landing_file)
 
 
 def _prepare(planned: PlannedFile, contract: EntityContract, scratch: CsvScratch) -> PreparedFile:
     """Read and validate one file (in the worker thread: no warehouse access here)."""
     landing_file = planned.landing_file
+    identity = (planned.system, planned.relative_path, planned.content_hash, planned.size_bytes)
     try:
         text = read_as_text(landing_file, planned.mapping, scratch)
-        return PreparedFile(planned, rows=validate_rows(text, contract, landing_file.relative_path, planned.mapping))
+        return PreparedFile(*identity, rows=validate_rows(text, contract, landing_file.relative_path, planned.mapping))
     except (UnreadableFileError, ContractViolationError) as error:
-        return PreparedFile(planned, error=str(error))
+        return PreparedFile(*identity, error=str(error))
 
 
 def _commit(
@@ -240,7 +259,7 @@ def _commit(
                 pl.col("_source_line").alias("source_line"),
                 pl.col(QUARANTINE_REASON).alias("reason"),
                 pl.col("_raw_record").alias("raw_record"),
-                pl.lit(item.planned.landing_file.content_hash).alias("content_hash"),
+                pl.lit(item.content_hash).alias("content_hash"),
                 pl.lit(loaded_at).cast(pl.Datetime("us")).alias("quarantined_at"),
             )
             for item in batch
@@ -267,10 +286,10 @@ def _commit(
                 f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)",
                 [
                     contract.entity,
-                    item.planned.system,
+                    item.system,
                     item.relative_path,
-                    item.planned.landing_file.content_hash,
-                    len(item.planned.landing_file.content),
+                    item.content_hash,
+                    item.size_bytes,
                     rows.loaded.height + rows.quarantined.height,
                     rows.loaded.height,
                     rows.quarantined.height,

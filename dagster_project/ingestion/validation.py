@@ -121,27 +121,29 @@ def _typed(frame: pl.DataFrame, column: Column, mapping: EntityMapping) -> pl.Se
     return frame.select(expression).to_series()
 
 
-def _failure_reasons(column: Column) -> list[pl.Expr]:
-    """Expressions giving this column's reason for failing a row, or null when it does not."""
+def _failures(column: Column) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, reason) pairs: when a condition holds, the row fails for that reason."""
     text, typed = pl.col(column.name), pl.col(f"__typed_{column.name}")
-    reasons = []
+    failures = []
     if column.required:
-        reasons.append(pl.when(text.is_null()).then(pl.lit(f"{column.name}: required value is missing")))
+        failures.append((text.is_null(), pl.lit(f"{column.name}: required value is missing")))
     if column.type != "string":
-        reasons.append(
-            pl.when(text.is_not_null() & typed.is_null()).then(
-                pl.format("{}: cannot parse '{}' as {}", pl.lit(column.name), text, pl.lit(column.type))
+        failures.append(
+            (
+                text.is_not_null() & typed.is_null(),
+                pl.format("{}: cannot parse '{}' as {}", pl.lit(column.name), text, pl.lit(column.type)),
             )
         )
     if column.accepted_values is not None:
-        reasons.append(
-            pl.when(text.is_not_null() & ~typed.is_in(list(column.accepted_values))).then(
+        failures.append(
+            (
+                text.is_not_null() & ~typed.is_in(list(column.accepted_values)),
                 pl.format(
                     "{}: '{}' is not one of {}", pl.lit(column.name), text, pl.lit(", ".join(column.accepted_values))
-                )
+                ),
             )
         )
-    return reasons
+    return failures
 
 
 def validate_rows(text: TextRows, contract: EntityContract, file_name: str, mapping: EntityMapping) -> ValidatedRows:
@@ -150,20 +152,19 @@ def validate_rows(text: TextRows, contract: EntityContract, file_name: str, mapp
     typed = mapped.with_columns(
         _typed(mapped, column, mapping).alias(f"__typed_{column.name}") for column in contract.columns
     )
-    reasons = [reason for column in contract.columns for reason in _failure_reasons(column)]
-    checked = typed.with_columns(
-        pl.concat_str(reasons, separator="; ", ignore_nulls=True).replace("", None).alias(QUARANTINE_REASON)
-        if reasons
-        else pl.lit(None, dtype=pl.String).alias(QUARANTINE_REASON)
-    )
-    is_bad = pl.col(QUARANTINE_REASON).is_not_null()
-    loaded = checked.filter(~is_bad).select(
+    failures = [failure for column in contract.columns for failure in _failures(column)]
+    is_bad = pl.any_horizontal([condition for condition, _ in failures]) if failures else pl.lit(False)
+    flagged = typed.with_columns(is_bad.alias("__is_bad"))
+    loaded = flagged.filter(~pl.col("__is_bad")).select(
         *[pl.col(f"__typed_{name}").alias(name) for name in contract.column_names],
         pl.col(EXTRA_COLUMNS),
         pl.col("_source_line"),
     )
-    # The row as it was in the file, for whoever fixes it: encoded for failing rows only.
-    bad_lines = checked.filter(is_bad).select("_source_line", QUARANTINE_REASON)
+    # Reasons, and the row as it was in the file for whoever fixes it: built for failing rows only.
+    reasons = [pl.when(condition).then(reason) for condition, reason in failures] or [pl.lit(None, dtype=pl.String)]
+    bad_lines = flagged.filter(pl.col("__is_bad")).select(
+        "_source_line", pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(QUARANTINE_REASON)
+    )
     bad_records = text.frame.join(bad_lines, on="_source_line", how="inner").select(
         "_source_line",
         QUARANTINE_REASON,
