@@ -112,6 +112,50 @@ def ensure_exports(args: argparse.Namespace) -> Path:
     return landing
 
 
+def ensure_dirty_copy(landing: Path, entities: list[str], share: float, seed: int) -> Path:
+    """A copy of the entities' files in which ``share`` of the data lines break the contract.
+
+    The broken lines take turns at three kinds of damage: a number that does not parse (the last
+    field becomes ``n/a``), a ragged line (the last field is cut off) and a missing required
+    value (the first field, the key, is emptied). In every fourth file one good line also gets a
+    quoted value, which is valid CSV but sends that file through the quote-aware reader, as an
+    export that quotes its text would. Written once per share and seed, then reused.
+    """
+    import numpy as np
+
+    target = landing.parent / f"landing_dirty{share:g}_s{seed}"
+    marker = target / ".complete"
+    if marker.exists():
+        print(f"reusing the dirty copy in {target}", flush=True)
+        return target
+    print(f"writing a copy of {', '.join(entities)} with {share:.2%} broken lines into {target}", flush=True)
+    rng = np.random.default_rng(seed)
+    for entity in entities:
+        for number, path in enumerate(entity_files(landing, entity)):
+            lines = path.read_bytes().split(b"\n")
+            data_lines = [index for index in range(1, len(lines)) if lines[index]]
+            broken = rng.choice(data_lines, size=max(1, round(len(data_lines) * share)), replace=False)
+            for kind, index in enumerate(sorted(broken)):
+                fields = lines[index].split(b",")
+                if kind % 3 == 0:
+                    fields[-1] = b"n/a"
+                elif kind % 3 == 1:
+                    fields = fields[:-1]
+                else:
+                    fields[0] = b""
+                lines[index] = b",".join(fields)
+            if number % 4 == 0:
+                good = next(index for index in data_lines if index not in set(broken.tolist()))
+                fields = lines[good].split(b",")
+                fields[0] = b'"' + fields[0] + b'"'
+                lines[good] = b",".join(fields)
+            destination = target / path.relative_to(landing)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(b"\n".join(lines))
+    marker.touch()
+    return target
+
+
 def entity_files(landing: Path, entity: str) -> list[Path]:
     """The entity's CSV files in the canonical layout, ``<source>/<entity>/*.csv``, in name order.
 
@@ -207,17 +251,28 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def child_duckdb(entity: str, landing: Path, database: Path, typed: bool) -> dict:
+def child_duckdb(entity: str, landing: Path, database: Path, typed: bool, dirty: bool) -> dict:
     files = entity_files(landing, entity)
     file_list = "[" + ", ".join(sql_text(str(path)) for path in files) + "]"
     options = "header=true" + (f", columns={duckdb_columns(entity)}" if typed else "")
+    if dirty:  # DuckDB's own way to keep going past bad lines: skip them into its rejects table
+        options += ", store_rejects=true"
     started = time.perf_counter()
     connection = connect(database)
     connection.execute(f"CREATE TABLE {entity} AS SELECT * FROM read_csv({file_list}, {options})")
     rows = connection.execute(f"SELECT count(*) FROM {entity}").fetchall()[0][0]
+    rejected = 0
+    if dirty:
+        rejected = connection.execute("SELECT count(DISTINCT (file_id, line)) FROM reject_errors").fetchall()[0][0]
     connection.close()
     seconds = time.perf_counter() - started
-    return {"rows": rows, "rows_loaded": rows, "rows_quarantined": 0, "files": len(files), "seconds": seconds}
+    return {
+        "rows": rows + rejected,
+        "rows_loaded": rows,
+        "rows_quarantined": rejected,
+        "files": len(files),
+        "seconds": seconds,
+    }
 
 
 def child_duckdb_per_file(entity: str, landing: Path, database: Path) -> dict:
@@ -275,13 +330,17 @@ def run_child(arguments: argparse.Namespace) -> None:
     elif arguments.child == "duckdb-per-file":
         outcome = child_duckdb_per_file(arguments.entity, landing, database)
     else:
-        outcome = child_duckdb(arguments.entity, landing, database, typed=arguments.child == "duckdb-typed")
+        outcome = child_duckdb(
+            arguments.entity, landing, database, typed=arguments.child == "duckdb-typed", dirty=arguments.dirty
+        )
     outcome["peak_rss_kib"] = peak_rss_kib()
     outcome["database_bytes"] = database.stat().st_size if database.exists() else 0
     print("RESULT " + json.dumps(outcome), flush=True)
 
 
-def measure(method: str, entity: str, landing: Path, scratch: Path, profile_path: Path | None, code_dir: Path) -> dict:
+def measure(
+    method: str, entity: str, landing: Path, scratch: Path, profile_path: Path | None, code_dir: Path, dirty: bool
+) -> dict:
     """Run one method for one entity in a fresh subprocess and a fresh DuckDB file."""
     database = scratch / f"{entity}_{method}.duckdb"
     for leftover in (database, database.with_suffix(".duckdb.wal"), database.with_suffix(".tmp")):
@@ -303,6 +362,8 @@ def measure(method: str, entity: str, landing: Path, scratch: Path, profile_path
         "--code-dir",
         str(code_dir),
     ]
+    if dirty:
+        command.append("--dirty")
     if profile_path is not None and method == "ours":
         command += ["--profile-path", str(profile_path)]
     started = time.perf_counter()
@@ -438,6 +499,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per method; the table shows the fastest (and the highest peak RSS)"
     )
+    parser.add_argument(
+        "--dirty-share",
+        type=float,
+        default=0.0,
+        help="load a copy in which this share of lines break the contract, e.g. 0.001 (default: the clean set)",
+    )
     parser.add_argument("--regenerate", action="store_true", help="generate even if a matching set exists")
     parser.add_argument("--keep-databases", action="store_true", help="keep the DuckDB files written")
     parser.add_argument("--profile", action="store_true", help="run ours under cProfile and print the top functions")
@@ -455,6 +522,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--landing", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--profile-path", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--dirty", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -479,6 +547,8 @@ def main(argv: list[str] | None = None) -> None:
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
     landing = ensure_exports(args)
+    if args.dirty_share > 0:
+        landing = ensure_dirty_copy(landing, entities, args.dirty_share, args.seed)
     scratch = args.work_dir / "databases"
     scratch.mkdir(exist_ok=True)
     print(
@@ -499,7 +569,7 @@ def main(argv: list[str] | None = None) -> None:
             for method in methods:
                 profile = args.profile and method == "ours" and round_number == 0
                 profile_path = scratch / f"{entity}_ours.prof" if profile else None
-                outcome = measure(method, entity, landing, scratch, profile_path, args.code_dir)
+                outcome = measure(method, entity, landing, scratch, profile_path, args.code_dir, args.dirty_share > 0)
                 runs[method].append(outcome)
                 if "error" in outcome:
                     print(f"  {method:<15} FAILED ({outcome['error']})", flush=True)

@@ -40,6 +40,7 @@ TIMED_FUNCTIONS = (
     ("loader", "is_already_loaded"),
     ("loader", "read_as_text"),
     ("files", "_read_csv"),
+    ("files", "_read_csv_vectorised"),
     ("files", "_read_csv_fast"),
     ("files", "_read_csv_strict"),
     ("files", "_read_json_lines"),

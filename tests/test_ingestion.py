@@ -284,15 +284,23 @@ def test_every_line_number_is_the_physical_line_even_with_quoted_line_breaks(lan
         GOOD_ORDERS,
         'order_id,customer_id\nO1,"multi\nline\nvalue"\nO2,C2,extra\nO3,"quoted ""x"""\nO4\nO5,C5\n',
         'a,b\n"1\n2",3\n4,5,6\n7,"8\n9"\n10,11\n',
+        # quote-free: ragged lines both ways, a blank line, no final line break
+        "a,b,c\n1,2,3\n4,5\n6,7,8,9\n\n10,11,12\n13,14,15",
+        # one too many and one too few: the delimiter total alone would match
+        "a,b,c\n1,2,3,4\n5,6\n7,8,9\n",
+        # quoted delimiters, an escaped quote, an empty quoted value, padding
+        'a,b\n"x,y", 2\n"say ""hi""",\n"",3\n 4 ,"5"\n',
+        # a byte-order mark before the header
+        "\ufeffa,b\n1,2\n3,4\n",
     ],
 )
-def test_fast_and_strict_csv_readers_agree(tmp_path, text):
+def test_vectorised_fast_and_strict_csv_readers_agree(tmp_path, text):
     from dagster_project.ingestion.files import (
         CsvScratch,
         LandingFile,
         _read_csv_fast,
         _read_csv_strict,
-        _read_csv_unquoted,
+        _read_csv_vectorised,
     )
     from dagster_project.ingestion.source_config import EntityMapping
 
@@ -300,22 +308,36 @@ def test_fast_and_strict_csv_readers_agree(tmp_path, text):
     path.write_text(text)
     landing_file = LandingFile(path=path, relative_path="f.csv", content=path.read_bytes(), format="csv")
     mapping = EntityMapping(files="*.csv")
+    strict = _read_csv_strict(landing_file, mapping)
     with CsvScratch() as scratch:
         fast = _read_csv_fast(landing_file, mapping, scratch)
-    strict = _read_csv_strict(landing_file, mapping)
-    assert fast is not None
+    vectorised = _read_csv_vectorised(landing_file, mapping)
+    assert vectorised is not None
 
-    # Both readers leave empty cells to validation, which treats '' and NULL alike.
+    # The readers leave empty cells and padding to validation, which treats '' and NULL alike.
     def blank_as_null(frame):
-        return frame.with_columns(pl.col(pl.String).replace("", None))
+        return frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None))
 
-    assert blank_as_null(fast.frame).equals(blank_as_null(strict.frame))
-    unquoted = _read_csv_unquoted(landing_file, mapping)
-    if '"' not in text and strict.malformed.height == 0:
-        assert blank_as_null(unquoted.frame).equals(blank_as_null(strict.frame))
-    else:
-        assert unquoted is None
-    assert fast.malformed["_source_line"].to_list() == strict.malformed["_source_line"].to_list()
+    for other in (fast, vectorised):
+        if other is None:  # DuckDB's reader gives up on blank lines and BOMs: the strict one takes over
+            assert other is fast and ("\n\n" in text or text.startswith("\ufeff"))
+            continue
+        assert blank_as_null(other.frame).equals(blank_as_null(strict.frame))
+        assert other.malformed["_source_line"].to_list() == strict.malformed["_source_line"].to_list()
+    assert vectorised.malformed["_quarantine_reason"].to_list() == strict.malformed["_quarantine_reason"].to_list()
+    if vectorised.may_have_padding is False:
+        assert vectorised.frame.equals(blank_as_null(vectorised.frame))
+
+
+def test_vectorised_reader_leaves_unterminated_quotes_and_carriage_returns_to_the_others(tmp_path):
+    from dagster_project.ingestion.files import LandingFile, _read_csv_vectorised
+    from dagster_project.ingestion.source_config import EntityMapping
+
+    for text in ('a,b\n1,"2\n3,4\n', "a,b\r\n1,2\r\n"):
+        path = tmp_path / "f.csv"
+        path.write_text(text, newline="")
+        landing_file = LandingFile(path=path, relative_path="f.csv", content=path.read_bytes(), format="csv")
+        assert _read_csv_vectorised(landing_file, EntityMapping(files="*.csv")) is None
 
 
 def test_a_symlinked_folder_inside_the_landing_folder_is_not_followed(landing, connection, tmp_path):

@@ -5,13 +5,14 @@ not parse is quarantined with its row instead of failing the file or being guess
 first rows. Each record keeps the physical line it starts on, so errors can name it.
 
 CSV goes through the first reader that can vouch for every line:
-1. a file without any quote character is parsed by polars once every line is known to hold
-   exactly as many delimiters as the header (counted on the bytes with numpy);
+1. UTF-8 files without carriage returns: numpy finds every record's end and field count on the
+   bytes (a quote toggles "inside a value"), ragged records are set aside with their line
+   numbers and polars parses the rest;
 2. otherwise DuckDB's parser, which reports ragged lines with their numbers; its result is
    accepted only when every physical line is accounted for (header + records + line breaks
    inside values + rejected lines);
-3. otherwise (blank lines, an unterminated quote, another encoding) Python's csv module,
-   record by record.
+3. otherwise (an unterminated quote, another encoding, anything the others cannot vouch for)
+   Python's csv module, record by record.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class TextRows:
 
     frame: pl.DataFrame  # one String column per header, plus _source_line
     malformed: pl.DataFrame  # _source_line, _quarantine_reason, _raw_record
+    # False only when the reader has seen that no value starts or ends with whitespace and no
+    # value is an empty string, so validation can skip trimming every value.
+    may_have_padding: bool = True
 
 
 def format_from_name(path: Path) -> str | None:
@@ -119,8 +123,8 @@ def read_as_text(landing_file: LandingFile, mapping: EntityMapping, scratch: Csv
     if not landing_file.content.strip():
         raise UnreadableFileError(f"{name}: the file is empty")
     if landing_file.format == "csv":
-        if (unquoted := _read_csv_unquoted(landing_file, mapping)) is not None:
-            return unquoted
+        if (vectorised := _read_csv_vectorised(landing_file, mapping)) is not None:
+            return vectorised
         if scratch is None:
             with CsvScratch() as own_scratch:
                 fast = _read_csv_fast(landing_file, mapping, own_scratch)
@@ -155,42 +159,133 @@ def _header(text_start: str, mapping: EntityMapping) -> list[str]:
     return [column.strip() for column in first_record]
 
 
-def _read_csv_unquoted(landing_file: LandingFile, mapping: EntityMapping) -> TextRows | None:
-    """The fastest path, for the common file with no quote character at all: polars parses it,
-    and every line must hold exactly as many delimiters as the header (else None)."""
+# Whitespace that str.strip_chars() removes, as ASCII bytes (besides the line feed).
+_ASCII_WHITESPACE = (b" ", b"\t", b"\r", b"\x0b", b"\x0c")
+
+
+def _has_padding(content: bytes, delimiter: bytes) -> bool:
+    """Whether any value of an ASCII, quote-free file may start or end with whitespace."""
+    present = [space for space in _ASCII_WHITESPACE if space in content]
+    if not present:
+        return False
+    if content[:1] in present or content[-1:] in present:
+        return True
+    return any(
+        pattern in content
+        for space in present
+        for pattern in (delimiter + space, space + delimiter, b"\n" + space, space + b"\n")
+    )
+
+
+def _read_csv_vectorised(landing_file: LandingFile, mapping: EntityMapping) -> TextRows | None:
+    """The fast path for UTF-8 files: records split on the bytes with numpy, parsed by polars.
+
+    A quote character toggles "inside a value"; a delimiter or line break counts only outside
+    one. That gives every record's field count and first physical line without parsing it, so
+    ragged records are set aside as malformed with their line numbers and polars parses the
+    rest. Returns None (another reader takes the file) when the file needs the slower readers'
+    judgement: another encoding, carriage returns, an unterminated quote, a header that is not
+    plain, or a polars result that does not match the record count.
+    """
     content = landing_file.content
-    if (
-        mapping.encoding != "utf-8"
-        or mapping.quote.encode() in content
-        or content.startswith(b"\xef\xbb\xbf")
-        or b"\r" in content[:65536]
-    ):
+    if content.startswith(b"\xef\xbb\xbf"):
+        content = content[3:]  # a BOM is not part of the first column's name
+    if mapping.encoding != "utf-8" or b"\r" in content:
         return None
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    is_ascii = content.isascii()
+    if not is_ascii:
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None  # the strict reader names the line that cannot be decoded
     header = _header(content[:65536].decode("utf-8", errors="replace"), mapping)
     if not header or len(set(header)) != len(header) or any(not column for column in header):
         return None
-    # Delimiters per line, counted on the bytes: a ragged or blank line sends the file elsewhere.
-    data = np.frombuffer(content, dtype=np.uint8)
-    line_ends = np.flatnonzero(data == 10)
-    if not content.endswith(b"\n"):
-        line_ends = np.append(line_ends, len(data))
-    delimiters = np.flatnonzero(data == ord(mapping.delimiter))
-    per_line = np.diff(np.searchsorted(delimiters, line_ends), prepend=0)
-    if not (per_line == len(header) - 1).all():
+    delimiter, quote = mapping.delimiter.encode(), mapping.quote.encode()
+    if len(delimiter) != 1 or len(quote) != 1:
         return None
+    has_quotes = quote in content
+    line_count = _physical_line_count(content)
+
+    if not has_quotes and content.count(delimiter) == line_count * (len(header) - 1):
+        # The common, clean file: polars refuses a line with too many fields, so when it parses
+        # the file and the delimiter total is exactly (fields - 1) per line, no line has too few.
+        try:
+            frame = pl.read_csv(content, separator=mapping.delimiter, quote_char=None, infer_schema=False)
+        except pl.exceptions.PolarsError:
+            frame = None
+        if (
+            frame is not None
+            and frame.height == line_count - 1
+            and [column.strip() for column in frame.columns] == header
+        ):
+            frame.columns = header
+            source_lines = pl.int_range(2, frame.height + 2, dtype=pl.Int64, eager=True).alias("_source_line")
+            return TextRows(
+                frame.with_columns(source_lines),
+                pl.DataFrame(schema=MALFORMED_SCHEMA),
+                may_have_padding=not is_ascii or _has_padding(content, delimiter),
+            )
+
+    data = np.frombuffer(content, dtype=np.uint8)
+    newlines = np.flatnonzero(data == ord("\n"))
+    delimiters = np.flatnonzero(data == delimiter[0])
+    if has_quotes:
+        # Parity of the quotes before each byte: odd means inside a quoted value ("" keeps it).
+        inside = np.bitwise_xor.accumulate((data == quote[0]).view(np.uint8))
+        if inside[-1]:
+            return None  # an unterminated quote: the strict reader names its line
+        record_ends = newlines[inside[newlines] == 0]
+        delimiters = delimiters[inside[delimiters] == 0]
+    else:
+        record_ends = newlines
+    if not content.endswith(b"\n"):
+        record_ends = np.append(record_ends, len(data))
+    record_starts = np.concatenate(([0], record_ends[:-1] + 1))
+    fields = np.diff(np.searchsorted(delimiters, record_ends), prepend=0) + 1
+    blank = record_ends == record_starts  # an empty line is not a record
+    good = (fields == len(header)) & ~blank
+    if not good[0]:
+        return None
+    # A record's first physical line: one plus the line breaks (inside values too) before it.
+    if has_quotes:
+        start_lines = np.searchsorted(newlines, record_starts) + 1
+    else:
+        start_lines = np.arange(1, len(record_starts) + 1)
+    ragged = np.flatnonzero(~good & ~blank)
+    malformed = pl.DataFrame(
+        [
+            (
+                int(start_lines[index]),
+                f"line does not match the header (it has {int(fields[index])} fields, the header has {len(header)})",
+                json.dumps(content[record_starts[index] : record_ends[index]].decode("utf-8")),
+            )
+            for index in ragged
+        ],
+        schema=MALFORMED_SCHEMA,
+        orient="row",
+    )
+    if not good.all():  # polars gets the good records only: the bytes between the others
+        dropped = np.flatnonzero(~good)
+        kept_from = np.concatenate(([0], record_ends[dropped] + 1))
+        kept_to = np.append(record_starts[dropped], len(content))
+        content = b"".join(content[start:end] for start, end in zip(kept_from, kept_to, strict=True))
+    expected = int(good.sum()) - 1
     try:
-        frame = pl.read_csv(content, separator=mapping.delimiter, quote_char=None, infer_schema=False, has_header=True)
+        frame = pl.read_csv(
+            content, separator=mapping.delimiter, quote_char=mapping.quote if has_quotes else None, infer_schema=False
+        )
     except pl.exceptions.PolarsError:
         return None
-    if frame.height != len(line_ends) - 1 or [column.strip() for column in frame.columns] != header:
+    if frame.height != expected or [column.strip() for column in frame.columns] != header:
         return None
     frame.columns = header
-    lines = pl.int_range(2, frame.height + 2, dtype=pl.Int64, eager=True).alias("_source_line")
-    return TextRows(frame.with_columns(lines), pl.DataFrame(schema=MALFORMED_SCHEMA))
+    source_lines = pl.Series("_source_line", start_lines[good][1:], dtype=pl.Int64)
+    return TextRows(
+        frame.with_columns(source_lines),
+        malformed,
+        may_have_padding=has_quotes or not is_ascii or _has_padding(content, delimiter),
+    )
 
 
 def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: CsvScratch) -> TextRows | None:

@@ -12,6 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -153,7 +154,11 @@ def load_entity(
     outcomes: dict[str, FileLoadResult] = {}
     to_load = _plan(connection, contract, sources, landing_dir, loaded_at, outcomes)
 
-    with CsvScratch() as scratch, ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as worker:
+    with (
+        _insertion_order_not_preserved(connection),
+        CsvScratch() as scratch,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as worker,
+    ):
         # Planning (hash, ledger) runs one file ahead of the worker, which runs one ahead of the writes.
         pending: deque[Future[PreparedFile]] = deque()
 
@@ -185,6 +190,22 @@ def load_entity(
     result.files.sort(key=lambda outcome: outcome.source_file)
     result.rows_in_table = fetch_value(connection, f"SELECT count(*) FROM {contract.raw_table}")
     return result
+
+
+@contextmanager
+def _insertion_order_not_preserved(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB write inserted rows in any order while loading.
+
+    Every raw row carries its file and line, so nothing needs the physical order, and without
+    it DuckDB compresses row groups as they are inserted instead of at the checkpoint (measured:
+    a third less time per insert + checkpoint, see bench/README.md).
+    """
+    previous = fetch_value(connection, "SELECT current_setting('preserve_insertion_order')")
+    connection.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        connection.execute(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
 
 
 def _plan(

@@ -62,9 +62,11 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
         header = mapping.source_header(name)
         if name in mapping.constants:
             value = pl.lit(mapping.constants[name], dtype=pl.String)
-        elif header in present:
+        elif header in present and text.may_have_padding:
             # Blank cells and padding are absent values, not empty strings.
             value = pl.col(header).str.strip_chars().replace("", None)
+        elif header in present:
+            value = pl.col(header)
         else:
             value = pl.lit(None, dtype=pl.String)
         if name in mapping.values:
@@ -153,22 +155,33 @@ def validate_rows(text: TextRows, contract: EntityContract, file_name: str, mapp
         _typed(mapped, column, mapping).alias(f"__typed_{column.name}") for column in contract.columns
     )
     failures = [failure for column in contract.columns for failure in _failures(column)]
-    is_bad = pl.any_horizontal([condition for condition, _ in failures]) if failures else pl.lit(False)
+    is_bad = (
+        typed.select(pl.any_horizontal([condition for condition, _ in failures])).to_series()
+        if failures
+        else pl.Series([False] * typed.height, dtype=pl.Boolean)
+    )
+    contract_columns = [pl.col(f"__typed_{name}").alias(name) for name in contract.column_names]
+    if not is_bad.any():  # the common case: every row is good, no copy through a filter
+        loaded = typed.select(*contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line"))
+        quarantined = text.malformed
+        return ValidatedRows(loaded=loaded, quarantined=quarantined, extra_columns=extra_columns)
     flagged = typed.with_columns(is_bad.alias("__is_bad"))
     loaded = flagged.filter(~pl.col("__is_bad")).select(
-        *[pl.col(f"__typed_{name}").alias(name) for name in contract.column_names],
-        pl.col(EXTRA_COLUMNS),
-        pl.col("_source_line"),
+        *contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line")
     )
     # Reasons, and the row as it was in the file for whoever fixes it: built for failing rows only.
-    reasons = [pl.when(condition).then(reason) for condition, reason in failures] or [pl.lit(None, dtype=pl.String)]
-    bad_lines = flagged.filter(pl.col("__is_bad")).select(
-        "_source_line", pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(QUARANTINE_REASON)
-    )
-    bad_records = text.frame.join(bad_lines, on="_source_line", how="inner").select(
-        "_source_line",
-        QUARANTINE_REASON,
-        pl.struct([pl.col(name) for name in present]).struct.json_encode().alias("_raw_record"),
+    reasons = [pl.when(condition).then(reason) for condition, reason in failures]
+    # The text frame is row for row the typed one, so the same mask picks the rows as they were.
+    bad_records = pl.concat(
+        [
+            flagged.filter(pl.col("__is_bad")).select(
+                "_source_line", pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(QUARANTINE_REASON)
+            ),
+            text.frame.filter(is_bad).select(
+                pl.struct([pl.col(name) for name in present]).struct.json_encode().alias("_raw_record")
+            ),
+        ],
+        how="horizontal",
     )
     quarantined = pl.concat([text.malformed, bad_records]).sort("_source_line")
     return ValidatedRows(loaded=loaded, quarantined=quarantined, extra_columns=extra_columns)
