@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from dagster_project.assets.ingestion import ingestion_assets
-from dagster_project.assets.models import model_assets
+from dagster_project.assets.models import model_assets, model_checks
 from dagster_project.assets.quality_checks import quality_checks
 from dagster_project.assets.warehouse import build_dbt_assets, dbt_executable
 from dagster_project.dbt_project import crm_dbt_project
@@ -39,7 +39,7 @@ nightly_schedule = dg.ScheduleDefinition(
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*ingestion_assets, *build_dbt_assets(), *model_assets],
-        asset_checks=quality_checks,
+        asset_checks=[*quality_checks, *model_checks],
         jobs=[full_run_job],
         schedules=[nightly_schedule],
         sensors=[build_landing_sensor(full_run_job)],

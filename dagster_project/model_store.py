@@ -1,47 +1,246 @@
-"""Reading model inputs from the marts and writing scores back to ``ml.*``.
+"""Reading model inputs from the marts, and writing runs, scores and artefacts back.
 
 The models in ``models_ml`` take polars frames and return polars frames; this module is the only
 place that knows which mart columns feed them and what the ``ml`` tables look like.
+
+Every model run is recorded in ``ml.model_runs`` (published or not, with the reason) and its
+feature importance, where it has one, in ``ml.feature_importance``. Scores are written only by
+a published run: a model that does not beat its baseline leaves the previous scores current.
+Each score table keeps its history (``model_version``, ``scored_at`` on every row) and has a
+``<table>_current`` view with the rows of its latest published run.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from models_ml.churn import ChurnTrainingResult
+from dagster_project.warehouse import quote_identifier
 from models_ml.features import CustomerActivity
 
 ML_SCHEMA_DDL = (
     "CREATE SCHEMA IF NOT EXISTS ml",
     """
-    CREATE TABLE IF NOT EXISTS ml.churn_scores (
-        customer_id VARCHAR NOT NULL,
-        churn_probability DOUBLE NOT NULL,
-        churn_risk_band VARCHAR NOT NULL,
-        as_of_date DATE NOT NULL,
-        model_version VARCHAR NOT NULL,
-        scored_at TIMESTAMP NOT NULL
-    )
-    """,
-    """
     CREATE TABLE IF NOT EXISTS ml.model_runs (
         model_name VARCHAR NOT NULL,
         model_version VARCHAR NOT NULL,
+        run_id VARCHAR,
         trained_at TIMESTAMP NOT NULL,
-        training_cutoff TIMESTAMP NOT NULL,
-        backtest_cutoff TIMESTAMP NOT NULL,
-        training_rows BIGINT NOT NULL,
+        data_start TIMESTAMP,
+        data_end TIMESTAMP,
+        training_cutoff TIMESTAMP,
+        backtest_cutoff TIMESTAMP,
+        training_rows BIGINT,
         parameters JSON,
         metrics JSON,
         baseline_metrics JSON,
-        beats_baseline BOOLEAN NOT NULL
+        beats_baseline BOOLEAN NOT NULL,
+        is_published BOOLEAN NOT NULL,
+        verdict VARCHAR NOT NULL,
+        artefact_path VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS ml.feature_importance (
+        model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        trained_at TIMESTAMP NOT NULL,
+        feature VARCHAR NOT NULL,
+        importance DOUBLE NOT NULL,
+        coefficient DOUBLE,
+        rank BIGINT NOT NULL
     )
     """,
 )
+
+
+@dataclass
+class ModelRun:
+    """One training run of one model, as ``ml.model_runs`` records it."""
+
+    model_name: str
+    model_version: str
+    trained_at: datetime
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    beats_baseline: bool
+    verdict: str  # why it is (not) published, in words
+    parameters: dict[str, object] = field(default_factory=dict)
+    data_start: datetime | None = None
+    data_end: datetime | None = None
+    training_cutoff: datetime | None = None
+    backtest_cutoff: datetime | None = None
+    training_rows: int | None = None
+    run_id: str | None = None
+    artefact_path: str | None = None
+
+    @property
+    def is_published(self) -> bool:
+        return self.beats_baseline
+
+
+def ensure_ml_schema(connection: duckdb.DuckDBPyConnection) -> None:
+    for statement in ML_SCHEMA_DDL:
+        connection.execute(statement)
+
+
+def save_artefact(models_dir: Path, run: ModelRun, model: object) -> Path:
+    """Pickle the fitted model with its metadata beside it, under ``models/<name>/<version>/``."""
+    folder = models_dir / run.model_name / run.model_version
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.pkl"
+    partial = path.with_suffix(".pkl.partial")
+    partial.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    partial.replace(path)
+    metadata = {
+        "model_name": run.model_name,
+        "model_version": run.model_version,
+        "trained_at": run.trained_at.isoformat(),
+        "training_cutoff": run.training_cutoff.isoformat() if run.training_cutoff else None,
+        "metrics": run.metrics,
+        "baseline_metrics": run.baseline_metrics,
+        "beats_baseline": run.beats_baseline,
+        "verdict": run.verdict,
+        "parameters": run.parameters,
+    }
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
+    run.artefact_path = str(path)
+    return path
+
+
+def load_artefact(path: str | Path) -> object:
+    return pickle.loads(Path(path).read_bytes())
+
+
+def latest_published_run(connection: duckdb.DuckDBPyConnection, model_name: str) -> dict | None:
+    ensure_ml_schema(connection)
+    cursor = connection.execute(
+        """
+        SELECT * FROM ml.model_runs WHERE model_name = ? AND is_published
+        ORDER BY trained_at DESC LIMIT 1
+        """,
+        [model_name],
+    )
+    columns = [description[0] for description in cursor.description]
+    rows = cursor.fetchall()
+    return dict(zip(columns, rows[0], strict=True)) if rows else None
+
+
+def latest_run(connection: duckdb.DuckDBPyConnection, model_name: str) -> dict | None:
+    ensure_ml_schema(connection)
+    cursor = connection.execute(
+        "SELECT * FROM ml.model_runs WHERE model_name = ? ORDER BY trained_at DESC LIMIT 1", [model_name]
+    )
+    columns = [description[0] for description in cursor.description]
+    rows = cursor.fetchall()
+    return dict(zip(columns, rows[0], strict=True)) if rows else None
+
+
+def record_run(
+    connection: duckdb.DuckDBPyConnection,
+    run: ModelRun,
+    scores: dict[str, pl.DataFrame] | None = None,
+    scored_at: datetime | None = None,
+    feature_importance: pl.DataFrame | None = None,
+) -> None:
+    """Record a run and, when it is published, append its scores; all in one transaction.
+
+    ``scores`` maps an ``ml`` table name to its new rows, each with an ``as_of_date`` (the day the
+    scores describe); model_version and scored_at are added here. Scoring the same day again
+    with the same model version replaces those rows, so a rerun leaves the tables as they were.
+    """
+    ensure_ml_schema(connection)
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        # The version names the data window: training the same version again replaces its run.
+        connection.execute(
+            "DELETE FROM ml.model_runs WHERE model_name = ? AND model_version = ?", [run.model_name, run.model_version]
+        )
+        connection.execute(
+            "INSERT INTO ml.model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run.model_name,
+                run.model_version,
+                run.run_id,
+                run.trained_at,
+                run.data_start,
+                run.data_end,
+                run.training_cutoff,
+                run.backtest_cutoff,
+                run.training_rows,
+                json.dumps(run.parameters, default=str),
+                json.dumps(run.metrics),
+                json.dumps(run.baseline_metrics),
+                run.beats_baseline,
+                run.is_published,
+                run.verdict,
+                run.artefact_path,
+            ],
+        )
+        if feature_importance is not None:
+            rows = feature_importance.select(
+                pl.lit(run.model_name).alias("model_name"),
+                pl.lit(run.model_version).alias("model_version"),
+                pl.lit(run.trained_at).cast(pl.Datetime("us")).alias("trained_at"),
+                pl.col("feature"),
+                pl.col("importance").cast(pl.Float64),
+                (pl.col("coefficient") if "coefficient" in feature_importance.columns else pl.lit(None))
+                .cast(pl.Float64)
+                .alias("coefficient"),
+                pl.col("rank").cast(pl.Int64),
+            )
+            connection.execute(
+                "DELETE FROM ml.feature_importance WHERE model_name = ? AND model_version = ?",
+                [run.model_name, run.model_version],
+            )
+            connection.register("new_importance", rows.to_arrow())
+            connection.execute("INSERT INTO ml.feature_importance SELECT * FROM new_importance")
+            connection.unregister("new_importance")
+        if run.is_published and scores:
+            for table, frame in scores.items():
+                _append_scores(connection, table, frame, run.model_version, scored_at or run.trained_at)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _append_scores(
+    connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, model_version: str, scored_at: datetime
+) -> None:
+    rows = frame.with_columns(
+        pl.lit(model_version).alias("model_version"), pl.lit(scored_at).cast(pl.Datetime("us")).alias("scored_at")
+    )
+    target = f"ml.{quote_identifier(table)}"
+    current = f"ml.{quote_identifier(table + '_current')}"
+    connection.register("new_scores", rows.to_arrow())
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM new_scores LIMIT 0")
+    # A newer model may add columns (e.g. reasons): older rows keep nulls there.
+    existing = {row[0] for row in connection.execute(f"DESCRIBE {target}").fetchall()}
+    for name, type_name, *_ in connection.execute("DESCRIBE SELECT * FROM new_scores").fetchall():
+        if name not in existing:
+            connection.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(name)} {type_name}")
+    connection.execute(
+        f"DELETE FROM {target} WHERE model_version = ? AND as_of_date IN (SELECT DISTINCT as_of_date FROM new_scores)",
+        [model_version],
+    )
+    column_list = ", ".join(quote_identifier(name) for name in rows.columns)
+    connection.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM new_scores")
+    connection.unregister("new_scores")
+    # Every run scores the whole population, so the latest run's rows are the current ones.
+    connection.execute(
+        f"CREATE OR REPLACE VIEW {current} AS "
+        f"SELECT * FROM {target} WHERE scored_at = (SELECT max(scored_at) FROM {target})"
+    )
+
+
+# --------------------------------------------------------------------------- inputs from the marts
 
 
 def read_analysis_cutoff(connection: duckdb.DuckDBPyConnection) -> datetime:
@@ -55,103 +254,122 @@ def read_analysis_cutoff(connection: duckdb.DuckDBPyConnection) -> datetime:
     return rows[0][0]
 
 
-def read_customer_activity(connection: duckdb.DuckDBPyConnection) -> CustomerActivity:
-    def frame(query: str) -> pl.DataFrame:
-        return connection.sql(query).pl()
+def _frame(connection: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
+    return connection.sql(query).pl()
 
+
+def read_feedback(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Survey comments: feedback_id, customer_id, source, text, occurred_at, ticket_category."""
+    return _frame(
+        connection,
+        """
+        select
+            survey_id as feedback_id,
+            customer_id,
+            'survey' as source,
+            comment as text,
+            responded_at as occurred_at,
+            ticket_category
+        from marts.fct_survey_responses
+        """,
+    )
+
+
+def read_scored_feedback(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """The current feedback scores as churn features, or None before feedback was first scored."""
+    exists = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = 'ml' and table_name = 'feedback_scores'"
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    return _frame(
+        connection,
+        """
+        select customer_id, occurred_at, sentiment_score
+        from ml.feedback_scores_current
+        where customer_id is not null and sentiment_score is not null
+        """,
+    )
+
+
+def read_customer_activity(connection: duckdb.DuckDBPyConnection, with_feedback: bool = True) -> CustomerActivity:
     return CustomerActivity(
-        customers=frame(
+        customers=_frame(
+            connection,
             """
             select customer_id, coalesce(least(created_at, first_order_at), created_at, first_order_at) as first_seen_at
             from marts.dim_customers
             where coalesce(created_at, first_order_at) is not null
-            """
+            """,
         ),
-        orders=frame(
+        orders=_frame(
+            connection,
             """
             select customer_id, ordered_at, cast(total_amount_usd as double) as revenue_usd
             from marts.fct_orders
             where is_revenue_generating
-            """
+            """,
         ),
-        email_events=frame(
+        email_events=_frame(
+            connection,
             """
             select customer_id, regexp_replace(interaction_type, '^email_', '') as event_type, occurred_at
             from marts.fct_interactions
             where interaction_channel = 'email'
-            """
+            """,
         ),
-        tickets=frame(
+        tickets=_frame(
+            connection,
             """
             select customer_id, occurred_at as created_at
             from marts.fct_interactions
             where interaction_channel = 'support'
-            """
+            """,
         ),
-        surveys=frame(
+        surveys=_frame(
+            connection,
             """
             select customer_id, cast(satisfaction_score as double) as score, occurred_at as responded_at
             from marts.fct_interactions
             where interaction_channel = 'survey'
-            """
+            """,
         ),
+        feedback=read_scored_feedback(connection) if with_feedback else None,
     )
 
 
-def write_churn_scores(
-    connection: duckdb.DuckDBPyConnection,
-    result: ChurnTrainingResult,
-    scores: pl.DataFrame,
-    as_of: datetime,
-    scored_at: datetime,
-) -> None:
-    """Append today's scores and the training run; re-running on the same data replaces them."""
-    for statement in ML_SCHEMA_DDL:
-        connection.execute(statement)
-    rows = scores.with_columns(
-        pl.lit(as_of.date()).alias("as_of_date"),
-        pl.lit(result.model_version).alias("model_version"),
-        pl.lit(scored_at).cast(pl.Datetime("us")).alias("scored_at"),
+def read_purchases(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Lines of revenue-generating orders: customer_id, order_id, product_id, ordered_at, quantity, revenue_usd."""
+    return _frame(
+        connection,
+        """
+        select customer_id, order_id, product_id, ordered_at, quantity, cast(revenue_usd as double) as revenue_usd
+        from marts.fct_order_lines
+        where is_revenue_generating and customer_id is not null and product_id is not null
+        """,
     )
-    connection.execute("BEGIN TRANSACTION")
-    try:
-        connection.execute(
-            "DELETE FROM ml.churn_scores WHERE model_version = ? AND as_of_date = ?",
-            [result.model_version, as_of.date()],
-        )
-        connection.register("new_scores", rows.to_arrow())
-        connection.execute(
-            """
-            INSERT INTO ml.churn_scores
-            SELECT customer_id, churn_probability, churn_risk_band, as_of_date, model_version, scored_at
-            FROM new_scores
-            """
-        )
-        connection.unregister("new_scores")
-        connection.execute("DELETE FROM ml.model_runs WHERE model_version = ?", [result.model_version])
-        connection.execute(
-            "INSERT INTO ml.model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                "churn",
-                result.model_version,
-                scored_at,
-                result.training_cutoff,
-                result.backtest_cutoff,
-                result.training_rows,
-                json.dumps(result.parameters),
-                json.dumps(result.metrics),
-                json.dumps(result.baseline_metrics),
-                result.beats_baseline,
-            ],
-        )
-        connection.execute(
-            """
-            CREATE OR REPLACE VIEW ml.churn_scores_current AS
-            SELECT * FROM ml.churn_scores
-            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY scored_at DESC, as_of_date DESC) = 1
-            """
-        )
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
+
+
+def read_products(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The catalogue: product_id, product_name, category, is_offerable (in the current catalogue)."""
+    return _frame(
+        connection,
+        """
+        select product_id, product_name, category, true as is_offerable
+        from marts.dim_products
+        """,
+    )
+
+
+def read_monthly_revenue(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Complete months only: month, revenue_usd (the analysis month is dropped unless it is over)."""
+    return _frame(
+        connection,
+        """
+        select cast(date_month as date) as month, cast(revenue_usd as double) as revenue_usd
+        from marts.sales_monthly
+        where date_month + interval 1 month
+            <= (select cast(analysis_date as date) + interval 1 day from intermediate.int_analysis_date)
+        order by 1
+        """,
+    )

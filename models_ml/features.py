@@ -22,6 +22,7 @@ class CustomerActivity:
     email_events:  customer_id, event_type, occurred_at
     tickets:       customer_id, created_at
     surveys:       customer_id, score, responded_at
+    feedback:      customer_id, occurred_at, sentiment_score (optional; neutral when absent)
     """
 
     customers: pl.DataFrame
@@ -29,6 +30,8 @@ class CustomerActivity:
     email_events: pl.DataFrame
     tickets: pl.DataFrame
     surveys: pl.DataFrame
+    # customer_id, occurred_at, sentiment_score (-1..1): scored survey comments (models_ml.feedback)
+    feedback: pl.DataFrame | None = None
 
 
 FEATURE_COLUMNS = (
@@ -46,6 +49,8 @@ FEATURE_COLUMNS = (
     "tickets_last_180_days",
     "average_satisfaction_score",
     "has_satisfaction_score",
+    "feedback_sentiment_last_365_days",
+    "negative_feedback_last_180_days",
 )
 
 
@@ -117,8 +122,26 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
         .agg(pl.col("score").cast(pl.Float64).mean().alias("average_satisfaction_score"))
     )
 
+    feedback_history = (
+        activity.feedback
+        if activity.feedback is not None
+        else pl.DataFrame(
+            schema={"customer_id": pl.String, "occurred_at": pl.Datetime("us"), "sentiment_score": pl.Float64}
+        )
+    )
+    days_before = (pl.lit(cutoff) - pl.col("occurred_at")).dt.total_days()
+    feedback = (
+        _before(feedback_history, "occurred_at", cutoff, days=365)
+        .group_by("customer_id")
+        .agg(
+            pl.col("sentiment_score").mean().alias("feedback_sentiment_last_365_days"),
+            ((pl.col("sentiment_score") <= -0.05) & (days_before < 180)).sum().alias("negative_feedback_last_180_days"),
+        )
+    )
+
     features = (
         base.join(email, on="customer_id", how="left")
+        .join(feedback, on="customer_id", how="left")
         .join(unsubscribed, on="customer_id", how="left")
         .join(tickets, on="customer_id", how="left")
         .join(surveys, on="customer_id", how="left")
@@ -138,6 +161,8 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
                 "email_clicks_last_90_days",
                 "has_unsubscribed",
                 "tickets_last_180_days",
+                "feedback_sentiment_last_365_days",  # no comments: neutral
+                "negative_feedback_last_180_days",
             )
         )
     )

@@ -1,12 +1,65 @@
-"""Model assets: train on the marts, score every customer, write scores back to ``ml.*``."""
+"""Model assets: train on the marts, score every customer, write scores back to ``ml.*``.
 
-from datetime import UTC, datetime
+Each asset is thin: it reads inputs with ``model_store``, calls ``models_ml``, and records the
+run. A model that does not beat its baseline on the backtest is recorded but not published:
+its ``<model>_beats_baseline`` check fails (blocking what reads the scores), and the previous
+scores stay current.
+"""
+
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import polars as pl
 
-from dagster_project.model_store import read_analysis_cutoff, read_customer_activity, write_churn_scores
+from dagster_project import model_store
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from models_ml.churn import score_customers, train_churn_model
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _as_of_date(analysis_cutoff: datetime) -> pl.Expr:
+    """The analysis day the scores are "as of": the cutoff is the end of that day."""
+    return pl.lit((analysis_cutoff - timedelta(days=1)).date()).alias("as_of_date")
+
+
+def _metric_metadata(run: model_store.ModelRun) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "model_version": run.model_version,
+        "published": run.is_published,
+        "verdict": run.verdict,
+    }
+    metadata.update({f"backtest_{name}": round(value, 4) for name, value in run.metrics.items()})
+    metadata.update({f"baseline_{name}": round(value, 4) for name, value in run.baseline_metrics.items()})
+    if run.artefact_path:
+        metadata["artefact"] = dg.MetadataValue.path(run.artefact_path)
+    return metadata
+
+
+def _beats_baseline_check(model_name: str, asset_key: list[str]) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(asset_key),
+        name=f"{model_name}_beats_baseline",
+        blocking=True,
+        pool=WAREHOUSE_WRITER_POOL,
+        description=f"The latest {model_name} run beat its baseline on the backtest and was published.",
+    )
+    def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        # Read-write like every step of the pool (see quality_checks.py).
+        with warehouse.connect() as connection:
+            run = model_store.latest_run(connection, model_name)
+        if run is None:
+            return dg.AssetCheckResult(passed=False, description=f"no {model_name} run recorded")
+        return dg.AssetCheckResult(
+            passed=bool(run["is_published"]),
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=run["verdict"],
+            metadata={"model_version": run["model_version"]},
+        )
+
+    return check
 
 
 @dg.asset(
@@ -21,32 +74,58 @@ from models_ml.churn import score_customers, train_churn_model
         dg.AssetKey(["marts", "fct_interactions"]),
     ],
     description=(
-        "Churn probability and risk band for every customer who ever ordered, from a logistic "
-        "model backtested against 'days since last order'. History kept in ml.churn_scores; "
-        "ml.churn_scores_current has the latest score per customer."
+        "Churn probability (calibrated), risk band and the three main reasons for every customer, "
+        "from a logistic model backtested against 'days since last order'. Published only when it "
+        "beats that baseline. History in ml.churn_scores; ml.churn_scores_current has the latest run."
     ),
 )
 def churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = warehouse.settings()
+    trained_at = _now()
     with warehouse.connect() as connection:
-        activity = read_customer_activity(connection)
-        analysis_date = read_analysis_cutoff(connection)
+        activity = model_store.read_customer_activity(connection)
+        analysis_date = model_store.read_analysis_cutoff(connection)
         result = train_churn_model(activity, analysis_date)
-        scores = score_customers(result, activity, analysis_date)
-        write_churn_scores(connection, result, scores, analysis_date, datetime.now(UTC).replace(tzinfo=None))
-
-    if not result.beats_baseline:
-        context.log.warning(
-            f"churn model ROC AUC {result.metrics['roc_auc']:.3f} does not beat the baseline "
-            f"{result.baseline_metrics['roc_auc']:.3f}"
+        roc, baseline_roc = result.metrics["roc_auc"], result.baseline_metrics["roc_auc"]
+        run = model_store.ModelRun(
+            model_name="churn",
+            model_version=result.model_version,
+            run_id=context.run_id,
+            trained_at=trained_at,
+            data_start=activity.orders["ordered_at"].min(),
+            data_end=analysis_date,
+            training_cutoff=result.training_cutoff,
+            backtest_cutoff=result.backtest_cutoff,
+            training_rows=result.training_rows,
+            parameters=result.parameters,
+            metrics=result.metrics,
+            baseline_metrics=result.baseline_metrics,
+            beats_baseline=result.beats_baseline,
+            verdict=(
+                f"published: backtest ROC AUC {roc:.3f} beats the baseline (days since last order) {baseline_roc:.3f}"
+                if result.beats_baseline
+                else f"not published: backtest ROC AUC {roc:.3f} does not beat the baseline "
+                f"(days since last order) {baseline_roc:.3f}; the previous scores stay current"
+            ),
         )
+        model_store.save_artefact(settings.models_dir, run, result.model)
+        scores = score_customers(result, activity, analysis_date).with_columns(_as_of_date(analysis_date))
+        model_store.record_run(
+            connection,
+            run,
+            scores={"churn_scores": scores},
+            scored_at=trained_at,
+            feature_importance=result.model.importance(),
+        )
+
+    if not run.is_published:
+        context.log.warning(run.verdict)
     band_counts = scores.group_by("churn_risk_band").len().sort("churn_risk_band")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": scores.height,
-            "model_version": result.model_version,
             "analysis_cutoff": analysis_date.isoformat(),
-            **{f"backtest_{name}": round(value, 4) for name, value in result.metrics.items()},
-            **{f"baseline_{name}": round(value, 4) for name, value in result.baseline_metrics.items()},
+            **_metric_metadata(run),
             "customers_per_risk_band": dg.MetadataValue.md(
                 "\n".join(f"- {band}: {count}" for band, count in band_counts.iter_rows())
             ),
@@ -55,3 +134,4 @@ def churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
 
 model_assets = [churn_scores]
+model_checks = [_beats_baseline_check("churn", ["ml", "churn_scores"])]

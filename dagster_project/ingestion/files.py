@@ -248,10 +248,7 @@ def _read_csv_vectorised(landing_file: LandingFile, mapping: EntityMapping) -> T
     if not good[0]:
         return None
     # A record's first physical line: one plus the line breaks (inside values too) before it.
-    if has_quotes:
-        start_lines = np.searchsorted(newlines, record_starts) + 1
-    else:
-        start_lines = np.arange(1, len(record_starts) + 1)
+    start_lines = np.searchsorted(newlines, record_starts) + 1 if has_quotes else np.arange(1, len(record_starts) + 1)
     ragged = np.flatnonzero(~good & ~blank)
     malformed = pl.DataFrame(
         [
