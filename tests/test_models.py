@@ -91,3 +91,83 @@ def test_churn_model_beats_recency_baseline_on_engagement_driven_churn():
     assert scores["churn_probability"].is_between(0, 1).all()
     assert set(scores["churn_risk_band"].unique()) <= {"low", "medium", "high"}
     assert list(customer_features(activity, analysis_date).columns) == ["customer_id", *FEATURE_COLUMNS]
+
+
+def memoryless_activity(customers: int = 3000, seed: int = 5) -> CustomerActivity:
+    """Every customer buys at the same random rate: the past says nothing about the next 90 days."""
+    rng = np.random.default_rng(seed)
+    known, orders = [], []
+    for index in range(customers):
+        customer_id = f"C{index:05d}"
+        known.append((customer_id, START))
+        day = float(rng.exponential(60))
+        while day < 720:
+            orders.append((customer_id, START + timedelta(days=day), 50.0))
+            day += float(rng.exponential(60))
+    empty = {"customer_id": pl.String}
+    return CustomerActivity(
+        customers=pl.DataFrame(known, schema=["customer_id", "first_seen_at"], orient="row"),
+        orders=pl.DataFrame(orders, schema=["customer_id", "ordered_at", "revenue_usd"], orient="row"),
+        email_events=pl.DataFrame(schema={**empty, "event_type": pl.String, "occurred_at": pl.Datetime("us")}),
+        tickets=pl.DataFrame(schema={**empty, "created_at": pl.Datetime("us")}),
+        surveys=pl.DataFrame(schema={**empty, "score": pl.Float64, "responded_at": pl.Datetime("us")}),
+    )
+
+
+def _run(result, published_scores, trained_at):
+    from dagster_project.model_store import ModelRun
+
+    return ModelRun(
+        model_name="churn",
+        model_version=result.model_version,
+        trained_at=trained_at,
+        metrics=result.metrics,
+        baseline_metrics=result.baseline_metrics,
+        beats_baseline=result.beats_baseline,
+        verdict="published" if result.beats_baseline else "not published: no better than the baseline",
+    ), {"churn_scores": published_scores}
+
+
+def test_a_model_without_signal_is_not_published_and_the_previous_scores_stay_current(tmp_path):
+    import duckdb
+
+    from dagster_project import model_store
+    from dagster_project.assets.models import _beats_baseline_check
+    from dagster_project.resources import WarehouseResource
+    from dagster_project.settings import load_settings
+
+    good = simulated_activity(customers=600)
+    analysis_date = START + timedelta(days=720)
+    good_result = train_churn_model(good, analysis_date)
+    assert good_result.beats_baseline
+    noise_result = train_churn_model(memoryless_activity(), analysis_date)
+    assert not noise_result.beats_baseline, (noise_result.metrics, noise_result.baseline_metrics)
+    assert abs(noise_result.metrics["roc_auc"] - 0.5) < 0.05
+
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path)})
+    settings.warehouse_path.parent.mkdir(parents=True)
+    connection = duckdb.connect(str(settings.warehouse_path))
+    as_of = pl.lit(analysis_date.date()).alias("as_of_date")
+    run, scores = _run(good_result, score_customers(good_result, good, analysis_date).with_columns(as_of), START)
+    model_store.record_run(connection, run, scores)
+    before = connection.sql("select * from ml.churn_scores_current order by customer_id").pl()
+    assert before.height == good.customers.height
+
+    noise = memoryless_activity()
+    run, scores = _run(
+        noise_result, score_customers(noise_result, noise, analysis_date).with_columns(as_of), START + timedelta(days=1)
+    )
+    run.model_version += "-noise"
+    model_store.record_run(connection, run, scores)
+    after = connection.sql("select * from ml.churn_scores_current order by customer_id").pl()
+    assert after.equals(before)
+    runs = connection.execute(
+        "select model_version, is_published, verdict from ml.model_runs order by trained_at"
+    ).fetchall()
+    assert [published for _, published, _ in runs] == [True, False]
+    connection.close()
+
+    check = _beats_baseline_check("churn", ["ml", "churn_scores"])
+    outcome = check(warehouse=WarehouseResource(data_dir=str(tmp_path)))
+    assert outcome.passed is False
+    assert "not published" in outcome.description
