@@ -50,12 +50,22 @@ def test_exports_reconcile_with_the_marts_and_every_customer_is_scored(built_war
             "select count(*), count(distinct customer_id), count(model_version), count(scored_at) from ml.churn_scores"
         ).fetchall()[0]
         customers = connection.execute("select count(*) from marts.dim_customers").fetchall()[0][0]
+        runs = dict(connection.execute("select model_name, is_published from ml.model_runs").fetchall())
+        clv = connection.execute(
+            "select count(*), count(distinct customer_id), min(clv), min(p_alive), max(p_alive) from ml.clv_scores_current"
+        ).fetchall()[0]
+        buyers = connection.execute(
+            "select count(distinct customer_id) from marts.fct_orders where is_revenue_generating"
+        ).fetchall()[0][0]
 
     assert order_count == orders.height
     assert round(revenue, 2) == exported_revenue
     assert exported_customers <= customers_in_mart
     assert ledger[0] == ledger[1] + ledger[2]
     assert scored == (customers, customers, customers, customers)
+    assert runs == {"churn": True, "clv": True}  # both beat their baselines on the generated data
+    assert clv[0] == clv[1] == buyers and clv[2] >= 0 and 0 <= clv[3] <= clv[4] <= 1
+    assert (settings.models_dir / "churn").is_dir() and (settings.models_dir / "clv").is_dir()
 
 
 def test_running_twice_gives_the_same_warehouse(built_warehouse):

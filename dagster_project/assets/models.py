@@ -14,6 +14,7 @@ import polars as pl
 from dagster_project import model_store
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from models_ml.churn import MINIMUM_ROC_AUC, score_customers, train_churn_model
+from models_ml.clv import evaluate_clv, score_clv
 
 
 def _now() -> datetime:
@@ -134,5 +135,77 @@ def churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     )
 
 
-model_assets = [churn_scores]
-model_checks = [_beats_baseline_check("churn", ["ml", "churn_scores"])]
+CLV_HOLDOUT_DAYS = 180
+
+
+@dg.asset(
+    key=["ml", "clv_scores"],
+    group_name="models",
+    kinds={"scipy", "duckdb"},
+    pool=WAREHOUSE_WRITER_POOL,
+    deps=[dg.AssetKey(["intermediate", "int_analysis_date"]), dg.AssetKey(["marts", "fct_orders"])],
+    description=(
+        "Customer lifetime value over the next 12 months (BG/NBD purchases x Gamma-Gamma spend, 1% monthly "
+        "discount), P(alive) and expected purchases per customer. Backtested on the last 180 days against "
+        "'spend so far per day'; published only when it ranks the holdout spend at least as well."
+    ),
+)
+def clv_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = warehouse.settings()
+    trained_at = _now()
+    with warehouse.connect() as connection:
+        orders = model_store.read_customer_activity(connection, with_feedback=False).orders
+        analysis_date = model_store.read_analysis_cutoff(connection)
+        calibration_end = analysis_date - timedelta(days=CLV_HOLDOUT_DAYS)
+        evaluation = evaluate_clv(orders, calibration_end, analysis_date)
+        model, scores = score_clv(orders, analysis_date)
+        metrics = {"spearman_clv_vs_holdout_spend": evaluation.spearman, "purchases_mae": evaluation.purchases_mae}
+        baseline = {
+            "spearman_clv_vs_holdout_spend": evaluation.baseline_spearman,
+            "purchases_mae": evaluation.baseline_purchases_mae,
+        }
+        comparison = (
+            f"holdout Spearman {evaluation.spearman:.3f} vs baseline (spend so far per day) "
+            f"{evaluation.baseline_spearman:.3f}"
+        )
+        run = model_store.ModelRun(
+            model_name="clv",
+            model_version=model.model_version,
+            run_id=context.run_id,
+            trained_at=trained_at,
+            data_start=orders["ordered_at"].min(),
+            data_end=analysis_date,
+            training_cutoff=analysis_date,
+            backtest_cutoff=calibration_end,
+            training_rows=scores.height,
+            parameters={**model.bgnbd.as_dict(), **model.gamma_gamma.as_dict(), "horizon_days": model.horizon_days},
+            metrics=metrics,
+            baseline_metrics=baseline,
+            beats_baseline=evaluation.beats_baseline,
+            verdict=f"published: {comparison}"
+            if evaluation.beats_baseline
+            else f"not published: {comparison}; the previous scores stay current",
+        )
+        model_store.save_artefact(settings.models_dir, run, model)
+        model_store.record_run(
+            connection,
+            run,
+            scores={"clv_scores": scores.with_columns(_as_of_date(analysis_date))},
+            scored_at=trained_at,
+        )
+    if not run.is_published:
+        context.log.warning(run.verdict)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": scores.height,
+            **_metric_metadata(run),
+            "total_clv_usd": round(float(scores["clv"].sum()), 2),
+        }
+    )
+
+
+model_assets = [churn_scores, clv_scores]
+model_checks = [
+    _beats_baseline_check("churn", ["ml", "churn_scores"]),
+    _beats_baseline_check("clv", ["ml", "clv_scores"]),
+]
