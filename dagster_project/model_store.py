@@ -118,20 +118,6 @@ def load_artefact(path: str | Path) -> object:
     return pickle.loads(Path(path).read_bytes())
 
 
-def latest_published_run(connection: duckdb.DuckDBPyConnection, model_name: str) -> dict | None:
-    ensure_ml_schema(connection)
-    cursor = connection.execute(
-        """
-        SELECT * FROM ml.model_runs WHERE model_name = ? AND is_published
-        ORDER BY trained_at DESC LIMIT 1
-        """,
-        [model_name],
-    )
-    columns = [description[0] for description in cursor.description]
-    rows = cursor.fetchall()
-    return dict(zip(columns, rows[0], strict=True)) if rows else None
-
-
 def latest_run(connection: duckdb.DuckDBPyConnection, model_name: str) -> dict | None:
     ensure_ml_schema(connection)
     cursor = connection.execute(
