@@ -105,8 +105,13 @@ def generate(
     help="Customers in the demo export set generated when the landing folder is empty.",
 )
 @click.option("--demo-months", default=24, show_default=True)
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Train every model anew (as the weekly training job does) instead of scoring with the published ones.",
+)
 @click.option("--verbose", is_flag=True, help="Show Dagster's and dbt's logs instead of writing them to a file.")
-def build(demo_customers: int, demo_months: int, verbose: bool) -> None:
+def build(demo_customers: int, demo_months: int, retrain: bool, verbose: bool) -> None:
     """Run everything: load exports, build the warehouse with dbt, score the models."""
     from dagster_project.runner import run_full_pipeline
 
@@ -126,7 +131,7 @@ def build(demo_customers: int, demo_months: int, verbose: bool) -> None:
 
     started = time.perf_counter()
     if verbose:
-        outcome = run_full_pipeline(settings, log_level="INFO")
+        outcome = run_full_pipeline(settings, log_level="INFO", retrain=retrain)
         log_note = ""
     else:
         settings.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +142,7 @@ def build(demo_customers: int, demo_months: int, verbose: bool) -> None:
             redirect_stdout(log),
             redirect_stderr(log),
         ):
-            outcome = run_full_pipeline(settings, log_level="INFO")
+            outcome = run_full_pipeline(settings, log_level="INFO", retrain=retrain)
         log_note = f" Full log: {log_path}"
     elapsed = time.perf_counter() - started
 

@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from dagster_project.assets.ingestion import ingestion_assets
-from dagster_project.assets.models import model_assets, model_checks
+from dagster_project.assets.models import TRAINABLE_MODEL_ASSETS, ModelConfig, model_assets, model_checks
 from dagster_project.assets.quality_checks import quality_checks
 from dagster_project.assets.warehouse import build_dbt_assets, dbt_executable
 from dagster_project.dbt_project import crm_dbt_project
@@ -18,11 +18,29 @@ from dagster_project.resources import WarehouseResource
 from dagster_project.sensors import build_landing_sensor
 
 FULL_RUN_JOB_NAME = "crm_full_run"
+WEEKLY_TRAINING_JOB_NAME = "crm_weekly_training"
+
+
+def retrain_run_config() -> dg.RunConfig:
+    """Run config that makes every trainable model asset train a new model."""
+    return dg.RunConfig(
+        ops={asset.op.name: ModelConfig(retrain=True) for asset in TRAINABLE_MODEL_ASSETS},
+    )
+
 
 full_run_job = dg.define_asset_job(
     FULL_RUN_JOB_NAME,
     selection=dg.AssetSelection.all(),
     description="Everything: load new exports, build the warehouse with dbt, train and score the models.",
+)
+
+# The same run with every model retrained: nightly runs then score with these models (and retrain
+# a model on their own only when it is more than a week behind the data, see ModelConfig).
+weekly_training_job = dg.define_asset_job(
+    WEEKLY_TRAINING_JOB_NAME,
+    selection=dg.AssetSelection.all(),
+    config=retrain_run_config(),
+    description="The full run, retraining every model (backtest, publish if it beats its baseline) before scoring.",
 )
 
 nightly_schedule = dg.ScheduleDefinition(
@@ -34,14 +52,23 @@ nightly_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 
+weekly_training_schedule = dg.ScheduleDefinition(
+    name="crm_weekly_training",
+    job=weekly_training_job,
+    cron_schedule="0 3 * * 0",
+    execution_timezone="UTC",
+    description="Sunday: the full run with every model retrained. Created stopped, like the nightly run.",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*ingestion_assets, *build_dbt_assets(), *model_assets],
         asset_checks=[*quality_checks, *model_checks],
-        jobs=[full_run_job],
-        schedules=[nightly_schedule],
+        jobs=[full_run_job, weekly_training_job],
+        schedules=[nightly_schedule, weekly_training_schedule],
         sensors=[build_landing_sensor(full_run_job)],
         resources={
             "warehouse": WarehouseResource(),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +22,9 @@ import polars as pl
 
 from dagster_project.warehouse import quote_identifier
 from models_ml.features import CustomerActivity
+from models_ml.training import ModelRun
+
+__all__ = ["ModelRun"]  # re-exported: callers record runs through this module
 
 ML_SCHEMA_DDL = (
     "CREATE SCHEMA IF NOT EXISTS ml",
@@ -60,31 +62,6 @@ ML_SCHEMA_DDL = (
 )
 
 
-@dataclass
-class ModelRun:
-    """One training run of one model, as ``ml.model_runs`` records it."""
-
-    model_name: str
-    model_version: str
-    trained_at: datetime
-    metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
-    beats_baseline: bool
-    verdict: str  # why it is (not) published, in words
-    parameters: dict[str, object] = field(default_factory=dict)
-    data_start: datetime | None = None
-    data_end: datetime | None = None
-    training_cutoff: datetime | None = None
-    backtest_cutoff: datetime | None = None
-    training_rows: int | None = None
-    run_id: str | None = None
-    artefact_path: str | None = None
-
-    @property
-    def is_published(self) -> bool:
-        return self.beats_baseline
-
-
 def ensure_ml_schema(connection: duckdb.DuckDBPyConnection) -> None:
     for statement in ML_SCHEMA_DDL:
         connection.execute(statement)
@@ -118,14 +95,21 @@ def load_artefact(path: str | Path) -> object:
     return pickle.loads(Path(path).read_bytes())
 
 
-def latest_run(connection: duckdb.DuckDBPyConnection, model_name: str) -> dict | None:
+def latest_run(connection: duckdb.DuckDBPyConnection, model_name: str, published_only: bool = False) -> dict | None:
+    """The latest training run of a model (published or not), or its latest published one."""
     ensure_ml_schema(connection)
     cursor = connection.execute(
-        "SELECT * FROM ml.model_runs WHERE model_name = ? ORDER BY trained_at DESC LIMIT 1", [model_name]
+        "SELECT * FROM ml.model_runs WHERE model_name = ? AND (is_published OR NOT ?) ORDER BY trained_at DESC LIMIT 1",
+        [model_name, published_only],
     )
     columns = [description[0] for description in cursor.description]
     rows = cursor.fetchall()
-    return dict(zip(columns, rows[0], strict=True)) if rows else None
+    if not rows:
+        return None
+    run = dict(zip(columns, rows[0], strict=True))
+    for name in ("parameters", "metrics", "baseline_metrics"):
+        run[name] = json.loads(run[name]) if run[name] else {}
+    return run
 
 
 def record_run(
@@ -191,6 +175,21 @@ def record_run(
         if run.is_published and scores:
             for table, frame in scores.items():
                 _append_scores(connection, table, frame, run.model_version, scored_at or run.trained_at)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def record_scores(
+    connection: duckdb.DuckDBPyConnection, model_version: str, scores: dict[str, pl.DataFrame], scored_at: datetime
+) -> None:
+    """Append the scores of an already published model (a scoring run without training), in one transaction."""
+    ensure_ml_schema(connection)
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for table, frame in scores.items():
+            _append_scores(connection, table, frame, model_version, scored_at)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -359,3 +358,8 @@ def read_monthly_revenue(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         order by 1
         """,
     )
+
+
+def read_customer_ids(connection: duckdb.DuckDBPyConnection) -> pl.Series:
+    """Every customer of dim_customers, the population offers are made for."""
+    return _frame(connection, "select customer_id from marts.dim_customers order by 1")["customer_id"]

@@ -30,21 +30,27 @@ class RunOutcome:
     failure_messages: list[str]
 
 
-def run_full_pipeline(settings: Settings, log_level: str = "WARNING") -> RunOutcome:
+def run_full_pipeline(settings: Settings, log_level: str = "WARNING", retrain: bool = False) -> RunOutcome:
+    """The full run; ``retrain`` trains every model anew (the weekly training job's run), otherwise
+    models are retrained only when due and scored with the published ones."""
     settings.ensure_directories()
     ensure_dagster_home(settings)
     settings.export_to_environment()
 
     # Imported here: loading the definitions parses the dbt project, which needs the environment above.
-    from dagster_project.definitions import FULL_RUN_JOB_NAME, defs
+    from dagster_project.definitions import FULL_RUN_JOB_NAME, WEEKLY_TRAINING_JOB_NAME, defs, retrain_run_config
 
     definitions = defs()
-    job = definitions.resolve_job_def(FULL_RUN_JOB_NAME)
+    job = definitions.resolve_job_def(WEEKLY_TRAINING_JOB_NAME if retrain else FULL_RUN_JOB_NAME)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_config={
+                # Given run config replaces the job's own, so the weekly job's is repeated here.
+                **(retrain_run_config().to_config_dict() if retrain else {}),
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+            },
         )
     failures = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
     return RunOutcome(

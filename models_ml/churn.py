@@ -226,11 +226,11 @@ def _reason_texts(features: pl.DataFrame, contributions: np.ndarray, coefficient
     return reasons
 
 
-def score_customers(result: ChurnTrainingResult, activity: CustomerActivity, analysis_date: datetime) -> pl.DataFrame:
+def score_customers(model: ChurnModel, activity: CustomerActivity, analysis_date: datetime) -> pl.DataFrame:
     """customer_id, churn_probability, churn_risk_band, churn_reason_1..3 for every customer known
-    before ``analysis_date`` (an exclusive cutoff: the end of the analysis day)."""
+    before ``analysis_date`` (an exclusive cutoff: the end of the analysis day). The model may
+    have been trained at an earlier cutoff."""
     features = customer_features(activity, analysis_date)
-    model = result.model
     coefficients = model.explainer.named_steps["model"].coef_[0]
     reasons = _reason_texts(features, model.contributions(features), coefficients)
     return (

@@ -31,6 +31,8 @@ from multiprocessing import get_context
 import polars as pl
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+MODEL_NAME = "feedback"
+MODEL_FAMILY = "vader_domain_lexicon_v1"  # bump when DOMAIN_LEXICON or the topic stems change
 TOPICS = ("delivery", "billing", "product_quality", "service", "returns", "other")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 # VADER's own recommended cut-offs on the compound score (Hutto & Gilbert 2014). Measured on

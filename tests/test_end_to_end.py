@@ -63,7 +63,8 @@ def test_exports_reconcile_with_the_marts_and_every_customer_is_scored(built_war
     assert exported_customers <= customers_in_mart
     assert ledger[0] == ledger[1] + ledger[2]
     assert scored == (customers, customers, customers, customers)
-    assert runs == {"churn": True, "clv": True}  # both beat their baselines on the generated data
+    # Both beat their baselines on the generated data (every model, on a longer history: test_end_to_end_models.py).
+    assert runs["churn"] and runs["clv"]
     assert clv[0] == clv[1] == buyers and clv[2] >= 0 and 0 <= clv[3] <= clv[4] <= 1
     assert (settings.models_dir / "churn").is_dir() and (settings.models_dir / "clv").is_dir()
 

@@ -86,7 +86,7 @@ def test_churn_model_beats_recency_baseline_on_engagement_driven_churn():
     assert result.metrics["roc_auc"] > result.baseline_metrics["roc_auc"]
     assert result.model_version.startswith("churn-")
 
-    scores = score_customers(result, activity, analysis_date)
+    scores = score_customers(result.model, activity, analysis_date)
     assert scores.height == activity.customers.height
     assert scores["churn_probability"].is_between(0, 1).all()
     assert set(scores["churn_risk_band"].unique()) <= {"low", "medium", "high"}
@@ -132,7 +132,7 @@ def test_a_model_without_signal_is_not_published_and_the_previous_scores_stay_cu
     import duckdb
 
     from dagster_project import model_store
-    from dagster_project.assets.models import _beats_baseline_check
+    from dagster_project.assets.models import model_checks
     from dagster_project.resources import WarehouseResource
     from dagster_project.settings import load_settings
 
@@ -148,14 +148,16 @@ def test_a_model_without_signal_is_not_published_and_the_previous_scores_stay_cu
     settings.warehouse_path.parent.mkdir(parents=True)
     connection = duckdb.connect(str(settings.warehouse_path))
     as_of = pl.lit(analysis_date.date()).alias("as_of_date")
-    run, scores = _run(good_result, score_customers(good_result, good, analysis_date).with_columns(as_of), START)
+    run, scores = _run(good_result, score_customers(good_result.model, good, analysis_date).with_columns(as_of), START)
     model_store.record_run(connection, run, scores)
     before = connection.sql("select * from ml.churn_scores_current order by customer_id").pl()
     assert before.height == good.customers.height
 
     noise = memoryless_activity()
     run, scores = _run(
-        noise_result, score_customers(noise_result, noise, analysis_date).with_columns(as_of), START + timedelta(days=1)
+        noise_result,
+        score_customers(noise_result.model, noise, analysis_date).with_columns(as_of),
+        START + timedelta(days=1),
     )
     run.model_version += "-noise"
     model_store.record_run(connection, run, scores)
@@ -167,7 +169,7 @@ def test_a_model_without_signal_is_not_published_and_the_previous_scores_stay_cu
     assert [published for _, published, _ in runs] == [True, False]
     connection.close()
 
-    check = _beats_baseline_check("churn", ["ml", "churn_scores"])
+    check = next(check for check in model_checks if check.check_key.name == "churn_beats_baseline")
     outcome = check(warehouse=WarehouseResource(data_dir=str(tmp_path)))
     assert outcome.passed is False
     assert "not published" in outcome.description

@@ -1,51 +1,161 @@
 """Model assets: train on the marts, score every customer, write scores back to ``ml.*``.
 
-Each asset is thin: it reads inputs with ``model_store``, calls ``models_ml``, and records the
-run. A model that does not beat its baseline on the backtest is recorded but not published:
-its ``<model>_beats_baseline`` check fails (blocking what reads the scores), and the previous
-scores stay current.
+Each asset is thin: it reads its inputs with ``model_store``, and ``models_ml.training`` does the
+rest. Training and scoring are separate steps, so a night can score with the model trained
+earlier (``ModelConfig``): by default a model is retrained when the published one was trained
+on data more than a week older than the analysis date, and the weekly training job retrains
+everything. A trained model that does not beat its baseline on the backtest is recorded but
+not published: its check fails, the run log says why, and the previous scores stay current.
 """
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
+from pydantic import Field
 
 from dagster_project import model_store
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
-from models_ml.churn import MINIMUM_ROC_AUC, score_customers, train_churn_model
-from models_ml.clv import evaluate_clv, score_clv
+from models_ml import training
+
+DEFAULT_MAX_MODEL_AGE_DAYS = 7
+
+
+class ModelConfig(dg.Config):
+    """When a model asset trains a new model, and when it scores with the published one."""
+
+    retrain: bool = Field(
+        default=False, description="Train a new model even if the published one is recent (the weekly job sets it)."
+    )
+    max_model_age_days: int = Field(
+        default=DEFAULT_MAX_MODEL_AGE_DAYS,
+        description="Retrain when the published model saw data more than this many days older than the analysis date.",
+    )
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _as_of_date(analysis_cutoff: datetime) -> pl.Expr:
-    """The analysis day the scores are "as of": the cutoff is the end of that day."""
-    return pl.lit((analysis_cutoff - timedelta(days=1)).date()).alias("as_of_date")
+def _reason_to_train(config: ModelConfig, published: dict | None, cutoff: datetime) -> str | None:
+    """Why this run trains a new model, or None to score with the published one."""
+    if config.retrain:
+        return "retraining was requested"
+    if published is None:
+        return "no model has been published yet"
+    if not published["artefact_path"] or not Path(published["artefact_path"]).exists():
+        return f"the artefact of {published['model_version']} is missing"
+    age = cutoff - published["data_end"]
+    if age > timedelta(days=config.max_model_age_days):
+        return (
+            f"the published model {published['model_version']} saw data up to {published['data_end']:%Y-%m-%d}, "
+            f"{age.days} days before this analysis date (max {config.max_model_age_days})"
+        )
+    return None
 
 
-def _metric_metadata(run: model_store.ModelRun) -> dict[str, object]:
-    metadata: dict[str, object] = {
-        "model_version": run.model_version,
-        "published": run.is_published,
-        "verdict": run.verdict,
-    }
-    metadata.update({f"backtest_{name}": round(value, 4) for name, value in run.metrics.items()})
-    metadata.update({f"baseline_{name}": round(value, 4) for name, value in run.baseline_metrics.items()})
-    if run.artefact_path:
-        metadata["artefact"] = dg.MetadataValue.path(run.artefact_path)
-    return metadata
+@dataclass
+class ModelOutcome:
+    """What one model asset did: trained (and maybe published) a model, or scored with the published one."""
+
+    model_version: str
+    trained: bool
+    published: bool
+    message: str
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    scores: dict[str, pl.DataFrame]
+    artefact_path: str | None
+
+    def metadata(self) -> dict[str, object]:
+        metadata: dict[str, object] = {
+            "model_version": self.model_version,
+            "trained_this_run": self.trained,
+            "published": self.published,
+            "outcome": self.message,
+        }
+        if self.scores:
+            metadata["dagster/row_count"] = sum(frame.height for frame in self.scores.values())
+        metadata.update({f"backtest_{name}": round(value, 4) for name, value in self.metrics.items()})
+        metadata.update({f"baseline_{name}": round(value, 4) for name, value in self.baseline_metrics.items()})
+        if self.artefact_path:
+            metadata["artefact"] = dg.MetadataValue.path(self.artefact_path)
+        return metadata
 
 
-def _beats_baseline_check(model_name: str, asset_key: list[str]) -> dg.AssetChecksDefinition:
+def train_or_score(
+    log: logging.Logger | dg.DagsterLogManager,
+    run_id: str | None,
+    config: ModelConfig,
+    warehouse: WarehouseResource,
+    connection: duckdb.DuckDBPyConnection,
+    model_name: str,
+    cutoff: datetime,
+    train: Callable[[datetime], training.TrainedModel],
+    score: Callable[[object], dict[str, pl.DataFrame]],
+    always_train: str | None = None,
+) -> ModelOutcome:
+    """The shared body of the model assets: train when due (see ``ModelConfig``; ``always_train``
+    says why a model is trained every run), then score and record."""
+    now = _now()
+    published = model_store.latest_run(connection, model_name, published_only=True)
+    reason = always_train or _reason_to_train(config, published, cutoff)
+    if reason is None:
+        log.info(f"{model_name}: scoring with the published model {published['model_version']}")
+        scores = score(model_store.load_artefact(published["artefact_path"]))
+        model_store.record_scores(connection, published["model_version"], scores, scored_at=now)
+        return ModelOutcome(
+            model_version=published["model_version"],
+            trained=False,
+            published=True,
+            message=(
+                f"scored with {published['model_version']} (trained {published['trained_at']:%Y-%m-%d %H:%M} UTC); "
+                "no training due"
+            ),
+            metrics=published["metrics"],
+            baseline_metrics=published["baseline_metrics"],
+            scores=scores,
+            artefact_path=published["artefact_path"],
+        )
+
+    log.info(f"{model_name}: training, because {reason}")
+    trained = train(now)
+    run = trained.run
+    run.run_id = run_id
+    if trained.model is not None:
+        model_store.save_artefact(warehouse.settings().models_dir, run, trained.model)
+    scores = score(trained.model) if run.is_published else {}
+    model_store.record_run(connection, run, scores=scores, scored_at=now, feature_importance=trained.feature_importance)
+    if not run.is_published:
+        log.warning(f"{model_name}: {run.verdict}")
+    return ModelOutcome(
+        model_version=run.model_version,
+        trained=True,
+        published=run.is_published,
+        message=f"trained because {reason}; {run.verdict}",
+        metrics=run.metrics,
+        baseline_metrics=run.baseline_metrics,
+        scores=scores,
+        artefact_path=run.artefact_path,
+    )
+
+
+def _beats_baseline_check(
+    model_name: str, asset_key: list[str], what: str, name: str | None = None
+) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(asset_key),
-        name=f"{model_name}_beats_baseline",
-        blocking=True,
+        name=name or f"{model_name}_beats_baseline",
+        # Not blocking: the scores that dbt joins are the last published ones, so what runs
+        # downstream stays right when a new model is held back.
+        blocking=False,
         pool=WAREHOUSE_WRITER_POOL,
-        description=f"The latest {model_name} run beat its baseline on the backtest and was published.",
+        description=f"The latest {model_name} training run {what} on the backtest, so it was published.",
     )
     def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         # Read-write like every step of the pool (see quality_checks.py).
@@ -57,10 +167,43 @@ def _beats_baseline_check(model_name: str, asset_key: list[str]) -> dg.AssetChec
             passed=bool(run["is_published"]),
             severity=dg.AssetCheckSeverity.ERROR,
             description=run["verdict"],
-            metadata={"model_version": run["model_version"]},
+            metadata={"model_version": run["model_version"], "trained_at": str(run["trained_at"])},
         )
 
     return check
+
+
+def _marts(*names: str) -> list[dg.AssetKey]:
+    return [dg.AssetKey(["intermediate", "int_analysis_date"]), *(dg.AssetKey(["marts", name]) for name in names)]
+
+
+@dg.asset(
+    key=["ml", "feedback_scores"],
+    group_name="models",
+    kinds={"python", "duckdb"},
+    pool=WAREHOUSE_WRITER_POOL,
+    deps=_marts("fct_survey_responses"),
+    description=(
+        "Sentiment (VADER with a retail support lexicon, -1..1, and negative/neutral/positive) and topic "
+        "(delivery, billing, product quality, service, returns, other) of every survey comment. "
+        "Read by the churn model as features. ml.feedback_scores_current has the latest run."
+    ),
+)
+def feedback_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as connection:
+        cutoff = model_store.read_analysis_cutoff(connection)
+        run, scored = training.score_feedback(model_store.read_feedback(connection), cutoff, _now())
+        run.run_id = context.run.run_id
+        model_store.record_run(connection, run, scores={"feedback_scores": scored}, scored_at=run.trained_at)
+    topics = scored.group_by("topic").len().sort("len", descending=True)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": scored.height,
+            "outcome": run.verdict,
+            **{name: round(value, 4) for name, value in run.metrics.items()},
+            "items_per_topic": dg.MetadataValue.md("\n".join(f"- {t}: {n}" for t, n in topics.iter_rows())),
+        }
+    )
 
 
 @dg.asset(
@@ -68,74 +211,37 @@ def _beats_baseline_check(model_name: str, asset_key: list[str]) -> dg.AssetChec
     group_name="models",
     kinds={"scikitlearn", "duckdb"},
     pool=WAREHOUSE_WRITER_POOL,
-    deps=[
-        dg.AssetKey(["intermediate", "int_analysis_date"]),
-        dg.AssetKey(["marts", "dim_customers"]),
-        dg.AssetKey(["marts", "fct_orders"]),
-        dg.AssetKey(["marts", "fct_interactions"]),
-    ],
+    deps=[*_marts("dim_customers", "fct_orders", "fct_interactions"), dg.AssetKey(["ml", "feedback_scores"])],
     description=(
         "Churn probability (calibrated), risk band and the three main reasons for every customer, "
         "from a logistic model backtested against 'days since last order'. Published only when it "
         "beats that baseline. History in ml.churn_scores; ml.churn_scores_current has the latest run."
     ),
 )
-def churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    settings = warehouse.settings()
-    trained_at = _now()
+def churn_scores(
+    context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     with warehouse.connect() as connection:
         activity = model_store.read_customer_activity(connection)
-        analysis_date = model_store.read_analysis_cutoff(connection)
-        result = train_churn_model(activity, analysis_date)
-        roc, baseline_roc = result.metrics["roc_auc"], result.baseline_metrics["roc_auc"]
-        run = model_store.ModelRun(
-            model_name="churn",
-            model_version=result.model_version,
-            run_id=context.run_id,
-            trained_at=trained_at,
-            data_start=activity.orders["ordered_at"].min(),
-            data_end=analysis_date,
-            training_cutoff=result.training_cutoff,
-            backtest_cutoff=result.backtest_cutoff,
-            training_rows=result.training_rows,
-            parameters=result.parameters,
-            metrics=result.metrics,
-            baseline_metrics=result.baseline_metrics,
-            beats_baseline=result.beats_baseline,
-            verdict=(
-                f"published: backtest ROC AUC {roc:.3f} beats the baseline (days since last order) {baseline_roc:.3f}"
-                if result.beats_baseline
-                else f"not published: backtest ROC AUC {roc:.3f} does not beat both the baseline "
-                f"(days since last order) {baseline_roc:.3f} and chance ({MINIMUM_ROC_AUC}); "
-                "the previous scores stay current"
-            ),
-        )
-        model_store.save_artefact(settings.models_dir, run, result.model)
-        scores = score_customers(result, activity, analysis_date).with_columns(_as_of_date(analysis_date))
-        model_store.record_run(
+        cutoff = model_store.read_analysis_cutoff(connection)
+        outcome = train_or_score(
+            context.log,
+            context.run.run_id,
+            config,
+            warehouse,
             connection,
-            run,
-            scores={"churn_scores": scores},
-            scored_at=trained_at,
-            feature_importance=result.model.importance(),
+            "churn",
+            cutoff,
+            train=lambda now: training.train_churn(activity, cutoff, now),
+            score=lambda model: training.score_churn(model, activity, cutoff),
         )
-
-    if not run.is_published:
-        context.log.warning(run.verdict)
-    band_counts = scores.group_by("churn_risk_band").len().sort("churn_risk_band")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": scores.height,
-            "analysis_cutoff": analysis_date.isoformat(),
-            **_metric_metadata(run),
-            "customers_per_risk_band": dg.MetadataValue.md(
-                "\n".join(f"- {band}: {count}" for band, count in band_counts.iter_rows())
-            ),
-        }
-    )
-
-
-CLV_HOLDOUT_DAYS = 180
+    metadata = {"analysis_cutoff": cutoff.isoformat(), **outcome.metadata()}
+    if outcome.scores:
+        bands = outcome.scores["churn_scores"].group_by("churn_risk_band").len().sort("churn_risk_band")
+        metadata["customers_per_risk_band"] = dg.MetadataValue.md(
+            "\n".join(f"- {band}: {count}" for band, count in bands.iter_rows())
+        )
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -143,69 +249,161 @@ CLV_HOLDOUT_DAYS = 180
     group_name="models",
     kinds={"scipy", "duckdb"},
     pool=WAREHOUSE_WRITER_POOL,
-    deps=[dg.AssetKey(["intermediate", "int_analysis_date"]), dg.AssetKey(["marts", "fct_orders"])],
+    deps=_marts("fct_orders"),
     description=(
         "Customer lifetime value over the next 12 months (BG/NBD purchases x Gamma-Gamma spend, 1% monthly "
         "discount), P(alive) and expected purchases per customer. Backtested on the last 180 days against "
         "'spend so far per day'; published only when it ranks the holdout spend at least as well."
     ),
 )
-def clv_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    settings = warehouse.settings()
-    trained_at = _now()
+def clv_scores(
+    context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     with warehouse.connect() as connection:
         orders = model_store.read_customer_activity(connection, with_feedback=False).orders
-        analysis_date = model_store.read_analysis_cutoff(connection)
-        calibration_end = analysis_date - timedelta(days=CLV_HOLDOUT_DAYS)
-        evaluation = evaluate_clv(orders, calibration_end, analysis_date)
-        model, scores = score_clv(orders, analysis_date)
-        metrics = {"spearman_clv_vs_holdout_spend": evaluation.spearman, "purchases_mae": evaluation.purchases_mae}
-        baseline = {
-            "spearman_clv_vs_holdout_spend": evaluation.baseline_spearman,
-            "purchases_mae": evaluation.baseline_purchases_mae,
-        }
-        comparison = (
-            f"holdout Spearman {evaluation.spearman:.3f} vs baseline (spend so far per day) "
-            f"{evaluation.baseline_spearman:.3f}"
-        )
-        run = model_store.ModelRun(
-            model_name="clv",
-            model_version=model.model_version,
-            run_id=context.run_id,
-            trained_at=trained_at,
-            data_start=orders["ordered_at"].min(),
-            data_end=analysis_date,
-            training_cutoff=analysis_date,
-            backtest_cutoff=calibration_end,
-            training_rows=scores.height,
-            parameters={**model.bgnbd.as_dict(), **model.gamma_gamma.as_dict(), "horizon_days": model.horizon_days},
-            metrics=metrics,
-            baseline_metrics=baseline,
-            beats_baseline=evaluation.beats_baseline,
-            verdict=f"published: {comparison}"
-            if evaluation.beats_baseline
-            else f"not published: {comparison}; the previous scores stay current",
-        )
-        model_store.save_artefact(settings.models_dir, run, model)
-        model_store.record_run(
+        cutoff = model_store.read_analysis_cutoff(connection)
+        outcome = train_or_score(
+            context.log,
+            context.run.run_id,
+            config,
+            warehouse,
             connection,
-            run,
-            scores={"clv_scores": scores.with_columns(_as_of_date(analysis_date))},
-            scored_at=trained_at,
+            "clv",
+            cutoff,
+            train=lambda now: training.train_clv(orders, cutoff, now),
+            score=lambda model: training.score_clv(model, orders, cutoff),
         )
-    if not run.is_published:
-        context.log.warning(run.verdict)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": scores.height,
-            **_metric_metadata(run),
-            "total_clv_usd": round(float(scores["clv"].sum()), 2),
-        }
-    )
+    metadata = outcome.metadata()
+    if outcome.scores:
+        metadata["total_clv_usd"] = round(float(outcome.scores["clv_scores"]["clv"].sum()), 2)
+    return dg.MaterializeResult(metadata=metadata)
 
 
-model_assets = [churn_scores, clv_scores]
+@dg.asset(
+    key=["ml", "next_best_offers"],
+    group_name="models",
+    kinds={"scipy", "duckdb"},
+    pool=WAREHOUSE_WRITER_POOL,
+    deps=_marts("dim_customers", "dim_products", "fct_order_lines"),
+    description=(
+        "Top 10 products per customer that they never bought (co-purchase, category and popularity blend), "
+        "each with a score and a reason. Backtested on the last 90 days against global popularity and the "
+        "customer's own most-bought products; published only when it beats both on recall@10 and NDCG@10."
+    ),
+)
+def next_best_offers(
+    context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    with warehouse.connect() as connection:
+        purchases = model_store.read_purchases(connection)
+        products = model_store.read_products(connection).rename({"product_name": "name"})
+        customer_ids = model_store.read_customer_ids(connection)
+        cutoff = model_store.read_analysis_cutoff(connection)
+        outcome = train_or_score(
+            context.log,
+            context.run.run_id,
+            config,
+            warehouse,
+            connection,
+            "next_best_offer",
+            cutoff,
+            train=lambda now: training.train_offers(purchases, products, cutoff, now),
+            score=lambda model: training.score_offers(model, purchases, customer_ids, cutoff),
+        )
+    metadata = outcome.metadata()
+    if outcome.scores:
+        metadata["customers_with_offers"] = outcome.scores["next_best_offers"]["customer_id"].n_unique()
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    key=["ml", "customer_segments"],
+    group_name="models",
+    kinds={"scikitlearn", "duckdb"},
+    pool=WAREHOUSE_WRITER_POOL,
+    deps=_marts("dim_customers", "fct_orders", "fct_interactions"),
+    description=(
+        "Behavioural segment of every customer: k-means on standardised recency, frequency, spend, tenure, "
+        "email engagement and support load, with a rule-based name and a one-line description per segment."
+    ),
+)
+def customer_segments(
+    context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    with warehouse.connect() as connection:
+        activity = model_store.read_customer_activity(connection, with_feedback=False)
+        cutoff = model_store.read_analysis_cutoff(connection)
+        outcome = train_or_score(
+            context.log,
+            context.run.run_id,
+            config,
+            warehouse,
+            connection,
+            "segments",
+            cutoff,
+            train=lambda now: training.train_segments(activity, cutoff, now),
+            score=lambda model: training.score_segments(model, activity, cutoff),
+        )
+    metadata = outcome.metadata()
+    if outcome.scores:
+        sizes = outcome.scores["customer_segments"].group_by("segment_id", "segment_name").len().sort("segment_id")
+        metadata["customers_per_segment"] = dg.MetadataValue.md(
+            "\n".join(f"- {name}: {count}" for _, name, count in sizes.iter_rows())
+        )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    key=["ml", "sales_forecast"],
+    group_name="models",
+    kinds={"numpy", "duckdb"},
+    pool=WAREHOUSE_WRITER_POOL,
+    deps=_marts("sales_monthly"),
+    description=(
+        "Revenue of the next 6 months with 80% and 95% prediction intervals (log-linear trend and month "
+        "effects). Backtested on rolling origins against the seasonal-naive forecast (same month last year); "
+        "published only when its MASE is lower. Refitted every run: it takes milliseconds."
+    ),
+)
+def sales_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as connection:
+        monthly = model_store.read_monthly_revenue(connection)
+        cutoff = model_store.read_analysis_cutoff(connection)
+        outcome = train_or_score(
+            context.log,
+            context.run.run_id,
+            ModelConfig(),
+            warehouse,
+            connection,
+            "revenue_forecast",
+            cutoff,
+            train=lambda now: training.train_forecast(monthly, cutoff, now),
+            score=lambda model: training.score_forecast(model, cutoff),
+            always_train="the forecast is refitted on the latest months every run",
+        )
+    metadata = outcome.metadata()
+    if outcome.scores:
+        rows = outcome.scores["sales_forecast"].select("month", "forecast", "lower_80", "upper_80").iter_rows()
+        metadata["forecast"] = dg.MetadataValue.md(
+            "\n".join(
+                f"- {month:%Y-%m}: {value:,.0f} USD (80%: {low:,.0f} to {high:,.0f})"
+                for month, value, low, high in rows
+            )
+        )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+model_assets = [feedback_scores, churn_scores, clv_scores, next_best_offers, customer_segments, sales_forecast]
 model_checks = [
-    _beats_baseline_check("churn", ["ml", "churn_scores"]),
-    _beats_baseline_check("clv", ["ml", "clv_scores"]),
+    _beats_baseline_check("churn", ["ml", "churn_scores"], "beat 'days since last order' in ROC AUC"),
+    _beats_baseline_check("clv", ["ml", "clv_scores"], "ranked holdout spend at least as well as 'spend per day'"),
+    _beats_baseline_check(
+        "next_best_offer", ["ml", "next_best_offers"], "beat popularity and own history on recall@10 and NDCG@10"
+    ),
+    _beats_baseline_check("revenue_forecast", ["ml", "sales_forecast"], "beat seasonal naive in MASE"),
+    _beats_baseline_check(
+        "segments", ["ml", "customer_segments"], "gave segments of at least 1% of customers", name="segments_are_usable"
+    ),
 ]
+# Assets that train a model and take ModelConfig; the weekly training job sets retrain on each.
+TRAINABLE_MODEL_ASSETS = [churn_scores, clv_scores, next_best_offers, customer_segments]

@@ -1,0 +1,156 @@
+"""Every model through Dagster on two years of generated exports: what is published, what the
+scores look like, how they rank the generator's truth, and what the weekly retraining does.
+
+Two years, because the sales forecast needs 19 complete months to be backtested (13 to fit, 6 to
+test), and enough customers (3,000) for the offer backtest to separate the model from popularity.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from dagster_project.runner import run_full_pipeline
+from dagster_project.settings import Settings, load_settings
+from dagster_project.summary import table_counts
+
+pytestmark = pytest.mark.e2e
+
+MODEL_EXPORT = {"customers": 3000, "months": 24, "seed": 11}
+MODELS = {"feedback", "churn", "clv", "next_best_offer", "segments", "revenue_forecast"}
+
+
+def _settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("CRM_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
+    monkeypatch.delenv("CRM_ANALYSIS_DATE", raising=False)
+    return load_settings()
+
+
+@pytest.fixture(scope="module")
+def model_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
+    """A warehouse built once for this module; tests only read it (the retraining test works on a copy)."""
+    from datetime import date
+
+    from dagster_project.synthetic import generate_exports
+
+    root = tmp_path_factory.mktemp("model_export")
+    generate_exports(
+        out_dir=root / "data" / "landing", truth_dir=root / "ground_truth", end_date=date(2026, 6, 30), **MODEL_EXPORT
+    )
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = _settings(root / "data", monkeypatch)
+        outcome = run_full_pipeline(settings)
+    assert outcome.success, outcome.failure_messages
+    return settings, root / "ground_truth"
+
+
+def _query(settings: Settings, sql: str) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_every_model_beats_its_baseline_and_is_published(model_warehouse):
+    settings, _ = model_warehouse
+    runs = {
+        name: (published, verdict)
+        for name, published, verdict in _query(settings, "select model_name, is_published, verdict from ml.model_runs")
+    }
+    assert set(runs) == MODELS
+    assert all(published for published, _ in runs.values()), runs
+    for model in MODELS - {"feedback", "revenue_forecast"}:  # the lexicon has no artefact; the forecast's is tiny
+        assert any((settings.models_dir / model).glob("*/model.pkl")), model
+        assert any((settings.models_dir / model).glob("*/metadata.json")), model
+    importance = _query(settings, "select count(*), count(distinct feature) from ml.feature_importance")[0]
+    assert importance[0] == importance[1] >= 10
+
+
+def test_scores_cover_every_customer_and_follow_the_rules(model_warehouse):
+    settings, _ = model_warehouse
+    customers = _query(settings, "select count(*) from marts.dim_customers")[0][0]
+    churn = _query(
+        settings,
+        "select count(distinct customer_id), count(churn_reason_1), min(churn_probability), max(churn_probability) "
+        "from ml.churn_scores_current",
+    )[0]
+    assert churn[0] == customers and churn[1] > 0.9 * customers and 0 <= churn[2] < churn[3] <= 1
+
+    offers = _query(
+        settings,
+        "select count(distinct customer_id), max(offer_rank), count(*) filter (where reason is null) "
+        "from ml.next_best_offers_current",
+    )[0]
+    offers_of_bought_products = _query(
+        settings,
+        """
+        select count(*) from ml.next_best_offers_current as offers
+        join marts.fct_order_lines as lines using (customer_id, product_id)
+        where lines.is_revenue_generating
+        """,
+    )[0][0]
+    # Everyone gets ten offers (best sellers without a history), never of a product they bought.
+    assert offers == (customers, 10, 0) and offers_of_bought_products == 0
+
+    segments = _query(
+        settings,
+        "select count(distinct customer_id), count(distinct segment_name), count(segment_description) "
+        "from ml.customer_segments_current",
+    )[0]
+    assert segments[0] == customers and segments[1] >= 4 and segments[2] == customers
+
+    feedback = _query(
+        settings, "select count(*), count(sentiment_score), count(distinct topic) from ml.feedback_scores_current"
+    )[0]
+    surveys = _query(settings, "select count(*), count(nullif(trim(comment), '')) from marts.fct_survey_responses")[0]
+    assert feedback[0] == surveys[0] and feedback[1] == surveys[1] and feedback[2] >= 3
+
+    forecast = _query(
+        settings,
+        "select count(*), min(month), bool_and(lower_95 <= lower_80 and lower_80 <= forecast "
+        "and forecast <= upper_80 and upper_80 <= upper_95) from ml.sales_forecast_current",
+    )[0]
+    last_month = _query(settings, "select max(date_month) from marts.sales_monthly")[0][0]
+    last_month = last_month.date() if hasattr(last_month, "date") else last_month
+    assert forecast[0] == 6 and forecast[1] > last_month and forecast[2]
+
+
+def test_churn_scores_rank_the_generators_true_churners(model_warehouse):
+    """The truth file says who stopped buying for good; the published scores must rank them high."""
+    from sklearn.metrics import roc_auc_score
+
+    settings, truth_dir = model_warehouse
+    truth = pl.read_csv(truth_dir / "customers_truth.csv", infer_schema=False)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        scores = connection.sql("select customer_id, churn_probability from ml.churn_scores_current").pl()
+    scored = scores.join(truth.select("customer_id", pl.col("is_churned") == "true"), on="customer_id")
+    assert scored.height >= 0.95 * scores.height
+    roc_auc = roc_auc_score(scored["is_churned"].to_numpy(), scored["churn_probability"].to_numpy())
+    print(f"churn scores vs generator truth: ROC AUC {roc_auc:.3f} on {scored.height} customers")
+    assert roc_auc > 0.75
+
+
+def test_a_retraining_run_replaces_the_runs_of_the_same_data_and_keeps_the_scores(
+    model_warehouse, tmp_path, monkeypatch
+):
+    """What the weekly training job does: every model trained again. Same data, so the same versions:
+    their runs are replaced (trained_at moves), not added, and the scores keep their row counts."""
+    built, _ = model_warehouse
+    shutil.copytree(built.data_dir, tmp_path / "data")
+    settings = _settings(tmp_path / "data", monkeypatch)
+    query = "select model_name, model_version, trained_at from ml.model_runs order by 1"
+    before = _query(settings, query)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        counts_before = table_counts(connection)
+    outcome = run_full_pipeline(settings, retrain=True)
+    assert outcome.success, outcome.failure_messages
+    after = _query(settings, query)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        counts_after = table_counts(connection)
+    assert [row[:2] for row in after] == [row[:2] for row in before]
+    retrained = {name for (name, _, old), (_, _, new) in zip(before, after, strict=True) if new > old}
+    assert {"churn", "clv", "next_best_offer", "segments"} <= retrained
+    assert counts_after == counts_before

@@ -1,0 +1,161 @@
+"""Training versus scoring: when a model asset trains, when it scores with the published model,
+and that scoring with an older model still sees the newest data."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+import pytest
+
+from dagster_project import model_store
+from dagster_project.assets.models import ModelConfig, _reason_to_train, train_or_score
+from dagster_project.resources import WarehouseResource
+from models_ml import training
+from models_ml.recommend import fit_offer_model
+from tests.test_models import START, simulated_activity
+
+CUTOFF = START + timedelta(days=720)
+
+
+def _published(tmp_path, data_end: datetime, artefact: bool = True) -> dict:
+    path = tmp_path / "model.pkl"
+    if artefact:
+        path.write_bytes(b"")
+    return {"model_version": "churn-v1", "data_end": data_end, "artefact_path": str(path)}
+
+
+@pytest.mark.parametrize(
+    ("config", "published_days_before", "artefact", "expected"),
+    [
+        (ModelConfig(retrain=True), 0, True, "retraining was requested"),
+        (ModelConfig(), None, True, "no model has been published yet"),
+        (ModelConfig(), 0, False, "artefact of churn-v1 is missing"),
+        (ModelConfig(), 8, True, "8 days before this analysis date (max 7)"),
+        (ModelConfig(max_model_age_days=10), 8, True, None),
+        (ModelConfig(), 7, True, None),
+    ],
+)
+def test_a_model_is_retrained_only_when_asked_missing_or_stale(
+    tmp_path, config, published_days_before, artefact, expected
+):
+    published = (
+        None
+        if published_days_before is None
+        else _published(tmp_path, CUTOFF - timedelta(days=published_days_before), artefact)
+    )
+    reason = _reason_to_train(config, published, CUTOFF)
+    if expected is None:
+        assert reason is None
+    else:
+        assert expected in reason
+
+
+def test_train_then_score_with_the_published_model_then_retrain_when_stale(tmp_path):
+    activity = simulated_activity(customers=400)
+    warehouse = WarehouseResource(data_dir=str(tmp_path))
+    warehouse.settings().warehouse_path.parent.mkdir(parents=True)
+    log = logging.getLogger("test_training")
+
+    def step(cutoff: datetime):
+        with duckdb.connect(str(warehouse.settings().warehouse_path)) as connection:
+            outcome = train_or_score(
+                log,
+                "test-run",
+                ModelConfig(),
+                warehouse,
+                connection,
+                "churn",
+                cutoff,
+                train=lambda now: training.train_churn(activity, cutoff, now),
+                score=lambda model: training.score_churn(model, activity, cutoff),
+            )
+            runs = connection.execute("select count(*) from ml.model_runs").fetchall()[0][0]
+            current = connection.sql("select * from ml.churn_scores_current").pl()
+        return outcome, runs, current
+
+    first, runs, current = step(CUTOFF - timedelta(days=10))
+    assert first.trained and first.published and runs == 1
+    assert (tmp_path / "models" / "churn" / first.model_version / "model.pkl").exists()
+    assert current["model_version"].unique().to_list() == [first.model_version]
+
+    # Three days later: the published model is recent enough, so it only scores.
+    second, runs, current = step(CUTOFF - timedelta(days=7))
+    assert not second.trained and second.model_version == first.model_version and runs == 1
+    assert current["as_of_date"].unique().to_list() == [(CUTOFF - timedelta(days=8)).date()]
+    assert second.metrics == first.metrics  # the metadata shows the metrics the model was published on
+
+    # Ten days after the first: stale, so a new model is trained and published.
+    third, runs, current = step(CUTOFF)
+    assert third.trained and third.model_version != first.model_version and runs == 2
+    assert current["model_version"].unique().to_list() == [third.model_version]
+
+
+def test_an_older_offer_model_scores_with_the_purchases_made_since_it_was_fitted():
+    day = datetime(2025, 1, 1)
+    rows = []
+    # Cameras and lenses are bought together; a bag is bought alone.
+    for index in range(60):
+        rows.append((f"C{index}", f"O{index}", "camera", day + timedelta(days=index)))
+        rows.append((f"C{index}", f"O{index}", "lens", day + timedelta(days=index)))
+        rows.append((f"B{index}", f"P{index}", "bag", day + timedelta(days=index)))
+    purchases = pl.DataFrame(rows, schema=["customer_id", "order_id", "product_id", "ordered_at"], orient="row")
+    products = pl.DataFrame({"product_id": ["camera", "lens", "bag"], "name": ["Camera", "Lens", "Bag"]})
+    fitted_at = day + timedelta(days=60)
+    model = fit_offer_model(purchases, products, fitted_at, tune_days=None)
+
+    # After the model was fitted, a new customer buys a camera.
+    later = purchases.vstack(
+        pl.DataFrame(
+            [("NEW", "O-NEW", "camera", fitted_at + timedelta(days=3))],
+            schema=purchases.schema,
+            orient="row",
+        )
+    )
+    cutoff = fitted_at + timedelta(days=5)
+    offers = training.score_offers(model, later, pl.Series(["NEW"]), cutoff, k=2)["next_best_offers"]
+    assert offers["product_id"].to_list()[0] == "lens"  # bought with the camera
+    assert "camera" not in offers["product_id"].to_list()  # already bought, since the model was fitted
+    assert offers["as_of_date"].unique().to_list() == [(cutoff - timedelta(days=1)).date()]
+
+
+def test_a_forecast_without_enough_months_is_recorded_but_not_published():
+    months = pl.DataFrame(
+        {"month": pl.date_range(datetime(2025, 1, 1), datetime(2026, 6, 1), "1mo", eager=True), "revenue_usd": 1e5}
+    )
+    trained = training.train_forecast(months, datetime(2026, 7, 1), datetime(2026, 7, 1))
+    assert not trained.run.is_published and trained.model is None
+    assert "only 18 complete months" in trained.run.verdict and "needs 19" in trained.run.verdict
+
+
+def test_segments_are_published_with_their_sizes_and_every_customer_gets_one():
+    activity = simulated_activity(customers=400)
+    trained = training.train_segments(activity, CUTOFF, CUTOFF)
+    assert trained.run.is_published, trained.run.verdict
+    assert trained.run.metrics["smallest_segment_share"] >= training.MINIMUM_SEGMENT_SHARE
+    assigned = training.score_segments(trained.model, activity, CUTOFF)["customer_segments"]
+    assert assigned.height == activity.customers.height
+    assert assigned["segment_name"].null_count() == 0
+
+
+def test_model_store_reads_back_the_published_run_with_its_metrics(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    activity = simulated_activity(customers=400)
+    trained = training.train_churn(activity, CUTOFF, CUTOFF)
+    model_store.record_run(connection, trained.run)
+    failed = training.ModelRun(
+        model_name="churn",
+        model_version="churn-noise",
+        trained_at=CUTOFF + timedelta(hours=1),
+        metrics={"roc_auc": 0.5},
+        baseline_metrics={"roc_auc": 0.6},
+        beats_baseline=False,
+        verdict="not published",
+    )
+    model_store.record_run(connection, failed)
+    assert model_store.latest_run(connection, "churn")["model_version"] == "churn-noise"
+    published = model_store.latest_run(connection, "churn", published_only=True)
+    assert published["model_version"] == trained.run.model_version
+    assert published["metrics"]["roc_auc"] == pytest.approx(trained.run.metrics["roc_auc"])
