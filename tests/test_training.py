@@ -159,3 +159,27 @@ def test_model_store_reads_back_the_published_run_with_its_metrics(tmp_path):
     published = model_store.latest_run(connection, "churn", published_only=True)
     assert published["model_version"] == trained.run.model_version
     assert published["metrics"]["roc_auc"] == pytest.approx(trained.run.metrics["roc_auc"])
+
+
+def test_data_that_cannot_support_a_model_is_a_verdict_not_a_failed_run(tmp_path):
+    warehouse = WarehouseResource(data_dir=str(tmp_path))
+    warehouse.settings().warehouse_path.parent.mkdir(parents=True)
+
+    def train(now: datetime) -> training.TrainedModel:
+        raise ValueError("no purchases before 2026-04-02: nothing to learn the offers from")
+
+    with duckdb.connect(str(warehouse.settings().warehouse_path)) as connection:
+        outcome = train_or_score(
+            logging.getLogger("test_training"),
+            "test-run",
+            ModelConfig(),
+            warehouse,
+            connection,
+            "next_best_offer",
+            CUTOFF,
+            train=train,
+            score=lambda model: pytest.fail("an unpublished model must not score"),
+        )
+        run = model_store.latest_run(connection, "next_best_offer")
+    assert outcome.trained and not outcome.published and outcome.scores == {}
+    assert not run["is_published"] and "nothing to learn the offers from" in run["verdict"]

@@ -124,7 +124,24 @@ def train_or_score(
         )
 
     log.info(f"{model_name}: training, because {reason}")
-    trained = train(now)
+    try:
+        trained = train(now)
+    except ValueError as error:
+        # models_ml raises ValueError when the data cannot support the model (too little history,
+        # no purchases before the backtest cutoff, ...): that is a verdict, not a failed run.
+        trained = training.TrainedModel(
+            run=training.ModelRun(
+                model_name=model_name,
+                model_version=f"{model_name}-not-trained-{cutoff:%Y%m%d}",
+                trained_at=now,
+                data_end=cutoff,
+                metrics={},
+                baseline_metrics={},
+                beats_baseline=False,
+                verdict=f"not published: could not be trained on this data: {error}; the previous scores stay current",
+            ),
+            model=None,
+        )
     run = trained.run
     run.run_id = run_id
     if trained.model is not None:

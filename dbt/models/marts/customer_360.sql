@@ -2,19 +2,13 @@
 
 -- One row per customer: the current state as of the analysis date, in one place. Orders and
 -- margins (revenue-generating orders; profitability from customer_profitability), email
--- engagement, support, the latest touch per channel, the RFM segment and the latest churn score
--- written by the Python models (source ml.churn_scores).
+-- engagement, support, the latest touch per channel, the RFM segment, and what the Python
+-- models published last (the ml.*_current views): churn score and reasons, lifetime value,
+-- the best next offer, the behavioural segment and the sentiment of the customer's feedback.
 --
--- Tagged `scored`: the Dagster run builds it after the churn model has scored. In a plain
--- `dbt build`, ml.churn_scores exists once a first `crm build` has run the churn model; when it
--- does not exist yet the model still builds and the churn columns are null.
-
-{%- set churn_scores_relation = source('ml', 'churn_scores') %}
-{%- set churn_scores_exist = execute and adapter.get_relation(
-    database=churn_scores_relation.database,
-    schema=churn_scores_relation.schema,
-    identifier=churn_scores_relation.identifier,
-) is not none %}
+-- Tagged `scored`: the Dagster run builds it after the models have scored. In a plain
+-- `dbt build` the ml views exist once a first `crm build` has run the models; until a view
+-- exists the model still builds and its columns are null (macro current_scores).
 
 with
 
@@ -68,30 +62,68 @@ analysis as (
 
 churn_scores as (
 
-    {% if churn_scores_exist -%}
-    select
-        customer_id,
-        churn_probability,
-        churn_risk_band,
-        model_version,
-        scored_at
+    {{ current_scores('churn_scores_current', {
+        'customer_id': 'varchar',
+        'churn_probability': 'double',
+        'churn_risk_band': 'varchar',
+        'churn_reason_1': 'varchar',
+        'churn_reason_2': 'varchar',
+        'churn_reason_3': 'varchar',
+        'model_version': 'varchar',
+        'scored_at': 'timestamp',
+    }) }}
 
-    from {{ churn_scores_relation }}
-    qualify row_number() over (
-        partition by customer_id
-        order by scored_at desc, as_of_date desc, model_version desc
-    ) = 1
-    {%- else -%}
-    -- ml.churn_scores does not exist yet (the churn model has not run): no scores
-    select
-        cast(null as varchar) as customer_id,
-        cast(null as double) as churn_probability,
-        cast(null as varchar) as churn_risk_band,
-        cast(null as varchar) as model_version,
-        cast(null as timestamp) as scored_at
+),
 
-    where false
-    {%- endif %}
+clv_scores as (
+
+    {{ current_scores('clv_scores_current', {
+        'customer_id': 'varchar',
+        'p_alive': 'double',
+        'expected_purchases': 'double',
+        'clv': 'double',
+        'model_version': 'varchar',
+    }) }}
+
+),
+
+next_best_offers as (
+
+    {{ current_scores('next_best_offers_current', {
+        'customer_id': 'varchar',
+        'offer_rank': 'integer',
+        'product_id': 'varchar',
+        'reason': 'varchar',
+        'model_version': 'varchar',
+    }) }}
+
+),
+
+behaviour_segments as (
+
+    {{ current_scores('customer_segments_current', {
+        'customer_id': 'varchar',
+        'segment_id': 'bigint',
+        'segment_name': 'varchar',
+        'segment_description': 'varchar',
+        'model_version': 'varchar',
+    }) }}
+
+),
+
+feedback_scores as (
+
+    {{ current_scores('feedback_scores_current', {
+        'customer_id': 'varchar',
+        'occurred_at': 'timestamp',
+        'sentiment_score': 'double',
+    }) }}
+
+),
+
+products as (
+
+    select * from {{ ref('dim_products') }}
 
 ),
 
@@ -164,6 +196,42 @@ customer_surveys as (
 
 ),
 
+top_offers as (
+
+    -- The customer's best offer: the row of offer rank 1 of the current run, with its product
+    -- name from the catalogue (null when the product is no longer in it).
+    select
+        next_best_offers.customer_id,
+        next_best_offers.product_id,
+        products.product_name,
+        next_best_offers.reason,
+        next_best_offers.model_version
+
+    from next_best_offers
+    left join products
+        on next_best_offers.product_id = products.product_id
+    where next_best_offers.offer_rank = 1
+
+),
+
+customer_feedback as (
+
+    -- Like every other "as of" column: feedback given on or before the analysis date only (the
+    -- feedback model may have scored later items when CRM_ANALYSIS_DATE looks back in time).
+    -- Items without text (tickets) have no sentiment and do not count.
+    select
+        feedback_scores.customer_id,
+        avg(feedback_scores.sentiment_score) as average_feedback_sentiment
+
+    from feedback_scores
+    cross join analysis
+    where
+        feedback_scores.customer_id is not null
+        and feedback_scores.occurred_at < analysis.analysis_cutoff_at
+    group by feedback_scores.customer_id
+
+),
+
 final as (
 
     select
@@ -221,8 +289,32 @@ final as (
         rfm.rfm_segment,
         churn_scores.churn_probability,
         churn_scores.churn_risk_band,
+        churn_scores.churn_reason_1,
+        churn_scores.churn_reason_2,
+        churn_scores.churn_reason_3,
         churn_scores.model_version as churn_model_version,
-        churn_scores.scored_at as churn_scored_at
+        churn_scores.scored_at as churn_scored_at,
+
+        -- lifetime value (only customers with a purchase are scored)
+        cast(clv_scores.clv as decimal(18, 2)) as clv_usd,
+        clv_scores.p_alive,
+        clv_scores.expected_purchases as expected_purchases_next_12_months,
+        clv_scores.model_version as clv_model_version,
+
+        -- next best offer
+        top_offers.product_id as next_best_offer_product_id,
+        top_offers.product_name as next_best_offer_product_name,
+        top_offers.reason as next_best_offer_reason,
+        top_offers.model_version as next_best_offer_model_version,
+
+        -- behavioural segment of the segmentation model; `segment` above is the commercial one
+        behaviour_segments.segment_id as behaviour_segment_id,
+        behaviour_segments.segment_name as behaviour_segment_name,
+        behaviour_segments.segment_description as behaviour_segment_description,
+        behaviour_segments.model_version as behaviour_segment_model_version,
+
+        -- feedback
+        customer_feedback.average_feedback_sentiment
 
     from customers
     cross join analysis
@@ -240,6 +332,14 @@ final as (
         on customers.customer_id = customer_surveys.customer_id
     left join churn_scores
         on customers.customer_id = churn_scores.customer_id
+    left join clv_scores
+        on customers.customer_id = clv_scores.customer_id
+    left join top_offers
+        on customers.customer_id = top_offers.customer_id
+    left join behaviour_segments
+        on customers.customer_id = behaviour_segments.customer_id
+    left join customer_feedback
+        on customers.customer_id = customer_feedback.customer_id
 
 )
 
