@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.warehouse import quote_identifier
-from models_ml.features import CustomerActivity
+from models_ml.features import EMAIL_EVENT_TYPES, CustomerActivity
 from models_ml.training import ModelRun
 
 __all__ = ["ModelRun"]  # re-exported: callers record runs through this module
@@ -205,7 +205,16 @@ def _append_scores(
     target = f"ml.{quote_identifier(table)}"
     current = f"ml.{quote_identifier(table + '_current')}"
     connection.register("new_scores", rows.to_arrow())
-    connection.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM new_scores LIMIT 0")
+    exists = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = 'ml' and table_name = ?", [table]
+    ).fetchall()[0][0]
+    if not exists:
+        # Created with its rows in one statement: with DuckDB 2.0.0, creating it empty and then
+        # inserting 122,880+ rows in the same transaction left them invisible to this connection.
+        connection.execute(f"CREATE TABLE {target} AS SELECT * FROM new_scores")
+        connection.unregister("new_scores")
+        _replace_current_view(connection, target, current)
+        return
     # A newer model may add columns (e.g. reasons): older rows keep nulls there.
     existing = {row[0] for row in connection.execute(f"DESCRIBE {target}").fetchall()}
     for name, type_name, *_ in connection.execute("DESCRIBE SELECT * FROM new_scores").fetchall():
@@ -218,6 +227,10 @@ def _append_scores(
     column_list = ", ".join(quote_identifier(name) for name in rows.columns)
     connection.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM new_scores")
     connection.unregister("new_scores")
+    _replace_current_view(connection, target, current)
+
+
+def _replace_current_view(connection: duckdb.DuckDBPyConnection, target: str, current: str) -> None:
     # Every run scores the whole population, so the latest run's rows are the current ones.
     connection.execute(
         f"CREATE OR REPLACE VIEW {current} AS "
@@ -287,20 +300,14 @@ def read_customer_activity(connection: duckdb.DuckDBPyConnection, with_feedback:
             where coalesce(created_at, first_order_at) is not null
             """,
         ),
-        orders=_frame(
-            connection,
-            """
-            select customer_id, ordered_at, cast(total_amount_usd as double) as revenue_usd
-            from marts.fct_orders
-            where is_revenue_generating
-            """,
-        ),
+        orders=read_orders(connection),
         email_events=_frame(
             connection,
-            """
+            f"""
             select customer_id, regexp_replace(interaction_type, '^email_', '') as event_type, occurred_at
             from marts.fct_interactions
             where interaction_channel = 'email'
+                and interaction_type in ({", ".join(f"'email_{kind}'" for kind in EMAIL_EVENT_TYPES)})
             """,
         ),
         tickets=_frame(
@@ -320,6 +327,18 @@ def read_customer_activity(connection: duckdb.DuckDBPyConnection, with_feedback:
             """,
         ),
         feedback=read_scored_feedback(connection) if with_feedback else None,
+    )
+
+
+def read_orders(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Revenue-generating orders: customer_id, ordered_at, revenue_usd (what CLV is fitted on)."""
+    return _frame(
+        connection,
+        """
+        select customer_id, ordered_at, cast(total_amount_usd as double) as revenue_usd
+        from marts.fct_orders
+        where is_revenue_generating
+        """,
     )
 
 

@@ -34,6 +34,10 @@ class CustomerActivity:
     feedback: pl.DataFrame | None = None
 
 
+# The email events the features read; a reader may leave the others out (sends and bounces are
+# about half of all events, and a million customers have tens of millions of them).
+EMAIL_EVENT_TYPES = ("delivered", "opened", "clicked", "unsubscribed")
+
 FEATURE_COLUMNS = (
     "days_since_last_order",
     "order_count",

@@ -277,7 +277,7 @@ def clv_scores(
     context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as connection:
-        orders = model_store.read_customer_activity(connection, with_feedback=False).orders
+        orders = model_store.read_orders(connection)
         cutoff = model_store.read_analysis_cutoff(connection)
         outcome = train_or_score(
             context.log,
