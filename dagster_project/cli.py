@@ -212,22 +212,25 @@ def contracts() -> None:
 
 @main.command()
 @click.argument("query")
-def sql(query: str) -> None:
-    """Run a read-only SQL query against the warehouse and print the result."""
+@click.option("--build-file", is_flag=True, help="Query the build file (raw, staging, history tables too).")
+def sql(query: str, build_file: bool) -> None:
+    """Run a read-only SQL query and print the result: on the serving file (marts and current
+    scores; what BI tools read), or on the build file (every schema) with --build-file."""
     import duckdb
 
-    from dagster_project.warehouse import connect_warehouse
-
     settings = load_settings()
-    if not settings.warehouse_path.exists():
+    path = settings.warehouse_path if build_file or not settings.serving_path.exists() else settings.serving_path
+    if not path.exists():
         raise click.ClickException(f"No warehouse at {settings.warehouse_path}: run `crm build` first.")
-    with connect_warehouse(settings, read_only=True) as connection:
-        try:
-            relation = connection.sql(query)
-            if relation is not None:
-                relation.show(max_width=200)
-        except duckdb.Error as error:
-            raise click.ClickException(str(error)) from error
+    opened = duckdb.connect(str(path), read_only=True, config={"memory_limit": settings.duckdb_memory_limit})
+    try:
+        relation = opened.sql(query)
+        if relation is not None:
+            relation.show(max_width=200)
+    except duckdb.Error as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        opened.close()
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -47,6 +47,11 @@ class Settings:
         return self.data_dir / "warehouse" / "crm.duckdb"
 
     @property
+    def serving_path(self) -> Path:
+        """The serving DuckDB file that analysts and BI tools open: replaced whole after each run."""
+        return self.data_dir / "serving" / "crm.duckdb"
+
+    @property
     def duckdb_temp_dir(self) -> Path:
         return self.data_dir / "warehouse" / "tmp"
 
@@ -81,6 +86,7 @@ class Settings:
         for directory in (
             self.landing_dir,
             self.warehouse_path.parent,
+            self.serving_path.parent,
             self.duckdb_temp_dir,
             self.models_dir,
             self.docs_dir,

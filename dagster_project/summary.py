@@ -40,9 +40,9 @@ def table_counts(connection: duckdb.DuckDBPyConnection) -> list[TableCount]:
 
 def next_steps(settings: Settings) -> list[str]:
     return [
-        f"DuckDB warehouse: {settings.warehouse_path}",
+        f"Serving file:     {settings.serving_path}   (open this one from BI tools, read-only)",
         f'Query it:         uv run crm sql "{EXAMPLE_QUERY}"',
-        f"                  (or any DuckDB client, read-only, on {settings.warehouse_path})",
+        f"Build file:       {settings.warehouse_path}   (the pipeline's own; `crm sql --build-file` for raw/staging)",
         f"Data quality:     {settings.docs_dir / 'great_expectations' / 'index.html'} (Great Expectations Data Docs)",
         "Open Dagster:     uv run crm dev   (then http://127.0.0.1:3000)",
         "Run it again:     uv run crm build   (new files in the landing folder are loaded, the rest skipped)",

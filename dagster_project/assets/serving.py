@@ -1,0 +1,46 @@
+"""The serving file: published after everything else of a run has succeeded (see serving.py)."""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.serving import SERVING_STORAGE_VERSION, publish_serving_file
+
+SERVING_ASSET_KEY = dg.AssetKey(["serving", "crm_duckdb"])
+
+
+def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """``upstream``: every asset the file copies from; a failure in any of them skips the publish."""
+
+    @dg.asset(
+        key=SERVING_ASSET_KEY,
+        group_name="serving",
+        kinds={"duckdb"},
+        # Reads the build file, which only the pool's one step at a time may open.
+        pool=WAREHOUSE_WRITER_POOL,
+        deps=list(upstream),
+        description=(
+            "The DuckDB file analysts, BI tools and the customer lookup open ($CRM_DATA_DIR/serving/crm.duckdb): "
+            "the marts, the current model scores and the model runs, copied into a new file in DuckDB 1.5 "
+            "storage format and renamed over the old one, so readers never see a lock or a half-written file."
+        ),
+    )
+    def serving_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        settings = warehouse.settings()
+        with warehouse.connect() as connection:
+            published = publish_serving_file(connection, settings.serving_path)
+        context.log.info(f"published {len(published)} tables to {settings.serving_path}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(settings.serving_path)),
+                "storage_version": SERVING_STORAGE_VERSION,
+                "tables": len(published),
+                "dagster/row_count": sum(table.rows for table in published),
+                "rows_per_table": dg.MetadataValue.md(
+                    "\n".join(f"- {table.schema}.{table.name}: {table.rows:,}" for table in published)
+                ),
+            }
+        )
+
+    return serving_file

@@ -1,0 +1,165 @@
+"""The serving file: what it holds, that DuckDB 1.5 reads it, and that a reader holding it open
+never errors while a run publishes a new one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.serving import publish_serving_file
+
+OLD_CLIENT = "duckdb==1.5.*"  # what many BI drivers bundle
+
+
+def _uv() -> list[str]:
+    """uv, however `make test` found it: `uv run` sets UV; else PATH; else the pip-installed module."""
+    if os.environ.get("UV"):
+        return [os.environ["UV"]]
+    if shutil.which("uv"):
+        return [shutil.which("uv")]
+    return [shutil.which("python3") or "python3", "-m", "uv"]
+
+
+def _build_file(path: Path) -> None:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            """
+            create schema raw; create schema marts; create schema ml;
+            create table raw.orders as select 'O1' as order_id;
+            create table marts.fct_orders as select 'O1' as order_id, 10.5::decimal(18, 2) as total_amount_usd;
+            create view marts.sales_view as select sum(total_amount_usd) as revenue from marts.fct_orders;
+            create table ml.churn_scores as
+                select * from (values ('C1', 0.2::double, timestamp '2026-01-01'), ('C1', 0.7::double, timestamp '2026-01-02'))
+                as t(customer_id, churn_probability, scored_at);
+            create view ml.churn_scores_current as
+                select * from ml.churn_scores where scored_at = (select max(scored_at) from ml.churn_scores);
+            create table ml.model_runs as select 'churn' as model_name, '{"roc_auc": 0.8}'::json as metrics;
+            """
+        )
+
+
+def test_the_serving_file_holds_marts_and_current_scores_only(tmp_path):
+    build, serving = tmp_path / "build.duckdb", tmp_path / "serving" / "crm.duckdb"
+    _build_file(build)
+    with duckdb.connect(str(build)) as connection:
+        published = publish_serving_file(connection, serving)
+    assert {(table.schema, table.name, table.rows) for table in published} == {
+        ("marts", "fct_orders", 1),
+        ("marts", "sales_view", 1),
+        ("ml", "churn_scores_current", 1),
+        ("ml", "model_runs", 1),
+    }
+    assert not list(serving.parent.glob("*.partial*"))
+    with duckdb.connect(str(serving), read_only=True) as connection:
+        schemas = {
+            row[0]
+            for row in connection.execute("select distinct table_schema from information_schema.tables").fetchall()
+        }
+        assert schemas == {"marts", "ml"}
+        assert connection.execute("select churn_probability from ml.churn_scores_current").fetchall() == [(0.7,)]
+        assert connection.execute("select revenue from marts.sales_view").fetchall()[0][0] == 10.5
+
+
+def test_a_duckdb_1_5_client_reads_the_serving_file(tmp_path):
+    build, serving = tmp_path / "build.duckdb", tmp_path / "serving.duckdb"
+    _build_file(build)
+    with duckdb.connect(str(build)) as connection:
+        publish_serving_file(connection, serving)
+    script = textwrap.dedent(
+        f"""
+        import duckdb
+        connection = duckdb.connect({str(serving)!r}, read_only=True)
+        rows = connection.execute("select count(*) from marts.fct_orders").fetchall()[0][0]
+        print(duckdb.__version__, rows)
+        """
+    )
+    result = subprocess.run(
+        [*_uv(), "run", "--isolated", "--no-project", "--with", OLD_CLIENT, "python", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    version, rows = result.stdout.split()
+    assert version.startswith("1.5.") and rows == "1"
+
+
+READER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    path, stop_file = sys.argv[1], sys.argv[2]
+    held = duckdb.connect(path, read_only=True)   # held open for the whole run
+    queries = errors = 0
+    while True:
+        try:
+            held.execute("select count(*), sum(revenue_usd) from marts.fct_order_lines").fetchall()
+            queries += 1
+        except Exception as error:
+            errors += 1
+            print("ERROR", error, flush=True)
+        if __import__("os").path.exists(stop_file):
+            break
+        time.sleep(0.05)
+    print("DONE", queries, errors, flush=True)
+    """
+)
+
+
+@pytest.mark.e2e
+def test_a_reader_holding_the_serving_file_never_errors_while_a_run_publishes(
+    small_export, data_dir_settings, tmp_path
+):
+    from dagster_project.runner import run_full_pipeline
+
+    settings = data_dir_settings
+    shutil.copytree(small_export / "landing", settings.landing_dir)
+    # The biggest order-lines file arrives after the first run (the others are small late files).
+    held_back = max(
+        (settings.landing_dir / "sales" / "order_lines").glob("*.csv"), key=lambda path: path.stat().st_size
+    )
+    waiting = tmp_path / held_back.name
+    shutil.move(held_back, waiting)
+
+    first = run_full_pipeline(settings)
+    assert first.success, first.failure_messages
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        lines_before = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
+
+    stop_file = tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(settings.serving_path), str(stop_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(1)
+        shutil.move(waiting, held_back)
+        second = run_full_pipeline(settings)
+        assert second.success, second.failure_messages
+    finally:
+        stop_file.touch()
+        output, _ = reader.communicate(timeout=60)
+
+    assert reader.returncode == 0, output
+    assert "ERROR" not in output, output
+    queries, errors = (int(value) for value in output.split("DONE")[1].split())
+    assert queries > 10 and errors == 0
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        lines_after = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
+        schemas = {
+            row[0]
+            for row in connection.execute("select distinct table_schema from information_schema.tables").fetchall()
+        }
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        lines_in_build = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
+    assert lines_after == lines_in_build > lines_before
+    assert schemas == {"marts", "ml"}
