@@ -52,6 +52,11 @@ class Settings:
         return self.data_dir / "serving" / "crm.duckdb"
 
     @property
+    def outbox_dir(self) -> Path:
+        """Activation exports for operational tools (outbox.py)."""
+        return self.data_dir / "outbox"
+
+    @property
     def duckdb_temp_dir(self) -> Path:
         return self.data_dir / "warehouse" / "tmp"
 
@@ -87,6 +92,7 @@ class Settings:
             self.landing_dir,
             self.warehouse_path.parent,
             self.serving_path.parent,
+            self.outbox_dir,
             self.duckdb_temp_dir,
             self.models_dir,
             self.docs_dir,

@@ -3,6 +3,7 @@ never errors while a run publishes a new one."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from dagster_project.serving import publish_serving_file
@@ -132,6 +134,7 @@ def test_a_reader_holding_the_serving_file_never_errors_while_a_run_publishes(
     assert first.success, first.failure_messages
     with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
         lines_before = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
+        sync_before = connection.sql("select * exclude (as_of_date) from marts.crm_sync_customers").pl()
 
     stop_file = tmp_path / "stop"
     reader = subprocess.Popen(
@@ -163,3 +166,16 @@ def test_a_reader_holding_the_serving_file_never_errors_while_a_run_publishes(
         lines_in_build = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
     assert lines_after == lines_in_build > lines_before
     assert schemas == {"marts", "ml"}
+
+    # The activation exports follow the serving file: a snapshot of every customer, and a delta
+    # holding exactly the rows that changed between the two runs (the analysis date aside).
+    manifest = json.loads((settings.outbox_dir / "manifest.json").read_text())
+    assert manifest["run_id"] == second.run_id
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        sync_after = connection.sql("select * exclude (as_of_date) from marts.crm_sync_customers").pl()
+    changed = sync_after.join(sync_before, on=sync_after.columns, how="anti", nulls_equal=True)
+    gone = sync_before.join(sync_after, on="customer_id", how="anti")
+    snapshot = pl.read_parquet(settings.outbox_dir / "crm_sync_customers" / "snapshot.parquet")
+    delta = pl.read_parquet(settings.outbox_dir / "crm_sync_customers" / "delta.parquet")
+    assert snapshot.height == sync_after.height
+    assert sorted(delta["customer_id"]) == sorted([*changed["customer_id"], *gone["customer_id"]])

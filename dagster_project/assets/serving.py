@@ -1,13 +1,16 @@
-"""The serving file: published after everything else of a run has succeeded (see serving.py)."""
+"""What leaves the warehouse after a successful run: the serving file (serving.py) and the
+activation exports for operational tools (outbox.py)."""
 
 from collections.abc import Sequence
 
 import dagster as dg
 
+from dagster_project.outbox import DATASETS, export_outbox
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from dagster_project.serving import SERVING_STORAGE_VERSION, publish_serving_file
 
 SERVING_ASSET_KEY = dg.AssetKey(["serving", "crm_duckdb"])
+OUTBOX_ASSET_KEY = dg.AssetKey(["serving", "outbox"])
 
 
 def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -44,3 +47,35 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         )
 
     return serving_file
+
+
+@dg.asset(
+    key=OUTBOX_ASSET_KEY,
+    group_name="serving",
+    kinds={"parquet", "csv"},
+    pool=WAREHOUSE_WRITER_POOL,
+    deps=[SERVING_ASSET_KEY],
+    description=(
+        "Activation exports in $CRM_DATA_DIR/outbox/: "
+        + ", ".join(dataset.name for dataset in DATASETS)
+        + " as Parquet and CSV, a full snapshot and a delta since the last export, and manifest.json "
+        "(run id, rows, sha256). Files are renamed into place; CSV cells that would run as formulas are neutralised."
+    ),
+)
+def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from datetime import UTC, datetime
+
+    settings = warehouse.settings()
+    with warehouse.connect() as connection:
+        manifest = export_outbox(connection, settings.outbox_dir, context.run.run_id, datetime.now(UTC))
+    rows = {
+        f"{name}/{entry['file']}": entry["rows"]
+        for name, dataset in manifest["datasets"].items()
+        for entry in dataset.get("files", [])
+    }
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(settings.outbox_dir)),
+            "rows_per_file": dg.MetadataValue.md("\n".join(f"- {name}: {count:,}" for name, count in rows.items())),
+        }
+    )

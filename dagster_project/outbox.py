@@ -1,0 +1,135 @@
+"""Activation exports: files that operational tools (email platform, CRM, service desk) pick up.
+
+After each run, for every dataset in :data:`DATASETS`:
+
+    outbox/<dataset>/snapshot.parquet, snapshot.csv   every current row
+    outbox/<dataset>/delta.parquet, delta.csv         what changed since the previous export:
+                                                      change = 'upsert' (new or changed row) or
+                                                      'delete' (key gone; only the key is set)
+    outbox/manifest.json                              run id, time, and per file rows + sha256
+
+Every file is written under a temporary name and renamed, so a tool polling the folder never
+reads half a file; the manifest is renamed last and names the files of this export. CSV text
+cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, or a
+tab / carriage return) get a leading apostrophe; Parquet keeps the values as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    relation: tuple[str, str]  # schema, table or view
+    columns: str
+    key: tuple[str, ...]
+    # Columns that change on every run without the row meaning anything new (the analysis date):
+    # left out when deciding whether a row changed, or every delta would be everything.
+    unchanged_by: tuple[str, ...] = ("as_of_date",)
+
+
+DATASETS = (
+    Dataset("crm_sync_customers", ("marts", "crm_sync_customers"), "*", ("customer_id",)),
+    Dataset(
+        "next_best_offers",
+        ("ml", "next_best_offers_current"),
+        "customer_id, offer_rank, product_id, score, reason, model_version, as_of_date",
+        ("customer_id", "offer_rank"),
+    ),
+)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+ROW_HASH = "_row_hash"
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells a spreadsheet would execute, prefixed with an apostrophe (CSV only)."""
+    starts = "^[" + "".join("\\" + prefix if prefix in "+-" else prefix for prefix in FORMULA_PREFIXES) + "]"
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(starts)).then("'" + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
+
+
+def changes(
+    previous: pl.DataFrame | None, current: pl.DataFrame, key: tuple[str, ...], ignored: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """Rows of ``current`` that are new or differ from ``previous`` in any column but ``ignored``
+    (change='upsert'), and the keys of ``previous`` that are gone (change='delete', other columns null)."""
+    if previous is None:
+        return current.with_columns(pl.lit("upsert").alias("change"))
+    compared = [name for name in current.columns if name not in ignored]
+    hashed = current.with_columns(pl.struct(compared).hash(seed=0).alias(ROW_HASH))
+    previous_hashed = previous.with_columns(
+        pl.struct([name for name in compared if name in previous.columns]).hash(seed=0).alias(ROW_HASH)
+    )
+    upserts = hashed.join(previous_hashed.select(*key, ROW_HASH), on=[*key, ROW_HASH], how="anti")
+    deletes = previous.select(key).join(current.select(key), on=list(key), how="anti")
+    return pl.concat(
+        [
+            upserts.drop(ROW_HASH).with_columns(pl.lit("upsert").alias("change")),
+            deletes.with_columns(pl.lit("delete").alias("change")),
+        ],
+        how="diagonal_relaxed",
+    ).select(*current.columns, "change")
+
+
+def _write_atomically(path: Path, write) -> dict[str, object]:
+    partial = path.with_name(path.name + ".partial")
+    write(partial)
+    os.replace(partial, path)
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _write_pair(folder: Path, stem: str, frame: pl.DataFrame) -> list[dict[str, object]]:
+    files = [
+        _write_atomically(folder / f"{stem}.parquet", lambda target: frame.write_parquet(target)),
+        _write_atomically(folder / f"{stem}.csv", lambda target: neutralise_formulas(frame).write_csv(target)),
+    ]
+    return [{**entry, "rows": frame.height} for entry in files]
+
+
+def _exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+        ).fetchall()[0][0]
+    )
+
+
+def export_outbox(
+    connection: duckdb.DuckDBPyConnection, outbox_dir: Path, run_id: str | None, exported_at: datetime
+) -> dict[str, object]:
+    """Write every dataset's snapshot and delta, then the manifest; returns the manifest."""
+    manifest: dict[str, object] = {"run_id": run_id, "exported_at": exported_at.isoformat(), "datasets": {}}
+    for dataset in DATASETS:
+        schema, table = dataset.relation
+        if not _exists(connection, schema, table):
+            # e.g. no offer model published yet: the tools keep the files of the last export.
+            manifest["datasets"][dataset.name] = {"skipped": f"{schema}.{table} does not exist yet"}
+            continue
+        folder = Path(outbox_dir) / dataset.name
+        folder.mkdir(parents=True, exist_ok=True)
+        current = connection.sql(f"select {dataset.columns} from {schema}.{table}").pl().sort(list(dataset.key))
+        snapshot = folder / "snapshot.parquet"
+        previous = pl.read_parquet(snapshot) if snapshot.exists() else None
+        delta = changes(previous, current, dataset.key, dataset.unchanged_by)
+        manifest["datasets"][dataset.name] = {
+            "key": list(dataset.key),
+            "files": _write_pair(folder, "delta", delta) + _write_pair(folder, "snapshot", current),
+        }
+    _write_atomically(
+        Path(outbox_dir) / "manifest.json",
+        lambda target: target.write_text(json.dumps(manifest, indent=2)),
+    )
+    return manifest
