@@ -138,8 +138,8 @@ class Scores:
 def publish(connection: duckdb.DuckDBPyConnection, table: str, ddl: str, values: list[tuple]) -> None:
     """A history table ml.<table> and its view of the latest run, as dagster_project.model_store does."""
     connection.execute(f"create table ml.{table} ({ddl})")
-    placeholders = ", ".join("?" for _ in ddl.split(","))
-    connection.executemany(f"insert into ml.{table} values ({placeholders})", values)
+    parameter_marks = ", ".join("?" for _ in ddl.split(","))  # one ? per column
+    connection.executemany(f"insert into ml.{table} values ({parameter_marks})", values)
     connection.execute(
         f"create view ml.{table}_current as "
         f"select * from ml.{table} where scored_at = (select max(scored_at) from ml.{table})"

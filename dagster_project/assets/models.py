@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import dagster as dg
 import duckdb
@@ -190,6 +191,53 @@ def _beats_baseline_check(
     return check
 
 
+class _OfferInputs(NamedTuple):
+    purchases: pl.DataFrame
+    products: pl.DataFrame
+    customer_ids: pl.Series
+
+
+def _read_offer_inputs(connection: duckdb.DuckDBPyConnection) -> _OfferInputs:
+    return _OfferInputs(
+        purchases=model_store.read_purchases(connection),
+        products=model_store.read_products(connection).rename({"product_name": "name"}),
+        customer_ids=model_store.read_customer_ids(connection),
+    )
+
+
+def _model_step(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    warehouse: WarehouseResource,
+    model_name: str,
+    read: Callable[[duckdb.DuckDBPyConnection], Any],
+    train: Callable[[Any, datetime, datetime], training.TrainedModel],
+    score: Callable[[object, Any, datetime], dict[str, pl.DataFrame]],
+    always_train: str | None = None,
+) -> tuple[ModelOutcome, datetime]:
+    """What every model asset does: read its inputs and the analysis cutoff, then train or score.
+
+    ``train(inputs, cutoff, trained_at)`` and ``score(model, inputs, cutoff)`` are the
+    ``models_ml.training`` functions (or adapters to their argument lists).
+    """
+    with warehouse.connect() as connection:
+        inputs = read(connection)
+        cutoff = model_store.read_analysis_cutoff(connection)
+        outcome = train_or_score(
+            context.log,
+            context.run.run_id,
+            config,
+            warehouse,
+            connection,
+            model_name,
+            cutoff,
+            train=lambda now: train(inputs, cutoff, now),
+            score=lambda model: score(model, inputs, cutoff),
+            always_train=always_train,
+        )
+    return outcome, cutoff
+
+
 def _marts(*names: str) -> list[dg.AssetKey]:
     return [dg.AssetKey(["intermediate", "int_analysis_date"]), *(dg.AssetKey(["marts", name]) for name in names)]
 
@@ -238,20 +286,15 @@ def feedback_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 def churn_scores(
     context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    with warehouse.connect() as connection:
-        activity = model_store.read_customer_activity(connection)
-        cutoff = model_store.read_analysis_cutoff(connection)
-        outcome = train_or_score(
-            context.log,
-            context.run.run_id,
-            config,
-            warehouse,
-            connection,
-            "churn",
-            cutoff,
-            train=lambda now: training.train_churn(activity, cutoff, now),
-            score=lambda model: training.score_churn(model, activity, cutoff),
-        )
+    outcome, cutoff = _model_step(
+        context,
+        config,
+        warehouse,
+        "churn",
+        read=model_store.read_customer_activity,
+        train=training.train_churn,
+        score=training.score_churn,
+    )
     metadata = {"analysis_cutoff": cutoff.isoformat(), **outcome.metadata()}
     if outcome.scores:
         bands = outcome.scores["churn_scores"].group_by("churn_risk_band").len().sort("churn_risk_band")
@@ -276,20 +319,15 @@ def churn_scores(
 def clv_scores(
     context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    with warehouse.connect() as connection:
-        orders = model_store.read_orders(connection)
-        cutoff = model_store.read_analysis_cutoff(connection)
-        outcome = train_or_score(
-            context.log,
-            context.run.run_id,
-            config,
-            warehouse,
-            connection,
-            "clv",
-            cutoff,
-            train=lambda now: training.train_clv(orders, cutoff, now),
-            score=lambda model: training.score_clv(model, orders, cutoff),
-        )
+    outcome, _ = _model_step(
+        context,
+        config,
+        warehouse,
+        "clv",
+        read=model_store.read_orders,
+        train=training.train_clv,
+        score=training.score_clv,
+    )
     metadata = outcome.metadata()
     if outcome.scores:
         metadata["total_clv_usd"] = round(float(outcome.scores["clv_scores"]["clv"].sum()), 2)
@@ -311,22 +349,15 @@ def clv_scores(
 def next_best_offers(
     context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    with warehouse.connect() as connection:
-        purchases = model_store.read_purchases(connection)
-        products = model_store.read_products(connection).rename({"product_name": "name"})
-        customer_ids = model_store.read_customer_ids(connection)
-        cutoff = model_store.read_analysis_cutoff(connection)
-        outcome = train_or_score(
-            context.log,
-            context.run.run_id,
-            config,
-            warehouse,
-            connection,
-            "next_best_offer",
-            cutoff,
-            train=lambda now: training.train_offers(purchases, products, cutoff, now),
-            score=lambda model: training.score_offers(model, purchases, customer_ids, cutoff),
-        )
+    outcome, _ = _model_step(
+        context,
+        config,
+        warehouse,
+        "next_best_offer",
+        read=_read_offer_inputs,
+        train=lambda inputs, cutoff, now: training.train_offers(inputs.purchases, inputs.products, cutoff, now),
+        score=lambda model, inputs, cutoff: training.score_offers(model, inputs.purchases, inputs.customer_ids, cutoff),
+    )
     metadata = outcome.metadata()
     if outcome.scores:
         metadata["customers_with_offers"] = outcome.scores["next_best_offers"]["customer_id"].n_unique()
@@ -347,20 +378,15 @@ def next_best_offers(
 def customer_segments(
     context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    with warehouse.connect() as connection:
-        activity = model_store.read_customer_activity(connection, with_feedback=False)
-        cutoff = model_store.read_analysis_cutoff(connection)
-        outcome = train_or_score(
-            context.log,
-            context.run.run_id,
-            config,
-            warehouse,
-            connection,
-            "segments",
-            cutoff,
-            train=lambda now: training.train_segments(activity, cutoff, now),
-            score=lambda model: training.score_segments(model, activity, cutoff),
-        )
+    outcome, _ = _model_step(
+        context,
+        config,
+        warehouse,
+        "segments",
+        read=lambda connection: model_store.read_customer_activity(connection, with_feedback=False),
+        train=training.train_segments,
+        score=training.score_segments,
+    )
     metadata = outcome.metadata()
     if outcome.scores:
         sizes = outcome.scores["customer_segments"].group_by("segment_id", "segment_name").len().sort("segment_id")
@@ -383,21 +409,16 @@ def customer_segments(
     ),
 )
 def sales_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.connect() as connection:
-        monthly = model_store.read_monthly_revenue(connection)
-        cutoff = model_store.read_analysis_cutoff(connection)
-        outcome = train_or_score(
-            context.log,
-            context.run.run_id,
-            ModelConfig(),
-            warehouse,
-            connection,
-            "revenue_forecast",
-            cutoff,
-            train=lambda now: training.train_forecast(monthly, cutoff, now),
-            score=lambda model: training.score_forecast(model, cutoff),
-            always_train="the forecast is refitted on the latest months every run",
-        )
+    outcome, _ = _model_step(
+        context,
+        ModelConfig(),
+        warehouse,
+        "revenue_forecast",
+        read=model_store.read_monthly_revenue,
+        train=training.train_forecast,
+        score=lambda model, _monthly, cutoff: training.score_forecast(model, cutoff),
+        always_train="the forecast is refitted on the latest months every run",
+    )
     metadata = outcome.metadata()
     if outcome.scores:
         rows = outcome.scores["sales_forecast"].select("month", "forecast", "lower_80", "upper_80").iter_rows()
