@@ -50,7 +50,8 @@ the default; `salesforce_style.yml`; `zendesk_style.yml`). Copy one to `$CRM_DAT
 and edit it. Keys per entity: `files` (glob, required), `format` (`csv`, `jsonl`, `parquet`;
 default from the file name), `delimiter`, `quote`, `encoding`, `decimal_comma`, `timezone`,
 `timestamp_formats`, `columns` (canonical name: header in the file), `values` (canonical name:
-{{value in the file: canonical value}}), `constants` (canonical name: value for every row).
+{{value in the file: canonical value}}), `constants` (canonical name: value for every row),
+`max_age_hours` (the freshness check warns when this system's newest file is older; default 36).
 """
 
 

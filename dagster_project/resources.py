@@ -7,17 +7,39 @@ import dagster as dg
 import duckdb
 
 from dagster_project.settings import Settings, load_settings
+from dagster_project.transient_errors import transient_cause
 from dagster_project.warehouse import connect_warehouse
 
 # Every asset that writes the build DuckDB file is in this pool; the instance limits it to 1
 # because DuckDB allows a single writing process.
 WAREHOUSE_WRITER_POOL = "duckdb_writer"
 
+# A transient error (transient_errors.py: the DuckDB file locked by another process, a busy
+# landing file) makes the step try again this many times, this long apart; any other error fails
+# the step at once. Two minutes in all: enough for a query someone is running to finish.
+TRANSIENT_RETRIES = 4
+TRANSIENT_RETRY_WAIT_SECONDS = 30.0
+
+
+@contextmanager
+def retry_when_transient(max_retries: int, seconds_to_wait: float) -> Iterator[None]:
+    """Turn a transient error raised in the block into a retry of the Dagster step."""
+    try:
+        yield
+    except Exception as error:
+        cause = transient_cause(error)
+        if cause is None:
+            raise
+        dg.get_dagster_logger().warning(f"{cause}; the step will try again in {seconds_to_wait:g} s ({error})")
+        raise dg.RetryRequested(max_retries=max_retries, seconds_to_wait=seconds_to_wait) from error
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """The build DuckDB file under ``CRM_DATA_DIR``."""
 
     data_dir: str | None = None  # overrides CRM_DATA_DIR, e.g. in tests
+    transient_retries: int = TRANSIENT_RETRIES
+    transient_retry_wait_seconds: float = TRANSIENT_RETRY_WAIT_SECONDS
 
     def settings(self) -> Settings:
         if self.data_dir is None:
@@ -26,5 +48,15 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect_warehouse(self.settings(), read_only=read_only) as connection:
+        """The build file; a transient error while it is open (or opening) retries the step."""
+        with (
+            retry_when_transient(self.transient_retries, self.transient_retry_wait_seconds),
+            connect_warehouse(self.settings(), read_only=read_only) as connection,
+        ):
             yield connection
+
+    def wait_until_writable(self) -> None:
+        """Open and close the file: for steps whose writer is another program (dbt), so that a
+        lock held by someone else retries the step before that program starts, not half-way."""
+        with self.connect():
+            pass

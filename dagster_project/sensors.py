@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_project.ingestion.landing_watch import detect_landing_changes
 from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs
 from dagster_project.resources import WarehouseResource
+from dagster_project.run_recovery import recover_abandoned_runs
 
 LANDING_SENSOR_NAME = "landing_files_sensor"
 
@@ -25,6 +26,10 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         ),
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+        if context.instance_ref is not None:  # None only in tests that build a bare context
+            # The daemon cannot see that a `crm build` process died, and the run it left holds the
+            # writer pool: every run launched here would wait for it forever. Cleaned up each minute.
+            recover_abandoned_runs(context.instance)
         settings = warehouse.settings()
         try:
             configs = active_source_configs(settings.sources_dir)

@@ -1,8 +1,6 @@
 """The dbt project as Dagster assets: staging, intermediate and marts, with dbt tests as checks."""
 
 import json
-import shutil
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,12 +34,6 @@ class CrmDbtTranslator(DagsterDbtTranslator):
         return super().get_group_name(dbt_resource_props)
 
 
-def dbt_executable() -> str:
-    """dbt from this project's environment, wherever Dagster was started from."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
-
-
 # Models tagged `scored` join the model scores back (customer_360, crm_sync): they run after the
 # models in ml.*, which themselves read the marts. Two dbt asset definitions keep the graph acyclic.
 SCORED_SELECTION = "tag:scored"
@@ -68,6 +60,7 @@ def _dbt_build(name: str, select: str, exclude: str | None) -> dg.AssetsDefiniti
         settings = warehouse.settings()
         # profiles.yml reads CRM_DATA_DIR: make sure dbt sees the same absolute folder.
         settings.export_to_environment()
+        warehouse.wait_until_writable()  # a file locked by someone else: retry later, before dbt starts
         target_path = settings.dbt_target_dir / "runs" / f"{context.run.run_id}-{name}"
         yield from dbt.cli(["build"], context=context, target_path=target_path).stream()
 

@@ -15,6 +15,7 @@ and, for each entity it exports, where the files are and how to read them:
         columns: {order_id: Id, customer_id: AccountId, ordered_at: EffectiveDate}
         values: {status: {Activated: completed, Draft: pending}}
         constants: {currency: EUR}
+        max_age_hours: 36                        # freshness: warn when no new file for longer
 
 Without any file there, the built-in ``canonical.yml`` applies: the generator's layout,
 ``landing/<source>/<entity>/*`` with the canonical column names. A wrong config is refused with
@@ -75,6 +76,11 @@ class EntityMapping(BaseModel):
         default_factory=dict, description="canonical column -> {value in the file: canonical value}"
     )
     constants: dict[str, str] = Field(default_factory=dict, description="canonical column -> value for every row")
+    max_age_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="Warn when the newest file from this system arrived longer ago than this (default 36 h).",
+    )
 
     @field_validator("files")
     @classmethod
