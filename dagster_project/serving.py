@@ -12,8 +12,9 @@ into a new file and renames it over ``serving/crm.duckdb``:
 
 What is copied: every table and view of ``marts`` (as tables) and the current model scores
 (``ml.<table>_current``) with the model runs; no raw, staging or quarantine data. The file is
-written in DuckDB's 1.5 storage format (``STORAGE_VERSION``), which DuckDB 1.5 clients (bundled
-by many BI drivers) and 2.x both read.
+written in DuckDB's 1.4 storage format (``STORAGE_VERSION``): BI drivers bundle older DuckDB
+releases (Evidence's DuckDB source bundles 1.4.2, which refuses a 1.5 file), and 1.4 (the LTS
+release), 1.5 and 2.x clients all read a 1.4 file.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project import pii
 from dagster_project.warehouse import quote_identifier
 
-SERVING_STORAGE_VERSION = "v1.5.0"
+SERVING_STORAGE_VERSION = "v1.4.0"
 SERVING_ALIAS = "serving_copy"
 # ml tables that are not scores but that readers need to trust the scores.
 ML_TABLES = ("model_runs", "feature_importance")
@@ -37,6 +39,7 @@ class PublishedTable:
     schema: str
     name: str
     rows: int
+    masked_columns: tuple[str, ...] = ()  # personal data replaced by keyed tokens (pii.py)
 
 
 def tables_to_serve(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -56,9 +59,13 @@ def tables_to_serve(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, st
     return [(schema, name) for schema, name in rows]
 
 
-def publish_serving_file(connection: duckdb.DuckDBPyConnection, serving_path: Path) -> list[PublishedTable]:
+def publish_serving_file(
+    connection: duckdb.DuckDBPyConnection, serving_path: Path, masking: pii.PiiMasking | None = None
+) -> list[PublishedTable]:
     """Copy the served relations from the build file ``connection`` into a new file and put it
-    in place of ``serving_path`` atomically. Returns what was copied."""
+    in place of ``serving_path`` atomically. Returns what was copied.
+
+    ``masking``: replace the declared personal columns by keyed tokens while copying (pii.py)."""
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     partial = serving_path.with_name(serving_path.name + ".partial")
@@ -66,6 +73,9 @@ def publish_serving_file(connection: duckdb.DuckDBPyConnection, serving_path: Pa
         leftover.unlink(missing_ok=True)  # a run killed while publishing left it
 
     tables = tables_to_serve(connection)
+    if masking is not None:
+        pii.check_declarations(connection, tables, masking)
+        pii.set_key(connection, masking.key)
     published = []
     connection.execute(
         f"ATTACH {_literal(str(partial))} AS {SERVING_ALIAS} (STORAGE_VERSION '{SERVING_STORAGE_VERSION}', READ_WRITE)"
@@ -76,12 +86,16 @@ def publish_serving_file(connection: duckdb.DuckDBPyConnection, serving_path: Pa
         for schema, name in tables:
             source = f"{quote_identifier(schema)}.{quote_identifier(name)}"
             target = f"{SERVING_ALIAS}.{source}"
-            connection.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
+            select_list = pii.masked_select_list(masking, schema, name)
+            connection.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {source}")
+            masked = pii.comment_masked_columns(connection, target, masking, schema, name) if masking else []
             rows = connection.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
-            published.append(PublishedTable(schema, name, int(rows)))
+            published.append(PublishedTable(schema, name, int(rows), tuple(masked)))
         connection.execute(f"CHECKPOINT {SERVING_ALIAS}")
     finally:
         connection.execute(f"DETACH {SERVING_ALIAS}")
+        if masking is not None:
+            pii.forget_key(connection)
     _fsync(partial)
     os.replace(partial, serving_path)
     _fsync(serving_path.parent)

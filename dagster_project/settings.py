@@ -12,19 +12,26 @@ when you need the values, and :meth:`Settings.ensure_directories` /
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPOSITORY_ROOT / "dbt"
 
 DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"", "0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    # CRM_SERVING_MASK_PII: publish the serving file with emails, phones and names replaced by keyed
+    # tokens (pii.py); the outbox for operational tools keeps them.
+    serving_mask_pii: bool = False
+    # CRM_PII_KEY: the masking key; when unset, one is generated once into pii_key_path.
+    pii_key: str | None = field(default=None, repr=False)
 
     @property
     def landing_dir(self) -> Path:
@@ -50,6 +57,11 @@ class Settings:
     def serving_path(self) -> Path:
         """The serving DuckDB file that analysts and BI tools open: replaced whole after each run."""
         return self.data_dir / "serving" / "crm.duckdb"
+
+    @property
+    def pii_key_path(self) -> Path:
+        """The masking key generated when CRM_PII_KEY is unset (mode 0600; data/ is never committed)."""
+        return self.data_dir / "secrets" / "pii.key"
 
     @property
     def outbox_dir(self) -> Path:
@@ -108,6 +120,7 @@ class Settings:
         return {
             "CRM_DATA_DIR": str(self.data_dir),
             "CRM_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "CRM_SERVING_MASK_PII": "1" if self.serving_mask_pii else "0",
             "DAGSTER_HOME": str(self.dagster_home),
         }
 
@@ -125,4 +138,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=Path(raw_data_dir).expanduser().resolve(),
         duckdb_memory_limit=environ.get("CRM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT),
+        serving_mask_pii=_flag(environ, "CRM_SERVING_MASK_PII"),
+        pii_key=environ.get("CRM_PII_KEY") or None,
     )
+
+
+def _flag(environ: dict[str, str], name: str) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if value not in TRUE_WORDS | FALSE_WORDS:
+        raise ValueError(f"{name}={environ[name]!r}: use 1/true/yes/on or 0/false/no/off")
+    return value in TRUE_WORDS

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from dagster_project.outbox import DATASETS, export_outbox
+from dagster_project.pii import masking_from_settings
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from dagster_project.serving import SERVING_STORAGE_VERSION, publish_serving_file
 
@@ -30,10 +31,20 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         ),
     )
     def serving_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        from dagster_project.dbt_project import crm_dbt_project
+
         settings = warehouse.settings()
+        # Which columns are personal data: `meta: {pii: <kind>}` in the dbt yml, via the manifest.
+        masking = (
+            masking_from_settings(settings, crm_dbt_project().manifest_path) if settings.serving_mask_pii else None
+        )
         with warehouse.connect() as connection:
-            published = publish_serving_file(connection, settings.serving_path)
-        context.log.info(f"published {len(published)} tables to {settings.serving_path}")
+            published = publish_serving_file(connection, settings.serving_path, masking)
+        masked = [f"{table.schema}.{table.name}.{column}" for table in published for column in table.masked_columns]
+        context.log.info(
+            f"published {len(published)} tables to {settings.serving_path}"
+            + (f", {len(masked)} personal data columns masked" if masking else "")
+        )
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(settings.serving_path)),
@@ -43,6 +54,8 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 "rows_per_table": dg.MetadataValue.md(
                     "\n".join(f"- {table.schema}.{table.name}: {table.rows:,}" for table in published)
                 ),
+                "pii_masked": masking is not None,
+                "masked_columns": dg.MetadataValue.md("\n".join(f"- {name}" for name in masked) or "none"),
             }
         )
 
