@@ -32,6 +32,7 @@ DEFAULT_HORIZON_DAYS = 90
 RISK_BANDS = ((0.6, "high"), (0.3, "medium"), (0.0, "low"))
 REASON_COUNT = 3
 MINIMUM_ROC_AUC = 0.55  # below this a ranking is too close to chance to act on
+DECILES = 10  # lift and calibration are measured on ten equal groups of customers ranked by risk
 
 # Counts, money and durations are heavily skewed: the model sees log1p of them. Rates, flags
 # and sentiment are already on a small scale and may be negative: they are used as they are.
@@ -152,6 +153,31 @@ def evaluate_scores(is_churned: np.ndarray, scores: np.ndarray) -> dict[str, flo
     top = np.argsort(-scores, kind="stable")[: max(1, len(scores) // 10)]
     metrics["top_decile_lift"] = float(is_churned[top].mean() / max(is_churned.mean(), 1e-9))
     metrics["churn_rate"] = float(is_churned.mean())
+    metrics.update(decile_metrics(is_churned, scores))
+    return metrics
+
+
+def decile_metrics(is_churned: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """The lift and calibration curves, decile by decile (decile 1 = the highest scores).
+
+    ``lift_decile_NN``: the decile's churn rate over the overall churn rate (how much better than
+    calling customers at random). For probabilities also ``calibration_decile_NN_predicted`` (the
+    mean predicted probability) and ``calibration_decile_NN_observed`` (the share that churned):
+    on a calibrated model the two are close. Flat keys, so that every metric stays one number
+    (``ml.model_runs`` JSON, Dagster metadata); the run report draws them.
+    """
+    overall_rate = max(float(is_churned.mean()), 1e-9)
+    is_probability = bool(scores.min() >= 0 and scores.max() <= 1)
+    metrics: dict[str, float] = {}
+    ranked = np.argsort(-scores, kind="stable")
+    for decile, members in enumerate(np.array_split(ranked, DECILES), start=1):
+        if members.size == 0:  # fewer customers than deciles
+            continue
+        observed = float(is_churned[members].mean())
+        metrics[f"lift_decile_{decile:02d}"] = observed / overall_rate
+        if is_probability:
+            metrics[f"calibration_decile_{decile:02d}_predicted"] = float(scores[members].mean())
+            metrics[f"calibration_decile_{decile:02d}_observed"] = observed
     return metrics
 
 
