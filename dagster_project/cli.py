@@ -6,13 +6,13 @@ crm generate    write a synthetic export set
 crm dev         start the Dagster UI on this data folder
 crm summary     print rows per table of the current warehouse
 crm sql QUERY   run a read-only query against the warehouse
+crm customer X  look up one customer (email, customer id or source id) for service and sales agents
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -113,7 +113,6 @@ def generate(
 @click.option("--verbose", is_flag=True, help="Show Dagster's and dbt's logs instead of writing them to a file.")
 def build(demo_customers: int, demo_months: int, retrain: bool, verbose: bool) -> None:
     """Run everything: load exports, build the warehouse with dbt, score the models."""
-    from dagster_project.runner import run_full_pipeline
 
     settings = load_settings()
     console.print(f"Data folder: [bold]{settings.data_dir}[/] (set CRM_DATA_DIR to use another)")
@@ -129,32 +128,111 @@ def build(demo_customers: int, demo_months: int, retrain: bool, verbose: bool) -
             date(2026, 10, 31),
         )
 
-    started = time.perf_counter()
-    if verbose:
-        outcome = run_full_pipeline(settings, log_level="INFO", retrain=retrain)
-        log_note = ""
-    else:
-        settings.logs_dir.mkdir(parents=True, exist_ok=True)
-        log_path = settings.logs_dir / f"build-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
-        with (
-            console.status("Running the pipeline through Dagster: ingest exports -> dbt build -> score models..."),
-            log_path.open("w") as log,
-            redirect_stdout(log),
-            redirect_stderr(log),
-        ):
-            outcome = run_full_pipeline(settings, log_level="INFO", retrain=retrain)
-        log_note = f" Full log: {log_path}"
-    elapsed = time.perf_counter() - started
-
+    try:
+        outcome, progress, log_path = _run_with_progress(settings, retrain, verbose)
+    except Exception as error:
+        # Before or around the run itself (the dbt project does not parse, the instance cannot be
+        # opened): say what happened in one line and keep the traceback in a file.
+        crash_log = _write_traceback(settings)
+        raise click.ClickException(
+            f"The pipeline could not run: {type(error).__name__}: {error}\nTraceback: {crash_log}"
+        ) from error
     if not outcome.success:
-        console.print(f"[red bold]The run failed[/] after {elapsed:.0f}s (run {outcome.run_id}).")
-        for step, message in zip(outcome.failed_steps, outcome.failure_messages, strict=True):
-            console.print(f"[red]- {step}[/]: {message}")
-        console.print(f"Details: `uv run crm dev` and open the run {outcome.run_id}.{log_note}")
+        _explain_failure(settings, outcome, progress, log_path)
         sys.exit(1)
 
-    console.print(f"[green bold]Done[/] in {elapsed:.0f}s (Dagster run {outcome.run_id}).{log_note}")
-    _print_summary(settings)
+    console.print(f"[green bold]Done[/] in {progress.elapsed_seconds:.0f}s (Dagster run {outcome.run_id}).")
+    from dagster_project.summary import run_summary
+
+    for label, text in run_summary(settings, progress, outcome.run_id):
+        console.print(f"  [bold]{label:<10}[/] {text}", soft_wrap=True)
+    if log_path is not None:
+        console.print(f"  [bold]{'Log':<10}[/] {log_path}")
+    console.print(
+        f"  [bold]{'Next':<10}[/] uv run crm customer <email or id> | "
+        'uv run crm sql "select * from marts.customer_360 limit 5" | uv run crm summary | uv run crm dev'
+    )
+
+
+def _run_with_progress(settings: Settings, retrain: bool, verbose: bool):
+    """Run the pipeline with a live line (assets done, checks, the running steps and for how long)
+    and a line per finished step; Dagster's and dbt's own output goes to a log file unless verbose."""
+    import dagster as dg
+    from rich.live import Live
+    from rich.text import Text
+
+    from dagster_project.progress import RunProgress, step_label
+    from dagster_project.runner import run_full_pipeline
+
+    progress = RunProgress()
+
+    def on_event(entry) -> None:
+        progress.observe(entry)
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            return
+        label = step_label(event.step_key)
+        if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            seconds = (event.event_specific_data.duration_ms or 0) / 1000
+            console.print(f"  [green]done[/]    {label} [dim]{seconds:.1f}s[/]")
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            console.print(f"  [red]failed[/]  {label}")
+
+    def run():
+        return run_full_pipeline(settings, log_level="INFO", retrain=retrain, on_plan=progress.plan, on_event=on_event)
+
+    console.print("Running the pipeline: ingest exports -> dbt build -> models -> serving file, outbox, report")
+    if verbose:
+        return run(), progress, None
+
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.logs_dir / f"build-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+    live = Live(
+        get_renderable=lambda: Text(progress.status_line(), style="cyan"),
+        console=console,
+        refresh_per_second=2,
+        transient=True,
+        # Our own redirection below sends the run's output to the log; Live must not take it.
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with live, log_path.open("w") as log, redirect_stdout(log), redirect_stderr(log):
+        outcome = run()
+    return outcome, progress, log_path
+
+
+def _write_traceback(settings: Settings) -> Path:
+    import traceback
+
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.logs_dir / f"crash-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+    path.write_text(traceback.format_exc())
+    return path
+
+
+def _explain_failure(settings: Settings, outcome, progress, log_path: Path | None) -> None:
+    """What failed, in words, and where to look: the log, dbt's own log for dbt steps, the UI."""
+    from dagster_project.progress import skipped_in_order, step_label
+
+    console.print(f"[red bold]The run failed[/] after {progress.elapsed_seconds:.0f}s (Dagster run {outcome.run_id}).")
+    for step, message in zip(outcome.failed_steps, outcome.failure_messages, strict=True):
+        console.print(f"[red]- {step_label(step)}[/]: {message}", soft_wrap=True)
+        if step.startswith("crm_dbt"):
+            console.print(
+                f"  dbt's log and run results: {settings.dbt_target_dir / 'runs' / f'{outcome.run_id}-{step}'}"
+            )
+    if progress.skipped_steps:
+        skipped = skipped_in_order(progress.skipped_steps)
+        names = ", ".join(step_label(step) for step in skipped[:4])
+        more = f" and {len(skipped) - 4} more" if len(skipped) > 4 else ""
+        console.print(f"Not run because of it: {names}{more}.")
+    console.print(
+        "Nothing downstream of a failure is published: the serving file, outbox and report included "
+        "still hold the last successful run."
+    )
+    if log_path is not None:
+        console.print(f"Full log (Dagster and dbt output): {log_path}")
+    console.print(f"In the Dagster UI: `uv run crm dev`, then http://127.0.0.1:3000/runs/{outcome.run_id}")
 
 
 @main.command()
@@ -231,6 +309,42 @@ def sql(query: str, build_file: bool) -> None:
         raise click.ClickException(str(error)) from error
     finally:
         opened.close()
+
+
+@main.command()
+@click.argument("who")
+@click.option("--interactions", default=10, show_default=True, help="Recent interactions to show.")
+@click.option("--offers", default=5, show_default=True, help="Next best offers to show.")
+def customer(who: str, interactions: int, offers: int) -> None:
+    """Look up one customer by email, customer id or source-system id (lead, ticket, identity id):
+    profile, recent interactions on every channel, open tickets, churn risk with its reasons, CLV
+    and next best offers, from the serving file."""
+    import duckdb
+
+    from dagster_project import lookup
+    from dagster_project.pii import load_pii_key
+
+    settings = load_settings()
+    if not settings.serving_path.exists():
+        raise click.ClickException(f"No serving file at {settings.serving_path}: run `crm build` first.")
+    # Created here, not at import: it must write to the stdout of this invocation.
+    out = Console(soft_wrap=False)
+    opened = duckdb.connect(
+        str(settings.serving_path), read_only=True, config={"memory_limit": settings.duckdb_memory_limit}
+    )
+    try:
+        match = lookup.find_customer(opened, who, key=lambda: load_pii_key(settings, create=False))
+        card = lookup.load_card(opened, match, recent_interactions=interactions, top_offers=offers)
+    except lookup.SeveralMatches as several:
+        out.print(f"[yellow]{several}[/]")
+        out.print(lookup.render_candidates(several.candidates))
+        sys.exit(1)
+    except lookup.LookupFailed as failed:
+        out.print(f"[red]{failed}[/]")
+        sys.exit(1)
+    finally:
+        opened.close()
+    out.print(lookup.render_card(card))
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

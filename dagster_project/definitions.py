@@ -9,12 +9,14 @@ Loaded lazily through ``@dg.definitions`` so that importing this module does no 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from dagster_project.assets.freshness_checks import freshness_checks
 from dagster_project.assets.ingestion import ingestion_assets
 from dagster_project.assets.models import TRAINABLE_MODEL_ASSETS, ModelConfig, model_assets, model_checks
 from dagster_project.assets.quality_checks import quality_checks
+from dagster_project.assets.report import run_report
 from dagster_project.assets.serving import build_serving_asset, outbox
-from dagster_project.assets.warehouse import build_dbt_assets, dbt_executable
-from dagster_project.dbt_project import crm_dbt_project
+from dagster_project.assets.warehouse import build_dbt_assets
+from dagster_project.dbt_project import crm_dbt_project, dbt_executable
 from dagster_project.resources import WarehouseResource
 from dagster_project.sensors import build_landing_sensor
 
@@ -69,8 +71,8 @@ def defs() -> dg.Definitions:
     # The serving file is published last: after every dbt model and every model asset.
     served = [key for assets in (*dbt_assets, *model_assets) for key in assets.keys]
     return dg.Definitions(
-        assets=[*ingestion_assets, *dbt_assets, *model_assets, build_serving_asset(served), outbox],
-        asset_checks=[*quality_checks, *model_checks],
+        assets=[*ingestion_assets, *dbt_assets, *model_assets, build_serving_asset(served), outbox, run_report],
+        asset_checks=[*quality_checks, *freshness_checks, *model_checks],
         jobs=[full_run_job, weekly_training_job],
         schedules=[nightly_schedule, weekly_training_schedule],
         sensors=[build_landing_sensor(full_run_job)],

@@ -7,11 +7,14 @@ The run is recorded in ``CRM_DATA_DIR/dagster`` like any run launched from the U
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
 
 from dagster_project.instance import ensure_dagster_home
+from dagster_project.run_recovery import cli_run_tags, recover_abandoned_runs
 from dagster_project.settings import Settings
 
 # "dagster._core.definitions.events.Failure: No orders loaded..." -> "No orders loaded..."
@@ -22,6 +25,17 @@ def _readable(message: str) -> str:
     return _EXCEPTION_CLASS_PREFIX.sub("", message.strip(), count=1)
 
 
+def _failure_message(event: dg.DagsterEvent) -> str:
+    """The step's own error: a `dg.Failure` is its description; any other exception is wrapped
+    by Dagster ("Error occurred while executing op ...") with the real one as its cause."""
+    error = event.step_failure_data.error if event.step_failure_data else None
+    if error is None:
+        return "failed (no error message recorded)"
+    if error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    return _readable(error.message)
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: str
@@ -30,9 +44,18 @@ class RunOutcome:
     failure_messages: list[str]
 
 
-def run_full_pipeline(settings: Settings, log_level: str = "WARNING", retrain: bool = False) -> RunOutcome:
+def run_full_pipeline(
+    settings: Settings,
+    log_level: str = "WARNING",
+    retrain: bool = False,
+    on_plan: Callable[[int], None] | None = None,
+    on_event: Callable[[dg.EventLogEntry], None] | None = None,
+) -> RunOutcome:
     """The full run; ``retrain`` trains every model anew (the weekly training job's run), otherwise
-    models are retrained only when due and scored with the published ones."""
+    models are retrained only when due and scored with the published ones.
+
+    ``on_plan(number of assets)`` is called before the run starts and ``on_event(entry)`` with
+    every event of the run as it happens (the CLI's progress display)."""
     settings.ensure_directories()
     ensure_dagster_home(settings)
     settings.export_to_environment()
@@ -42,9 +65,18 @@ def run_full_pipeline(settings: Settings, log_level: str = "WARNING", retrain: b
 
     definitions = defs()
     job = definitions.resolve_job_def(WEEKLY_TRAINING_JOB_NAME if retrain else FULL_RUN_JOB_NAME)
+    if on_plan is not None:
+        on_plan(len(definitions.resolve_all_asset_keys()))
+    run_id = str(uuid.uuid4())  # known before the run starts, so the listener can subscribe to it
     with dg.DagsterInstance.get() as instance:
+        # A run left behind by a killed `crm` process would hold the writer pool forever.
+        recover_abandoned_runs(instance)
+        if on_event is not None:
+            instance.add_event_listener(run_id, on_event)
         result = job.execute_in_process(
             instance=instance,
+            run_id=run_id,
+            tags=cli_run_tags(),
             raise_on_error=False,
             run_config={
                 # Given run config replaces the job's own, so the weekly job's is repeated here.
@@ -57,10 +89,5 @@ def run_full_pipeline(settings: Settings, log_level: str = "WARNING", retrain: b
         run_id=result.run_id,
         success=result.success,
         failed_steps=[event.step_key or "" for event in failures],
-        failure_messages=[
-            _readable(event.step_failure_data.error.message)
-            if event.step_failure_data and event.step_failure_data.error
-            else "failed (no error message recorded)"
-            for event in failures
-        ],
+        failure_messages=[_failure_message(event) for event in failures],
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from dagster_project.progress import RunProgress
 from dagster_project.settings import Settings
 
 SUMMARY_SCHEMAS = ("raw", "marts", "ml")
@@ -47,3 +48,69 @@ def next_steps(settings: Settings) -> list[str]:
         "Open Dagster:     uv run crm dev   (then http://127.0.0.1:3000)",
         "Run it again:     uv run crm build   (new files in the landing folder are loaded, the rest skipped)",
     ]
+
+
+def run_summary(settings: Settings, progress: RunProgress, run_id: str) -> list[tuple[str, str]]:
+    """The few lines printed after a successful `crm build`: (label, text) pairs.
+
+    What the run did comes from its own events (``progress``); what the warehouse now holds
+    from the serving file it published.
+    """
+    lines: list[tuple[str, str]] = []
+    if progress.files_loaded or progress.files_rejected:
+        rejected = f", {progress.files_rejected} files rejected" if progress.files_rejected else ""
+        lines.append(
+            (
+                "Loaded",
+                f"{progress.rows_loaded:,} rows from {progress.files_loaded} new files, "
+                f"{progress.rows_quarantined:,} rows quarantined (raw._quarantine){rejected}",
+            )
+        )
+    else:
+        lines.append(("Loaded", "no new export files (files already loaded are skipped)"))
+
+    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+        customers, orders, revenue = serving.execute(
+            "select (select count(*) from marts.dim_customers), count(*), coalesce(sum(total_amount_usd), 0) "
+            "from marts.fct_orders"
+        ).fetchone()
+        interactions = serving.execute("select count(*) from marts.fct_interactions").fetchone()[0]
+        trained = serving.execute(
+            "select model_name, is_published from ml.model_runs where run_id = ? order by model_name", [run_id]
+        ).fetchall()
+        tables = serving.execute(
+            "select count(*) from information_schema.tables where table_catalog = current_database()"
+        ).fetchone()[0]
+    lines.append(
+        (
+            "Warehouse",
+            f"{customers:,} customers, {orders:,} orders (${revenue:,.0f}), {interactions:,} interactions",
+        )
+    )
+
+    checks = f"{progress.checks_passed} passed"
+    if progress.failed_checks:
+        named = ", ".join(f"{check.asset}:{check.check}" for check in progress.failed_checks[:3])
+        more = f" and {len(progress.failed_checks) - 3} more" if len(progress.failed_checks) > 3 else ""
+        checks += f", {len(progress.failed_checks)} failed as warnings: {named}{more}"
+    lines.append(("Checks", checks))
+    lines.append(("Data docs", str(settings.docs_dir / "great_expectations" / "index.html")))
+
+    if trained:
+        lines.append(
+            (
+                "Models",
+                "trained this run: "
+                + ", ".join(f"{name} ({'published' if published else 'held back'})" for name, published in trained)
+                + "  (verdicts: ml.model_runs)",
+            )
+        )
+    else:
+        lines.append(("Models", "scored with the published models (weekly retraining, or `crm build --retrain`)"))
+
+    lines.append(("Serving", f"{settings.serving_path} ({tables} tables): open this one from BI tools, read-only"))
+    lines.append(("Outbox", f"{settings.outbox_dir} (manifest.json)"))
+    report = settings.reports_dir / "latest.html"
+    if report.exists():
+        lines.append(("Report", str(report)))
+    return lines

@@ -30,3 +30,29 @@ def data_dir_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settin
     monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
     monkeypatch.delenv("CRM_ANALYSIS_DATE", raising=False)
     return load_settings()
+
+
+# Long enough (24 months) for every model to be published, the sales forecast included.
+PUBLISHED_EXPORT = {"customers": 600, "months": 24, "seed": 11, "end_date": date(2026, 6, 30)}
+
+
+@pytest.fixture(scope="session")
+def published_pipeline(tmp_path_factory: pytest.TempPathFactory):
+    """One full run, once per test session, for tests that only read what it published (the
+    serving file, the report, the outbox): ``(settings, outcome)``. Do not write into it."""
+    from dagster_project.runner import run_full_pipeline
+    from dagster_project.synthetic import generate_exports
+
+    root = tmp_path_factory.mktemp("published_pipeline")
+    data_dir = root / "data"
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("CRM_DATA_DIR", str(data_dir))
+        environment.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
+        for name in ("CRM_ANALYSIS_DATE", "CRM_SERVING_MASK_PII", "CRM_PII_KEY", "CRM_DUCKDB_MEMORY_LIMIT"):
+            environment.delenv(name, raising=False)
+        settings = load_settings()
+        generate_exports(out_dir=settings.landing_dir, truth_dir=root / "ground_truth", **PUBLISHED_EXPORT)
+        outcome = run_full_pipeline(settings)
+        assert outcome.success, outcome.failure_messages
+    # run_full_pipeline exported the folder to the environment for dbt; the context restored it.
+    yield settings, outcome

@@ -52,19 +52,37 @@ def test_generate_refuses_truth_inside_the_landing_folder(tmp_path: Path):
 
 @pytest.mark.e2e
 def test_build_on_an_empty_data_folder_generates_a_demo_and_prints_where_to_look(tmp_path: Path):
-    completed = run_crm(tmp_path / "data", "build", "--demo-customers", "400", "--demo-months", "12")
+    import duckdb
+
+    data = tmp_path / "data"
+    completed = run_crm(data, "build", "--demo-customers", "400", "--demo-months", "12")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     output = " ".join(completed.stdout.split())  # rich wraps long lines
     assert "generating a demo export set" in output
-    assert "marts.fct_orders" in output and "ml.churn_scores" in output
-    assert str(tmp_path / "data" / "warehouse" / "crm.duckdb") in output
-    assert "crm dev" in output and "crm sql" in output
-    assert (tmp_path / "data" / "dagster" / "dagster.yaml").exists()
-    data_docs = tmp_path / "data" / "docs" / "great_expectations" / "index.html"
-    assert f"Data quality: {data_docs}" in output and data_docs.exists()
+    # Progress: a line per finished step, the long ones included.
+    assert "done raw/orders" in output and "done dbt build (staging, star schema, marts, tests)" in output
+    assert "done serving/crm_duckdb" in output
+    assert "Traceback" not in completed.stdout + completed.stderr
 
-    summary = run_crm(tmp_path / "data", "sql", "select count(*) as n from marts.dim_customers")
+    # The concise summary: its numbers are the serving file's.
+    with duckdb.connect(str(data / "serving" / "crm.duckdb"), read_only=True) as serving:
+        customers, orders = serving.execute(
+            "select (select count(*) from marts.dim_customers), count(*) from marts.fct_orders"
+        ).fetchone()
+    assert customers == 400
+    assert f"Warehouse {customers:,} customers, {orders:,} orders" in output
+    log_files = list((data / "logs").glob("build-*.log"))
+    assert len(log_files) == 1 and f"Log {log_files[0]}" in output
+    assert f"Serving {data / 'serving' / 'crm.duckdb'}" in output
+    assert "crm dev" in output and "crm sql" in output and "crm customer" in output
+    assert (data / "dagster" / "dagster.yaml").exists()
+    data_docs = data / "docs" / "great_expectations" / "index.html"
+    assert f"Data docs {data_docs}" in output and data_docs.exists()
+
+    summary = run_crm(data, "sql", "select count(*) as n from marts.dim_customers")
     assert summary.returncode == 0 and "400" in summary.stdout
+    rows_per_table = run_crm(data, "summary")
+    assert rows_per_table.returncode == 0 and "marts.fct_orders" in rows_per_table.stdout
 
 
 @pytest.mark.e2e
@@ -78,4 +96,10 @@ def test_build_without_orders_fails_and_says_where_to_put_them(tmp_path: Path):
     assert "The run failed" in output
     assert "No orders loaded: the orders export is required." in output
     assert str(tmp_path / "data" / "landing" / "sales" / "orders") in output
-    assert "Full log:" in output
+    # What failed, what did not run because of it, and where to look; no stack trace.
+    assert "- raw/orders:" in output
+    assert "Not run because of it: dbt build" in output
+    assert "the serving file, outbox and report included still hold the last successful run" in output
+    assert f"Full log (Dagster and dbt output): {tmp_path / 'data' / 'logs'}" in output
+    assert "http://127.0.0.1:3000/runs/" in output
+    assert "Traceback" not in completed.stdout + completed.stderr

@@ -179,3 +179,50 @@ def test_a_reader_holding_the_serving_file_never_errors_while_a_run_publishes(
     delta = pl.read_parquet(settings.outbox_dir / "crm_sync_customers" / "delta.parquet")
     assert snapshot.height == sync_after.height
     assert sorted(delta["customer_id"]) == sorted([*changed["customer_id"], *gone["customer_id"]])
+
+
+@pytest.mark.e2e
+def test_a_failed_run_publishes_nothing(small_export, data_dir_settings, tmp_path, monkeypatch):
+    """A step failing halfway (the churn model, after ingestion and dbt succeeded with new data)
+    stops everything downstream: the serving file, the outbox and the scored marts stay as the
+    last successful run left them."""
+    from dagster_project.assets import models as model_assets_module
+    from dagster_project.runner import run_full_pipeline
+
+    settings = data_dir_settings
+    shutil.copytree(small_export / "landing", settings.landing_dir)
+    held_back = max(
+        (settings.landing_dir / "sales" / "order_lines").glob("*.csv"), key=lambda path: path.stat().st_size
+    )
+    waiting = tmp_path / held_back.name
+    shutil.move(held_back, waiting)
+    first = run_full_pipeline(settings)
+    assert first.success, first.failure_messages
+    serving_bytes = settings.serving_path.read_bytes()
+    outbox_before = {path: path.read_bytes() for path in settings.outbox_dir.rglob("*") if path.is_file()}
+
+    real_train_or_score = model_assets_module.train_or_score
+
+    def churn_breaks(log, run_id, config, warehouse, connection, model_name, *args, **kwargs):
+        if model_name == "churn":
+            raise RuntimeError("simulated failure while scoring churn")
+        return real_train_or_score(log, run_id, config, warehouse, connection, model_name, *args, **kwargs)
+
+    monkeypatch.setattr(model_assets_module, "train_or_score", churn_breaks)
+    shutil.move(waiting, held_back)
+    second = run_full_pipeline(settings)
+
+    assert not second.success
+    assert second.failed_steps == ["ml__churn_scores"]
+    assert "simulated failure while scoring churn" in second.failure_messages[0]
+    # The new order lines reached the build file's marts (dbt ran) ...
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        lines_in_build = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        lines_served = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
+    assert lines_in_build > lines_served
+    # ... but nothing was published: same serving file byte for byte, same outbox, no partial files.
+    assert settings.serving_path.read_bytes() == serving_bytes
+    assert {path: path.read_bytes() for path in settings.outbox_dir.rglob("*") if path.is_file()} == outbox_before
+    assert json.loads((settings.outbox_dir / "manifest.json").read_text())["run_id"] == first.run_id
+    assert not list(settings.serving_path.parent.glob("*.partial*"))
