@@ -63,3 +63,20 @@ def test_dagster_definitions_validate_passes(tmp_path: Path):
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "Validation successful" in completed.stdout + completed.stderr
+
+
+def test_every_step_that_opens_the_build_file_is_in_the_writer_pool():
+    """DuckDB takes one writer: ingestion, dbt, checks, models, serving and outbox all share the
+    pool limited to 1. Only the run report, which reads the serving file, is outside it."""
+    from dagster_project.assets.report import RUN_REPORT_ASSET_KEY
+    from dagster_project.resources import WAREHOUSE_WRITER_POOL
+
+    job = defs().resolve_job_def(FULL_RUN_JOB_NAME)
+    pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
+    report_step = RUN_REPORT_ASSET_KEY.to_python_identifier()
+    assert pools.pop(report_step) is None
+    outside = sorted(name for name, pool in pools.items() if pool != WAREHOUSE_WRITER_POOL)
+    assert outside == [], f"steps outside the {WAREHOUSE_WRITER_POOL} pool: {outside}"
+    # Ingestion, its Great Expectations and freshness checks, two dbt builds, six models and their
+    # checks, serving file and outbox.
+    assert len(pools) > 30

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from dagster_project import pii
 from dagster_project.cli import main
 from dagster_project.serving import publish_serving_file
-from dagster_project.settings import Settings, load_settings
+from dagster_project.settings import Settings
 
 KEY = "lookup-test-key-0123456789abcdef"
 
@@ -21,21 +21,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def built(small_export, tmp_path_factory) -> Settings:
-    from dagster_project.runner import run_full_pipeline
-
-    data_dir = tmp_path_factory.mktemp("lookup") / "data"
-    shutil.copytree(small_export / "landing", data_dir / "landing")
-    with pytest.MonkeyPatch.context() as environment:
-        environment.setenv("CRM_DATA_DIR", str(data_dir))
-        environment.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
-        environment.setenv("CRM_SERVING_MASK_PII", "0")
-        environment.delenv("CRM_PII_KEY", raising=False)
-        environment.delenv("CRM_ANALYSIS_DATE", raising=False)
-        settings = load_settings()
-        outcome = run_full_pipeline(settings)
-        assert outcome.success, outcome.failure_messages
-        yield settings
+def built(published_pipeline) -> Settings:
+    """The session's published run (unmasked); tests that need another serving file write a copy."""
+    settings, _ = published_pipeline
+    return settings
 
 
 def lookup(data_dir: Path, who: str, **environment: str):
@@ -171,7 +160,7 @@ def test_lookup_by_email_on_a_masked_serving_file(built, agent_customer, tmp_pat
 
     data_dir = tmp_path / "data"
     declared = pii.declared_personal_columns_from_file(crm_dbt_project().manifest_path)
-    with duckdb.connect(str(built.warehouse_path)) as connection:
+    with duckdb.connect(str(built.warehouse_path), read_only=True) as connection:
         publish_serving_file(connection, data_dir / "serving" / "crm.duckdb", pii.PiiMasking(KEY, declared))
 
     code, output = lookup(data_dir, f" {agent_customer['email'].upper()} ", CRM_PII_KEY=KEY)
