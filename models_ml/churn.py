@@ -57,21 +57,21 @@ LOG_FEATURES = frozenset(
 # text for "high" and for "low"; {value} is the customer's own value.
 REASON_TEXTS: dict[str, tuple[str, str]] = {
     "days_since_last_order": ("no order for {value:.0f} days", "ordered very recently"),
-    "order_count": ("many orders in the past", "only {value:.0f} orders so far"),
+    "order_count": ("many orders in the past", "few orders so far: {value:.0f}"),
     "revenue_usd": ("high total spend", "low total spend (${value:,.0f})"),
     "average_order_value_usd": ("large orders on average", "small orders on average (${value:,.0f})"),
     "tenure_days": ("long-standing customer", "new customer ({value:.0f} days)"),
-    "orders_last_90_days": ("many orders in the last 90 days", "{value:.0f} orders in the last 90 days"),
+    "orders_last_90_days": ("many orders in the last 90 days", "orders in the last 90 days: {value:.0f}"),
     "order_trend": ("ordering more than the quarter before", "ordering less than the quarter before"),
     "emails_delivered_last_90_days": ("many emails received lately", "few emails received lately"),
     "email_open_rate_last_90_days": ("opens most emails", "rarely opens emails ({value:.0%} opened)"),
     "email_clicks_last_90_days": ("clicks many emails", "no email clicks in the last 90 days"),
     "has_unsubscribed": ("unsubscribed from emails", "still subscribed to emails"),
-    "tickets_last_180_days": ("{value:.0f} support tickets in the last 6 months", "no recent support tickets"),
+    "tickets_last_180_days": ("support tickets in the last 6 months: {value:.0f}", "no recent support tickets"),
     "average_satisfaction_score": ("high satisfaction scores", "low satisfaction scores ({value:.1f} of 5)"),
     "has_satisfaction_score": ("answered satisfaction surveys", "never answered a satisfaction survey"),
     "feedback_sentiment_last_365_days": ("positive comments", "negative comments in feedback ({value:+.2f})"),
-    "negative_feedback_last_180_days": ("{value:.0f} negative comments in the last 6 months", "no negative comments"),
+    "negative_feedback_last_180_days": ("negative comments in the last 6 months: {value:.0f}", "no negative comments"),
 }
 
 
