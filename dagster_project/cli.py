@@ -357,7 +357,11 @@ def dev(dagster_args: tuple[str, ...]) -> None:
     settings.ensure_directories()
     ensure_dagster_home(settings)
     settings.export_to_environment()
-    dagster = Path(sys.executable).parent / "dagster"
+    environment_bin = Path(sys.executable).parent
+    # dagster-dbt's prepare_if_dev() (under `dagster dev`) and its code server find `dbt` on PATH:
+    # put this environment's first, also when `crm` was started by its full path, not `uv run`.
+    os.environ["PATH"] = os.pathsep.join([str(environment_bin), os.environ.get("PATH", "")])
+    dagster = environment_bin / "dagster"
     arguments = [str(dagster), "dev", "-m", "dagster_project.definitions", *dagster_args]
     console.print(f"Starting Dagster with DAGSTER_HOME={settings.dagster_home}")
     os.execv(arguments[0], arguments)

@@ -76,6 +76,10 @@ def defs() -> dg.Definitions:
         jobs=[full_run_job, weekly_training_job],
         schedules=[nightly_schedule, weekly_training_schedule],
         sensors=[build_landing_sensor(full_run_job)],
+        # Runs launched by the daemon (schedules, sensor, the UI) execute every step in the run's own
+        # process, as `crm build` does. The writer pool runs the steps one at a time anyway, and a
+        # process per step cost ~20 s of start-up each on the reference machine (a 80 s run took 15 min).
+        executor=dg.in_process_executor,
         resources={
             "warehouse": WarehouseResource(),
             "dbt": DbtCliResource(project_dir=crm_dbt_project(), dbt_executable=dbt_executable()),

@@ -4,7 +4,7 @@ import hashlib
 
 import dagster as dg
 
-from dagster_project.ingestion.landing_watch import detect_landing_changes
+from dagster_project.ingestion.landing_watch import detect_landing_changes, ingested_files
 from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs
 from dagster_project.resources import WarehouseResource
 from dagster_project.run_recovery import recover_abandoned_runs
@@ -35,7 +35,9 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
             configs = active_source_configs(settings.sources_dir)
         except SourceConfigError as error:
             return dg.SkipReason(f"Invalid source configuration: {error}")
-        changes = detect_landing_changes(settings.landing_dir, configs, context.cursor)
+        changes = detect_landing_changes(
+            settings.landing_dir, configs, context.cursor, ingested_files(settings.ingested_files_dir)
+        )
         if not changes.entities:
             context.update_cursor(changes.cursor())
             return dg.SkipReason(f"No new files in {settings.landing_dir}")

@@ -69,6 +69,12 @@ class Settings:
         return self.data_dir / "outbox"
 
     @property
+    def ingested_files_dir(self) -> Path:
+        """Per entity, the landing files (size and mtime) its last ingestion handled: the landing
+        sensor does not launch a run for files a `crm build` already loaded (landing_watch.py)."""
+        return self.data_dir / "warehouse" / "ingested_files"
+
+    @property
     def duckdb_temp_dir(self) -> Path:
         return self.data_dir / "warehouse" / "tmp"
 

@@ -80,3 +80,11 @@ def test_every_step_that_opens_the_build_file_is_in_the_writer_pool():
     # Ingestion, its Great Expectations and freshness checks, two dbt builds, six models and their
     # checks, serving file and outbox.
     assert len(pools) > 30
+
+
+def test_daemon_launched_runs_execute_their_steps_in_one_process():
+    """The writer pool runs one step at a time: a process per step only adds its start-up (~20 s a
+    step here). Schedules, the sensor and the UI's ad-hoc runs all use the in-process executor."""
+    definitions = defs()
+    for job_name in (FULL_RUN_JOB_NAME, "crm_weekly_training", "__ASSET_JOB"):
+        assert definitions.resolve_job_def(job_name).executor_def.name == dg.in_process_executor.name, job_name

@@ -64,3 +64,36 @@ def test_sensor_requests_ingestion_and_downstream_of_new_entities_only(tmp_path:
     ) as context:
         again = sensor.evaluate_tick(context)
         assert again.run_requests == [] and "No new files" in again.skip_message
+
+
+def test_files_a_build_already_ingested_launch_nothing(tmp_path: Path, monkeypatch):
+    """`crm build` loads files the sensor's cursor never saw (e.g. before the daemon's first tick):
+    they must not launch a second run. A file rewritten afterwards still does."""
+    from dagster_project.assets.ingestion import ingestion_assets
+
+    monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path))
+    landing = tmp_path / "landing"
+    drop(landing, "sales/orders/a.csv", ORDERS)
+    drop(landing, "support/tickets/t.csv", "ticket_id,created_at\nT1,2025-01-01\n")
+    warehouse = WarehouseResource(data_dir=str(tmp_path))
+    orders_asset = next(asset for asset in ingestion_assets if dg.AssetKey(["raw", "orders"]) in asset.keys)
+    assert dg.materialize([orders_asset], resources={"warehouse": warehouse}).success
+
+    definitions = defs()
+    sensor = definitions.resolve_sensor_def(LANDING_SENSOR_NAME)
+
+    def tick(cursor: str | None):
+        with dg.build_sensor_context(
+            cursor=cursor, repository_def=definitions.get_repository_def(), resources={"warehouse": warehouse}
+        ) as context:
+            return sensor.evaluate_tick(context)
+
+    first = tick(None)  # the daemon's first tick: only the tickets were never ingested
+    assert len(first.run_requests) == 1
+    selected = set(first.run_requests[0].asset_selection)
+    assert dg.AssetKey(["raw", "tickets"]) in selected and dg.AssetKey(["raw", "orders"]) not in selected
+
+    (landing / "sales/orders/a.csv").write_text(ORDERS + "O2,C1,2025-01-02\n")  # a corrected re-export
+    again = tick(first.cursor)
+    assert len(again.run_requests) == 1
+    assert dg.AssetKey(["raw", "orders"]) in set(again.run_requests[0].asset_selection)

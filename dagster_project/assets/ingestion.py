@@ -6,6 +6,7 @@ import dagster as dg
 
 from dagster_project.contracts import CONTRACTS, EntityContract
 from dagster_project.ingestion import EntityLoadResult, load_entity
+from dagster_project.ingestion.landing_watch import landing_signatures, record_ingested_files
 from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs, mappings_for
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
@@ -48,6 +49,7 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
             sources = mappings_for(active_source_configs(settings.sources_dir), contract.entity)
         except SourceConfigError as error:
             raise dg.Failure(description=f"Invalid source configuration: {error}") from error
+        found = landing_signatures(settings.landing_dir, sources)  # before loading: see record_ingested_files
         with warehouse.connect() as connection:
             result = load_entity(
                 connection,
@@ -57,6 +59,9 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
                 sources=sources,
                 on_file=lambda name: context.log.info(f"loading {name}"),
             )
+        # Every file found was loaded, recognised, or rejected with its reason: the landing sensor
+        # need not launch a run for them.
+        record_ingested_files(settings.ingested_files_dir, contract.entity, found)
         for file in result.files_with_status("rejected"):
             context.log.error(f"rejected {file.error}")
         if contract.is_required_export and result.rows_in_table == 0:
