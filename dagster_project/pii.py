@@ -12,7 +12,10 @@ person gives the same token whatever table or spelling the value comes from):
 - ``identity``: a source identity key or id (``bridge_customer_identities``) that is an email for
   email contacts (``marketing:email_contact:ann@x.com``): the part after the last ``:`` is
   masked as an email when it holds an ``@``; ids of records (``C0001``, ``marketing:lead:L01``)
-  are not personal data and stay, so lookups and joins by them keep working.
+  are not personal data and stay, so lookups and joins by them keep working;
+- ``free_text``: what customers wrote (survey comments, the feedback model's text): emails and
+  phone numbers inside the text are replaced by ``[email]`` and ``[phone]``, the rest is kept
+  for reading. Names written in free text cannot be told from other words and are NOT removed.
 
 The mask: ``<kind>_`` + the first 16 hex digits of ``sha256(key || sha256(key || normalised))``.
 Keyed, because an unkeyed hash of an email is reversed by hashing a list of addresses; nested, so
@@ -43,7 +46,7 @@ from dagster_project.settings import Settings
 from dagster_project.warehouse import quote_identifier
 
 PII_META_KEY = "pii"
-KINDS = ("email", "phone", "name", "identity")
+KINDS = ("email", "phone", "name", "identity", "free_text")
 TOKEN_HEX_DIGITS = 16  # 64 bits: no collision to expect below billions of distinct values
 KEY_VARIABLE = "crm_pii_key"  # DuckDB session variable: the key never appears in the SQL text
 MINIMUM_KEY_LENGTH = 16
@@ -167,8 +170,23 @@ def _token(value_sql: str, kind: str) -> str:
     )
 
 
+# Inside free text (RE2, DuckDB's regex engine): an email; a phone number as people write them
+# (8 to 12 digits in three groups, optional +country code or 00country code, brackets, spaces, dots or dashes), starting
+# at a word boundary so that record ids (O00043787) stay. Dates (2025-01-31) and amounts
+# (1,299.00) do not match: their groups are too short.
+EMAIL_IN_TEXT = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+PHONE_IN_TEXT = r"(\+\d{1,3}[ .-]?|\b00\d{1,3}[ .-]?)?(\(\d{2,4}\)|\b\d{2,4})[ .-]?\d{3,4}[ .-]?\d{3,4}\b"
+
+
+def _redact_free_text(value_sql: str) -> str:
+    without_emails = f"regexp_replace({value_sql}, '{EMAIL_IN_TEXT}', '[email]', 'g')"
+    return f"regexp_replace({without_emails}, '{PHONE_IN_TEXT}', '[phone]', 'g')"
+
+
 def mask_sql(value_sql: str, kind: str) -> str:
     """SQL replacing ``value_sql`` by its token; needs :func:`set_key` on the connection first."""
+    if kind == "free_text":
+        return _redact_free_text(value_sql)
     if kind == "identity":
         prefix = f"regexp_extract({value_sql}, '^(.*:)?', 0)"
         tail = f"regexp_extract({value_sql}, '[^:]*$', 0)"
@@ -263,10 +281,12 @@ def comment_masked_columns(
     """Mark each masked column in the file's catalog (what analysts see, what the lookup reads)."""
     declared = masking.columns_of(schema, relation)
     for name, kind in declared.items():
-        comment = (
-            f"pii masked: kind={kind}, key_id={masking.key_id}. Keyed hash of the normalised value "
-            "(dagster_project/pii.py): the same value gives the same token in every table."
+        how = (
+            "Emails and phone numbers in the text replaced by [email] and [phone]"
+            if kind == "free_text"
+            else "Keyed hash of the normalised value: the same value gives the same token in every table"
         )
+        comment = f"pii masked: kind={kind}, key_id={masking.key_id}. {how} (dagster_project/pii.py)."
         connection.execute(f"COMMENT ON COLUMN {table_sql}.{quote_identifier(name)} IS '{comment}'")
     return list(declared)
 

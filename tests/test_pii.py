@@ -18,6 +18,9 @@ from dagster_project.serving import publish_serving_file
 from dagster_project.settings import Settings, load_settings
 
 KEY = "test-key-0123456789abcdef"
+CONTACT_SURVEY_ID = "S09999999"
+CONTACT_COMMENT = "Still waiting! Call me on (212) 555-0187 or write to Ann.Moss@example.org, order O00000042."
+CONTACT_COMMENT_MASKED = "Still waiting! Call me on [phone] or write to [email], order O00000042."
 OTHER_KEY = "another-key-0123456789abcdef"
 
 # Every personal value the source systems sent, normalised (lower + trim; phones also as digits).
@@ -70,6 +73,11 @@ def masked_build(small_export, tmp_path_factory) -> Settings:
 
     data_dir = tmp_path_factory.mktemp("pii") / "data"
     shutil.copytree(small_export / "landing", data_dir / "landing")
+    # A customer who wrote their contact details into a survey comment.
+    (data_dir / "landing" / "support" / "satisfaction_surveys" / "late_answers.csv").write_text(
+        f"survey_id,ticket_id,score,responded_at,comment\n{CONTACT_SURVEY_ID},T00000001,2,2026-06-01T10:00:00Z,"
+        f'"{CONTACT_COMMENT}"\n'
+    )
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("CRM_DATA_DIR", str(data_dir))
         environment.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
@@ -112,6 +120,9 @@ def test_the_dbt_yml_declares_every_personal_column_of_the_marts():
     }  # fmt: skip
     assert columns[("marts", "crm_sync_customers")] == {"email": "email", "full_name": "name"}
     assert columns[("marts", "bridge_customer_identities")]["identity_id"] == "identity"
+    # What customers wrote: emails and phones in it are redacted.
+    assert columns[("marts", "fct_survey_responses")]["comment"] == "free_text"
+    assert columns[("ml", "feedback_scores_current")] == {"text": "free_text"}
     # Names of products, campaigns and segments are not personal data.
     flat = {(table, column) for (_, table), names in columns.items() for column in names}
     assert ("dim_products", "product_name") not in flat and ("dim_campaigns", "campaign_name") not in flat
@@ -135,6 +146,12 @@ def test_the_mask_is_keyed_consistent_and_normalises_before_hashing():
         assert token("marketing:email_contact:ann.lee@mail.com", "identity") == f"marketing:email_contact:{email_token}"
         assert token("marketing:lead:L0000042", "identity") == "marketing:lead:L0000042"
         assert connection.execute(f"select getvariable('{pii.KEY_VARIABLE}')").fetchall() == [(None,)]
+        # Free text: contact details inside it are redacted; record ids, dates and amounts stay.
+        assert token(CONTACT_COMMENT, "free_text") == CONTACT_COMMENT_MASKED
+        for phone in ("+1 212 555 0100", "212-555-0100", "2125550100", "+44 20 7946 0958", "0049 30 1234567"):
+            assert token(f"call {phone} now", "free_text") == "call [phone] now", phone
+        kept = "Order O00043787 of 2025-01-31 for $1,299.00 arrived at 12:30, 5 stars"
+        assert token(kept, "free_text") == kept
 
 
 def test_the_key_is_generated_once_private_and_reused(tmp_path: Path):
@@ -182,6 +199,15 @@ def test_no_personal_value_reaches_the_masked_serving_file(masked_build, tmp_pat
         marked = pii.masked_columns_in(connection)
     assert {f"{c.schema}.{c.relation}.{c.column}" for c in marked} == declared_names
     assert {c.key_id for c in marked} == {pii.key_id(KEY)}
+
+
+@pytest.mark.e2e
+def test_contact_details_in_comments_are_redacted_in_the_masked_file_only(masked_build):
+    survey = f"select comment from marts.fct_survey_responses where survey_id = '{CONTACT_SURVEY_ID}'"
+    feedback = f"select text from ml.feedback_scores_current where feedback_id = '{CONTACT_SURVEY_ID}'"
+    assert query(masked_build.serving_path, survey) == [(CONTACT_COMMENT_MASKED,)]
+    assert query(masked_build.serving_path, feedback) == [(CONTACT_COMMENT_MASKED,)]
+    assert query(masked_build.warehouse_path, survey) == [(CONTACT_COMMENT,)]
 
 
 @pytest.mark.e2e
