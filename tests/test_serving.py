@@ -59,6 +59,18 @@ def test_the_serving_file_holds_marts_and_current_scores_only(tmp_path):
         assert connection.execute("select revenue from marts.sales_view").fetchall()[0][0] == 10.5
 
 
+def _land_all_but_the_biggest_order_lines_file(small_export: Path, settings, waiting_dir: Path) -> tuple[Path, Path]:
+    """Copy the export set into the landing folder, except the biggest order-lines file, which
+    waits in ``waiting_dir`` to arrive after the first run: (its landing path, where it waits)."""
+    shutil.copytree(small_export / "landing", settings.landing_dir)
+    held_back = max(
+        (settings.landing_dir / "sales" / "order_lines").glob("*.csv"), key=lambda path: path.stat().st_size
+    )
+    waiting = waiting_dir / held_back.name
+    shutil.move(held_back, waiting)
+    return held_back, waiting
+
+
 READER = textwrap.dedent(
     """
     import sys, time, duckdb
@@ -87,13 +99,7 @@ def test_a_reader_holding_the_serving_file_never_errors_while_a_run_publishes(
     from dagster_project.runner import run_full_pipeline
 
     settings = data_dir_settings
-    shutil.copytree(small_export / "landing", settings.landing_dir)
-    # The biggest order-lines file arrives after the first run (the others are small late files).
-    held_back = max(
-        (settings.landing_dir / "sales" / "order_lines").glob("*.csv"), key=lambda path: path.stat().st_size
-    )
-    waiting = tmp_path / held_back.name
-    shutil.move(held_back, waiting)
+    held_back, waiting = _land_all_but_the_biggest_order_lines_file(small_export, settings, tmp_path)
 
     first = run_full_pipeline(settings)
     assert first.success, first.failure_messages
@@ -155,12 +161,7 @@ def test_a_failed_run_publishes_nothing(small_export, data_dir_settings, tmp_pat
     from dagster_project.runner import run_full_pipeline
 
     settings = data_dir_settings
-    shutil.copytree(small_export / "landing", settings.landing_dir)
-    held_back = max(
-        (settings.landing_dir / "sales" / "order_lines").glob("*.csv"), key=lambda path: path.stat().st_size
-    )
-    waiting = tmp_path / held_back.name
-    shutil.move(held_back, waiting)
+    held_back, waiting = _land_all_but_the_biggest_order_lines_file(small_export, settings, tmp_path)
     first = run_full_pipeline(settings)
     assert first.success, first.failure_messages
     serving_bytes = settings.serving_path.read_bytes()
