@@ -36,26 +36,28 @@ UNFINISHED_STATUSES = [
 ]
 
 
-def process_start_ticks(pid: int) -> str | None:
-    """When the process started (clock ticks since boot, from /proc), or None where /proc is missing.
-
-    A pid is reused once its process is gone; the pair (pid, start) names one process for good.
-    """
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name, or None when the process (or /proc) is missing."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # "pid (command name) state ppid ...": the name may hold spaces and parentheses.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[19]  # field 22 of the whole line: starttime
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def process_start_ticks(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, from /proc), or None where /proc is missing.
+
+    A pid is reused once its process is gone; the pair (pid, start) names one process for good.
+    """
+    fields = _stat_fields(pid)
+    return fields[19] if fields else None  # field 22 of the whole line: starttime
 
 
 def _process_state(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()[0]
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
 
 
 def cli_run_tags() -> dict[str, str]:

@@ -112,10 +112,7 @@ def test_superset_settings_read_the_serving_file_and_cannot_write(serving_file, 
 
 def test_evidence_duckdb_source_reads_the_serving_file(serving_file, rows_per_table, tmp_path):
     npm, node = shutil.which("npm"), shutil.which("node")
-    if not (npm and node):
-        if os.environ.get("CI"):
-            pytest.fail("node and npm are needed to check the Evidence settings")
-        pytest.skip("node and npm are not installed")
+    assert npm and node, "node and npm are missing: `make test` installs them (Debian's nodejs and npm)"
     assert EVIDENCE_CONNECTION_YAML in README.replace("```yaml\n", "")
 
     project = tmp_path / "evidence"
