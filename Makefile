@@ -1,9 +1,13 @@
-# The two set-up commands of the README. Both install everything from the lock file first.
+# The two set-up commands of the README. Both create the environment from the lock file first.
 #   make demo   install, then run the whole pipeline on the data folder (demo exports if empty)
 #   make test   install, then run the whole test suite
-UV_VERSION := 0.13.8
-# uv from PATH, or the copy pip installed as a module when it was missing.
-UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+#
+# Needs only python3 (3.11-3.13, with its venv module) and make. scripts/install.sh finds uv on
+# PATH or installs a pinned copy into .tools/bin, never into the system Python, and names the
+# Debian/Ubuntu package of anything missing.
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+# Trust the machine's certificate store (a company proxy's CA lives there, not in uv's bundle).
+export UV_SYSTEM_CERTS ?= 1
 
 # The run report's rendering test needs a browser and the Evidence settings test node + npm:
 # installed from Debian's registry when missing (as root, or with sudo).
@@ -12,12 +16,10 @@ TEST_SYSTEM_PACKAGES := chromium:chromium node:nodejs npm:npm
 .PHONY: install test-tools demo test dev
 
 install:
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
-		|| python3 -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) sync --frozen
+	@sh scripts/install.sh
 
 demo: install
-	$(UV) run crm build
+	$(UV) run --frozen crm build
 
 test-tools:
 	@missing=""; for pair in $(TEST_SYSTEM_PACKAGES); do \
@@ -29,7 +31,7 @@ test-tools:
 	fi
 
 test: install test-tools
-	$(UV) run pytest
+	$(UV) run --frozen pytest
 
 dev: install
-	$(UV) run crm dev
+	$(UV) run --frozen crm dev

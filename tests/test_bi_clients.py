@@ -29,19 +29,19 @@ EVIDENCE_CONNECTION_YAML = "name: crm\ntype: duckdb\noptions:\n  filename: crm.d
 EVIDENCE_DUCKDB_SOURCE = "@evidence-dev/duckdb@2.0.1"
 
 
-def _uv() -> list[str]:
-    """uv, however `make test` found it: `uv run` sets UV; else PATH; else the pip-installed module."""
+def uv_command() -> list[str]:
+    """uv, however `make test` found it: `uv run` sets UV; else PATH; else the copy in .tools/bin."""
     if os.environ.get("UV"):
         return [os.environ["UV"]]
     if shutil.which("uv"):
         return [shutil.which("uv")]
-    return [shutil.which("python3") or "python3", "-m", "uv"]
+    return [str(REPOSITORY_ROOT / ".tools" / "bin" / "uv")]
 
 
 def _isolated_python(packages: list[str], script: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     with_packages = [argument for package in packages for argument in ("--with", package)]
     return subprocess.run(
-        [*_uv(), "run", "--isolated", "--no-project", *with_packages, "python", "-c", script],
+        [*uv_command(), "run", "--isolated", "--no-project", *with_packages, "python", "-c", script],
         capture_output=True,
         text=True,
         timeout=600,
