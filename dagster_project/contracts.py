@@ -8,11 +8,18 @@ people; a test keeps the two in step.
 Types are the logical types of the warehouse: ``string``, ``integer``, ``decimal`` (money and
 quantities with a fractional part, stored as DOUBLE in raw and cast to DECIMAL in staging) and
 ``timestamp`` (stored as UTC, naive, in raw).
+
+Row rules are part of the contract: everything that can be judged on one row (a value's type, a
+required value, an enumeration, a number's range, a timestamp's plausible span) is checked at
+ingestion, and a row that breaks one goes to quarantine with its reason while the rest of its
+file loads. The table-level checks (``dagster_project.quality``) judge only what one row cannot
+show: an empty required export, a systemic share of bad rows, repeated keys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
@@ -31,6 +38,18 @@ DUCKDB_TYPES: dict[str, str] = {
 }
 
 
+# Money beyond a billion in one record is a parsing or unit error (cents read as units, a phone
+# number in an amount column), and DECIMAL(18, 2) in staging could not even hold some of it.
+MONEY_LIMIT = 1e9
+# Timestamps before this are placeholders or typos, not CRM events.
+EARLIEST_PLAUSIBLE_TIMESTAMP = datetime(1900, 1, 1)
+# How far after the load a timestamp may lie: a few hours of clock skew and time zones, while a
+# typo (2206) or a placeholder (2099-12-31, 9999-12-31) is far beyond.
+FUTURE_TOLERANCE_DAYS = 2
+# Campaigns are planned ahead: their dates may lie this far after the load.
+PLANNED_FUTURE_DAYS = 3 * 366
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -38,6 +57,29 @@ class Column:
     required: bool = False
     description: str = ""
     accepted_values: tuple[str, ...] | None = None
+    # Numbers: the inclusive range a value must lie in (non-finite values never pass).
+    minimum: float | None = None
+    maximum: float | None = None
+    # Timestamps: how many days after the load a value may lie.
+    future_days: int = FUTURE_TOLERANCE_DAYS
+
+    def rules_in_words(self) -> str:
+        """The column's row rules beyond its type, as the contracts page shows them."""
+        if self.type in ("integer", "decimal"):
+            low, high = self.minimum, self.maximum
+            if low is not None and high is not None:
+                return f"{_number(low)} to {_number(high)}"
+            if low is not None:
+                return f">= {_number(low)}"
+            if high is not None:
+                return f"<= {_number(high)}"
+        if self.type == "timestamp":
+            return f"from {EARLIEST_PLAUSIBLE_TIMESTAMP:%Y-%m-%d} to {self.future_days} days after the load"
+        return ""
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
 
 
 @dataclass(frozen=True)
@@ -73,11 +115,20 @@ def _c(
     required: bool = False,
     description: str = "",
     accepted_values: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    future_days: int = FUTURE_TOLERANCE_DAYS,
 ) -> Column:
-    return Column(name, type_, required, description, accepted_values)
+    if type_ == "decimal" and minimum is None and maximum is None:
+        minimum, maximum = 0, MONEY_LIMIT  # money is never negative unless the column says so
+    return Column(name, type_, required, description, accepted_values, minimum, maximum, future_days)
 
 
-ORDER_STATUSES = ("completed", "cancelled", "returned", "pending")
+# A refund or credit note is an order record of its own with this status (see docs/export_contracts.md).
+REFUND_STATUS = "refunded"
+
+
+ORDER_STATUSES = ("completed", "cancelled", "returned", "pending", "refunded")
 SALES_CHANNELS = ("web", "store", "phone", "marketplace")
 EMAIL_EVENT_TYPES = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
@@ -98,10 +149,26 @@ CONTRACTS: dict[str, EntityContract] = {
                 _c("order_id", required=True, description="Order identifier in the sales system."),
                 _c("customer_id", required=True, description="Customer who placed the order."),
                 _c("ordered_at", "timestamp", required=True, description="When the order was placed (UTC)."),
-                _c("status", description="Order status.", accepted_values=ORDER_STATUSES),
+                _c(
+                    "status",
+                    description=(
+                        "Order status. `cancelled` and `returned` orders bring no revenue; `refunded` marks a "
+                        "refund or credit note record, whose amount is taken off revenue."
+                    ),
+                    accepted_values=ORDER_STATUSES,
+                ),
                 _c("channel", description="Sales channel.", accepted_values=SALES_CHANNELS),
                 _c("currency", description="ISO 4217 currency code of the amounts."),
-                _c("total_amount", "decimal", description="Amount charged, after discounts."),
+                _c(
+                    "total_amount",
+                    "decimal",
+                    description=(
+                        "Amount charged, after discounts. Negative on a refund or credit note (any row with a "
+                        "negative amount is one, whatever its status)."
+                    ),
+                    minimum=-MONEY_LIMIT,
+                    maximum=MONEY_LIMIT,
+                ),
                 _c("discount_amount", "decimal", description="Discount granted on the order."),
             ),
         ),
@@ -117,9 +184,18 @@ CONTRACTS: dict[str, EntityContract] = {
                     "integer",
                     required=True,
                     description="Position of the line in the order, from 1.",
+                    minimum=1,
+                    maximum=100_000,
                 ),
                 _c("product_id", required=True, description="Product sold."),
-                _c("quantity", "integer", required=True, description="Units sold."),
+                _c(
+                    "quantity",
+                    "integer",
+                    required=True,
+                    description="Units sold; negative on a line of a refund or credit note (units taken back).",
+                    minimum=-100_000,
+                    maximum=100_000,
+                ),
                 _c("unit_price", "decimal", required=True, description="Price per unit before discount."),
                 _c("discount_amount", "decimal", description="Discount on the whole line."),
             ),
@@ -165,8 +241,8 @@ CONTRACTS: dict[str, EntityContract] = {
                 _c("campaign_id", required=True),
                 _c("name"),
                 _c("channel", description="Campaign channel (email, social, search, display)."),
-                _c("started_at", "timestamp"),
-                _c("ended_at", "timestamp"),
+                _c("started_at", "timestamp", future_days=PLANNED_FUTURE_DAYS),
+                _c("ended_at", "timestamp", future_days=PLANNED_FUTURE_DAYS),
                 _c("cost", "decimal", description="Total campaign cost."),
                 _c("target_segment", description="Customer segment the campaign targets."),
                 _c("offer_product_id", description="Product the campaign promotes, if any."),
@@ -233,6 +309,8 @@ CONTRACTS: dict[str, EntityContract] = {
                     "integer",
                     required=True,
                     description="Satisfaction score from 1 (bad) to 5 (good).",
+                    minimum=1,
+                    maximum=5,
                 ),
                 _c("responded_at", "timestamp", required=True),
                 _c("comment", description="Free-text comment."),

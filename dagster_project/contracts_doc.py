@@ -5,8 +5,15 @@ uv run crm contracts > docs/export_contracts.md
 
 from __future__ import annotations
 
-from dagster_project.contracts import CONTRACTS, DUCKDB_TYPES
+from dagster_project.contracts import (
+    CONTRACTS,
+    DUCKDB_TYPES,
+    EARLIEST_PLAUSIBLE_TIMESTAMP,
+    FUTURE_TOLERANCE_DAYS,
+    PLANNED_FUTURE_DAYS,
+)
 from dagster_project.ingestion.source_config import DEFAULT_TIMESTAMP_FORMATS
+from dagster_project.quality.suites import DEFAULT_MAX_QUARANTINED_SHARE
 
 INTRODUCTION = """\
 # Export contracts
@@ -38,7 +45,8 @@ raw table is created empty when no file has arrived.
 
 * Every file is recorded in `raw._file_ledger`: entity, source system, path, SHA-256 of its (decompressed) content, size, rows read, loaded and quarantined, status (`loaded`, `duplicate` or `rejected`), error, unknown columns, load time.
 * A file whose content was loaded before under another name is recorded as a `duplicate` and not loaded; a file seen before is skipped without a new entry. A corrected re-export of records already loaded is loaded, and staging keeps the latest record per key (latest load, then latest file name, then latest line).
-* A row that fails its contract (a required value missing, a value that does not parse as its type, a value outside its enumeration, a line whose field count does not match the header, a JSON line that is not an object) goes to `raw._quarantine` with the file, line, reason and raw text. For every file, rows read = rows loaded + rows quarantined.
+* A row that fails its contract goes to `raw._quarantine` with the file, line, reason and raw text, and the file's other rows load. The row rules: a required value missing, a value that does not parse as its type, a number that is not finite (`inf`, `NaN`, `1e400`) or outside its column's range (the *row rules* column below; money is 0 to 1,000,000,000 unless the column says otherwise), a timestamp before {earliest} or more than {future} days after the load (campaign dates: {planned} days, they are planned ahead), a value outside its enumeration, a line whose field count does not match the header, a JSON line that is not an object. For every file, rows read = rows loaded + rows quarantined.
+* A few bad rows never stop the pipeline: they are quarantined, and the table's warning check (`<entity>_soft_expectations`) reports how many and shows examples. Only a systemic problem blocks what is built from a table (`<entity>_severe_expectations`): a required export with no rows at all, a key or required value empty in the table, more than `max_quarantined_share` of a source system's latest load quarantined (default {max_share:.0%}), or its key empty on more than half of that load's rows. A blocked run says which rule, how many rows, which files, and where the Data Docs page is.
 * A file that cannot be read as a whole (empty, missing a required column, undecodable in its encoding, duplicate header names, not gzip although named `.gz`) is rejected with an error naming the file and the cause; every other file still loads.
 * Each file is loaded in one transaction together with its ledger entry: a load that is killed half-way leaves no trace and is redone by the next run.
 * Paths in configs must stay inside the landing folder; symlinks are not followed.
@@ -51,24 +59,40 @@ and edit it. Keys per entity: `files` (glob, required), `format` (`csv`, `jsonl`
 default from the file name), `delimiter`, `quote`, `encoding`, `decimal_comma`, `timezone`,
 `timestamp_formats`, `columns` (canonical name: header in the file), `values` (canonical name:
 {{value in the file: canonical value}}), `constants` (canonical name: value for every row),
-`max_age_hours` (the freshness check warns when this system's newest file is older; default 36).
+`max_age_hours` (the freshness check warns when this system's newest file is older; default 36),
+`max_quarantined_share` (share of a load's rows that may be quarantined before the tables built
+from it are held back; default {max_share}).
+
+## Refunds, returns and credit notes
+
+* A whole order sent back is the order with status `returned`: it brings no revenue (nor does a `cancelled` one).
+* A refund, partial refund or credit note is an order record of its own (its own `order_id`, e.g. the credit note number, the customer's `customer_id`, the date it was issued as `ordered_at`) with status `refunded` or a negative `total_amount`. Every revenue figure nets it: its amount, negative whatever sign the export gives it, is taken off revenue on the day it was issued and off its customer's revenue (`fct_orders.net_revenue_usd`, `sales_daily`, `sales_monthly`, `cohort_retention`, `customer_360`, `customer_rfm`, `customer_profitability`, and the CLV and churn models' inputs). It is not counted as an order (`is_revenue_generating` is false).
+* Its lines, if the export has any, carry negative quantities (units taken back); unit prices are never negative.
+* Map a system's own words with `values:` (e.g. `status: {{Credit Note: refunded, Returned: returned}}`).
 """
 
 
 def render_contracts_markdown() -> str:
     formats = ", ".join(f"`{item}`" for item in DEFAULT_TIMESTAMP_FORMATS)
-    parts = [INTRODUCTION.format(formats=formats), "## Entities\n"]
+    introduction = INTRODUCTION.format(
+        formats=formats,
+        earliest=f"{EARLIEST_PLAUSIBLE_TIMESTAMP:%Y-%m-%d}",
+        future=FUTURE_TOLERANCE_DAYS,
+        planned=PLANNED_FUTURE_DAYS,
+        max_share=DEFAULT_MAX_QUARANTINED_SHARE,
+    )
+    parts = [introduction, "## Entities\n"]
     for contract in CONTRACTS.values():
         required = "required" if contract.is_required_export else "optional"
         parts.append(f"### {contract.source} / {contract.entity} ({required} export)\n")
         parts.append(f"{contract.description} Key: `{' + '.join(contract.key)}`. Raw table: `{contract.raw_table}`.\n")
-        parts.append("| column | type | required | accepted values | description |")
-        parts.append("|---|---|---|---|---|")
+        parts.append("| column | type | required | accepted values | row rules | description |")
+        parts.append("|---|---|---|---|---|---|")
         for column in contract.columns:
             accepted = ", ".join(f"`{value}`" for value in column.accepted_values or ())
             parts.append(
                 f"| `{column.name}` | {column.type} ({DUCKDB_TYPES[column.type]}) | "
-                f"{'yes' if column.required else ''} | {accepted} | {column.description} |"
+                f"{'yes' if column.required else ''} | {accepted} | {column.rules_in_words()} | {column.description} |"
             )
         parts.append("")
     return "\n".join(parts)

@@ -114,7 +114,7 @@ def test_salesforce_style_orders_load_with_local_time_decimal_commas_and_value_m
     ]
     reason = connection.execute("select source_file, source_line, reason from raw._quarantine").fetchall()
     assert reason == [("salesforce/Orders 2025.csv", 4, "status: 'Shipped' is not one of completed, cancelled, "
-                                                          "returned, pending")]  # fmt: skip
+                                                          "returned, pending, refunded")]  # fmt: skip
     ledger = connection.execute("select source_system, status from raw._file_ledger").fetchall()
     assert ledger == [("salesforce", "loaded")]
 

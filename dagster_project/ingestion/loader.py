@@ -167,7 +167,7 @@ def load_entity(
             if planned is not None:
                 if on_file is not None:
                     on_file(planned.relative_path)
-                pending.append(worker.submit(_prepare, planned, contract, scratch))
+                pending.append(worker.submit(_prepare, planned, contract, scratch, loaded_at))
 
         prepare_next()
         batch: list[PreparedFile] = []
@@ -248,13 +248,14 @@ def _plan(
             yield PlannedFile(system, mapping, landing_file)
 
 
-def _prepare(planned: PlannedFile, contract: EntityContract, scratch: CsvScratch) -> PreparedFile:
+def _prepare(planned: PlannedFile, contract: EntityContract, scratch: CsvScratch, loaded_at: datetime) -> PreparedFile:
     """Read and validate one file (in the worker thread: no warehouse access here)."""
     landing_file = planned.landing_file
     identity = (planned.system, planned.relative_path, planned.content_hash, planned.size_bytes)
     try:
         text = read_as_text(landing_file, planned.mapping, scratch)
-        return PreparedFile(*identity, rows=validate_rows(text, contract, landing_file.relative_path, planned.mapping))
+        rows = validate_rows(text, contract, landing_file.relative_path, planned.mapping, loaded_at)
+        return PreparedFile(*identity, rows=rows)
     except (UnreadableFileError, ContractViolationError) as error:
         return PreparedFile(*identity, error=str(error))
 

@@ -16,6 +16,7 @@ and, for each entity it exports, where the files are and how to read them:
         values: {status: {Activated: completed, Draft: pending}}
         constants: {currency: EUR}
         max_age_hours: 36                        # freshness: warn when no new file for longer
+        max_quarantined_share: 0.2               # block the downstream when more of a load is bad
 
 Without any file there, the built-in ``canonical.yml`` applies: the generator's layout,
 ``landing/<source>/<entity>/*`` with the canonical column names. A wrong config is refused with
@@ -80,6 +81,15 @@ class EntityMapping(BaseModel):
         default=None,
         gt=0,
         description="Warn when the newest file from this system arrived longer ago than this (default 36 h).",
+    )
+    max_quarantined_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "Share of a load's rows that may be quarantined before the problem counts as systemic and the "
+            "tables downstream are not rebuilt (default 0.1); fewer bad rows give a warning."
+        ),
     )
 
     @field_validator("files")

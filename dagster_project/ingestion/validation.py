@@ -1,18 +1,21 @@
 """Mapping a file's records onto the contract, casting each value, and saying why a row fails.
 
 A row is loaded only if every value it has parses as its contract type, every required value
-is present and every value with a fixed vocabulary is in it; otherwise it is quarantined with
-all its reasons. Nothing is dropped: rows in = rows loaded + rows quarantined. Columns the
-contract does not know are kept, as JSON, in ``_extra_columns``.
+is present, every value with a fixed vocabulary is in it, every number is finite and in its
+column's range and every timestamp lies between the earliest plausible date and a few days after
+the load (the contract's row rules); otherwise it is quarantined with all its reasons. Nothing
+is dropped: rows in = rows loaded + rows quarantined. Columns the contract does not know are
+kept, as JSON, in ``_extra_columns``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import polars as pl
 
-from dagster_project.contracts import Column, EntityContract
+from dagster_project.contracts import EARLIEST_PLAUSIBLE_TIMESTAMP, Column, EntityContract
 from dagster_project.ingestion.files import TextRows
 from dagster_project.ingestion.source_config import EntityMapping
 
@@ -123,7 +126,7 @@ def _typed(frame: pl.DataFrame, column: Column, mapping: EntityMapping) -> pl.Se
     return frame.select(expression).to_series()
 
 
-def _failures(column: Column) -> list[tuple[pl.Expr, pl.Expr]]:
+def _failures(column: Column, loaded_at: datetime) -> list[tuple[pl.Expr, pl.Expr]]:
     """(condition, reason) pairs: when a condition holds, the row fails for that reason."""
     text, typed = pl.col(column.name), pl.col(f"__typed_{column.name}")
     failures = []
@@ -134,6 +137,36 @@ def _failures(column: Column) -> list[tuple[pl.Expr, pl.Expr]]:
             (
                 text.is_not_null() & typed.is_null(),
                 pl.format("{}: cannot parse '{}' as {}", pl.lit(column.name), text, pl.lit(column.type)),
+            )
+        )
+    if column.type == "decimal":
+        # "1e400", "inf" and "NaN" parse as floats; no amount is infinite or not a number.
+        failures.append(
+            (
+                typed.is_not_null() & ~typed.is_finite(),
+                pl.format("{}: '{}' is not a finite number", pl.lit(column.name), text),
+            )
+        )
+    if column.type in ("integer", "decimal") and (column.minimum is not None or column.maximum is not None):
+        low = column.minimum if column.minimum is not None else float("-inf")
+        high = column.maximum if column.maximum is not None else float("inf")
+        outside = typed.is_not_null() & typed.is_finite() & ((typed < low) | (typed > high))
+        failures.append(
+            (outside, pl.format("{}: '{}' is outside {}", pl.lit(column.name), text, pl.lit(column.rules_in_words())))
+        )
+    if column.type == "timestamp":
+        latest = loaded_at + timedelta(days=column.future_days)
+        implausible = typed.is_not_null() & ((typed < EARLIEST_PLAUSIBLE_TIMESTAMP) | (typed > latest))
+        failures.append(
+            (
+                implausible,
+                pl.format(
+                    "{}: '{}' is not a plausible date (before {} or more than {} days after the load)",
+                    pl.lit(column.name),
+                    text,
+                    pl.lit(f"{EARLIEST_PLAUSIBLE_TIMESTAMP:%Y-%m-%d}"),
+                    pl.lit(column.future_days),
+                ),
             )
         )
     if column.accepted_values is not None:
@@ -148,13 +181,17 @@ def _failures(column: Column) -> list[tuple[pl.Expr, pl.Expr]]:
     return failures
 
 
-def validate_rows(text: TextRows, contract: EntityContract, file_name: str, mapping: EntityMapping) -> ValidatedRows:
-    """Split a file's text records into typed loaded rows and quarantined rows with reasons."""
+def validate_rows(
+    text: TextRows, contract: EntityContract, file_name: str, mapping: EntityMapping, loaded_at: datetime
+) -> ValidatedRows:
+    """Split a file's text records into typed loaded rows and quarantined rows with reasons.
+
+    ``loaded_at`` (naive UTC) is the load time that "too far in the future" is judged against."""
     mapped, extra_columns, present = _to_canonical(text, contract, mapping, file_name)
     typed = mapped.with_columns(
         _typed(mapped, column, mapping).alias(f"__typed_{column.name}") for column in contract.columns
     )
-    failures = [failure for column in contract.columns for failure in _failures(column)]
+    failures = [failure for column in contract.columns for failure in _failures(column, loaded_at)]
     is_bad = (
         typed.select(pl.any_horizontal([condition for condition, _ in failures])).to_series()
         if failures

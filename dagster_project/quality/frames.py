@@ -1,4 +1,10 @@
-"""Reading what the suites validate from the build DuckDB: the current rows of a raw table.
+"""Reading what the suites validate from the build DuckDB: a table's metrics and its current rows.
+
+The *metrics* (severe suite) are one row of aggregates DuckDB computes over the whole table and
+the latest load of each source system (from the file ledger and the quarantine), so the blocking
+suite reads a handful of numbers whatever the size of the table.
+
+The *current rows* (soft suite) are described below.
 
 The current rows are the latest row per key, in the order dbt staging uses
 (``deduplicate_latest``: most recently loaded, then the later file, then the later line), so the
@@ -15,12 +21,23 @@ are read, plus the computed columns:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import duckdb
 
 from dagster_project.contracts import contract_for
-from dagster_project.quality.suites import DUPLICATE_SHARE_COLUMN, REFERENCES, EntitySuites, Reference
+from dagster_project.quality.suites import (
+    DUPLICATE_SHARE_COLUMN,
+    REFERENCES,
+    ROW_COUNT_METRIC,
+    EntitySuites,
+    Reference,
+    empty_key_share_metric,
+    empty_rows_metric,
+    quarantined_rows_column,
+    quarantined_share_metric,
+)
 from dagster_project.warehouse import fetch_value, quote_identifier
 
 if TYPE_CHECKING:
@@ -44,6 +61,137 @@ def raw_row_count(connection: duckdb.DuckDBPyConnection, entity: str) -> int:
     if not raw_table_exists(connection, entity):
         return 0
     return int(fetch_value(connection, f"SELECT count(*) FROM {contract_for(entity).raw_table}"))
+
+
+def _ledger_exists(connection: duckdb.DuckDBPyConnection) -> bool:
+    count = fetch_value(
+        connection,
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = '_file_ledger'",
+    )
+    return bool(count)
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    source_file: str
+    rows_read: int
+    rows_quarantined: int
+
+
+@dataclass(frozen=True)
+class LatestLoad:
+    """What one source system's latest load of an entity brought: the files loaded at its load
+    time, their rows, the rows quarantined and those among them without a key."""
+
+    system: str
+    loaded_at: datetime
+    files: tuple[LoadedFile, ...]
+    rows_without_key: int
+
+    @property
+    def rows_read(self) -> int:
+        return sum(file.rows_read for file in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(file.rows_quarantined for file in self.files)
+
+    @property
+    def quarantined_share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    @property
+    def empty_key_share(self) -> float:
+        return self.rows_without_key / self.rows_read if self.rows_read else 0.0
+
+
+def latest_loads(connection: duckdb.DuckDBPyConnection, entity: str) -> list[LatestLoad]:
+    """The latest load of ``entity`` from each source system that loaded files of it."""
+    if not _ledger_exists(connection):
+        return []
+    contract = contract_for(entity)
+    # A reason names every failed column ("order_id: required value is missing; ..."): a row
+    # without a key has that reason for one of the key columns.
+    missing_key = " OR ".join(f"quarantine.reason LIKE '%{name}: required value is missing%'" for name in contract.key)
+    rows = connection.execute(
+        f"""
+        WITH latest AS (
+            SELECT source_system, max(loaded_at) AS loaded_at
+            FROM raw._file_ledger WHERE entity = $entity AND status = 'loaded'
+            GROUP BY source_system
+        ),
+        files AS (
+            SELECT ledger.source_system, ledger.loaded_at, ledger.source_file,
+                   ledger.rows_read, ledger.rows_quarantined
+            FROM raw._file_ledger AS ledger JOIN latest USING (source_system, loaded_at)
+            WHERE ledger.entity = $entity AND ledger.status = 'loaded'
+        ),
+        without_key AS (
+            SELECT files.source_system, count(*) AS rows_without_key
+            FROM raw._quarantine AS quarantine
+            JOIN files ON quarantine.source_file = files.source_file AND quarantine.quarantined_at = files.loaded_at
+            WHERE quarantine.entity = $entity AND ({missing_key})
+            GROUP BY files.source_system
+        )
+        SELECT files.source_system, files.loaded_at,
+               list((files.source_file, files.rows_read, files.rows_quarantined) ORDER BY files.source_file),
+               coalesce(any_value(without_key.rows_without_key), 0)
+        FROM files LEFT JOIN without_key USING (source_system)
+        GROUP BY files.source_system, files.loaded_at
+        ORDER BY files.source_system
+        """,
+        {"entity": entity},
+    ).fetchall()
+    return [
+        LatestLoad(
+            system=system,
+            loaded_at=loaded_at,
+            files=tuple(LoadedFile(str(item[0]), int(item[1] or 0), int(item[2] or 0)) for item in files),
+            rows_without_key=int(without_key),
+        )
+        for system, loaded_at, files, without_key in rows
+    ]
+
+
+@dataclass(frozen=True)
+class QuarantinedExample:
+    source_file: str
+    source_line: int | None
+    reason: str
+
+
+def quarantine_examples(
+    connection: duckdb.DuckDBPyConnection, entity: str, loads: list[LatestLoad], limit: int = 5
+) -> list[QuarantinedExample]:
+    """A few quarantined rows of the latest loads, the earliest lines first (for warnings)."""
+    files = [(file.source_file, load.loaded_at) for load in loads for file in load.files if file.rows_quarantined]
+    if not files:
+        return []
+    matches = " OR ".join("(source_file = ? AND quarantined_at = ?)" for _ in files)
+    rows = connection.execute(
+        f"SELECT source_file, source_line, reason FROM raw._quarantine WHERE entity = ? AND ({matches}) "
+        "ORDER BY source_file, source_line LIMIT ?",
+        [entity, *(value for pair in files for value in pair), limit],
+    ).fetchall()
+    return [QuarantinedExample(file, line, reason) for file, line, reason in rows]
+
+
+def table_metrics(connection: duckdb.DuckDBPyConnection, entity: str, loads: list[LatestLoad]) -> pd.DataFrame:
+    """The severe suite's one row: rows of the table, empty key and required values, and each
+    source system's latest load (share of rows quarantined, share without a key)."""
+    import pandas as pd
+
+    contract = contract_for(entity)
+    columns = list(dict.fromkeys([*contract.key, *contract.required_columns]))
+    counts = ", ".join(f"count(*) FILTER (WHERE {quote_identifier(name)} IS NULL)" for name in columns)
+    values = connection.execute(f"SELECT count(*), {counts} FROM {contract.raw_table}").fetchone()
+    metrics: dict[str, float | int] = {ROW_COUNT_METRIC: int(values[0])}
+    for name, empty in zip(columns, values[1:], strict=True):
+        metrics[empty_rows_metric(name)] = int(empty)
+    for load in loads:
+        metrics[quarantined_share_metric(load.system)] = load.quarantined_share
+        metrics[empty_key_share_metric(load.system)] = load.empty_key_share
+    return pd.DataFrame([metrics])
 
 
 def available_parents(connection: duckdb.DuckDBPyConnection, entity: str) -> frozenset[str]:
@@ -118,8 +266,11 @@ class CurrentRows:
         return (self.raw_rows - self.current_rows) / self.raw_rows if self.raw_rows else 0.0
 
 
-def read_current_rows(connection: duckdb.DuckDBPyConnection, suites: EntitySuites) -> CurrentRows:
-    """The current rows as a pandas frame (what Great Expectations validates).
+def read_current_rows(
+    connection: duckdb.DuckDBPyConnection, suites: EntitySuites, loads: list[LatestLoad] = ()
+) -> CurrentRows:
+    """The current rows as a pandas frame (what the soft suite validates), with each source
+    system's quarantined rows of its latest load as a constant column.
 
     Call only when the raw table exists. DuckDB converts to pandas directly (``.df()``), which is
     faster than going through polars for the string columns of large tables.
@@ -129,4 +280,7 @@ def read_current_rows(connection: duckdb.DuckDBPyConnection, suites: EntitySuite
     rows = CurrentRows(entity=suites.entity, frame=frame, raw_rows=raw_rows)
     if DUPLICATE_SHARE_COLUMN in suites.columns:
         frame[DUPLICATE_SHARE_COLUMN] = rows.duplicate_key_share
+    quarantined = {load.system: load.rows_quarantined for load in loads}
+    for system in suites.systems:
+        frame[quarantined_rows_column(system)] = quarantined.get(system, 0)
     return rows

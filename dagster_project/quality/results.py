@@ -10,9 +10,13 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagster_project.quality.frames import LatestLoad, QuarantinedExample
 
 EXAMPLES_SHOWN = 5
+FILES_SHOWN = 5
 
 
 def _plain(value: Any) -> Any:
@@ -49,6 +53,8 @@ class FailedExpectation:
         text = f"{subject}{self.meaning} [{self.expectation_type}]"
         if self.error:
             return f"{text} — could not be evaluated: {self.error}"
+        if self.element_count == 1 and self.examples:  # a metric: one value, judged whole
+            return f"{text} — observed {self.examples[0]!r}"
         if self.unexpected_count is not None:
             of = f" of {self.element_count:,}" if self.element_count is not None else ""
             percent = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
@@ -105,6 +111,9 @@ class EntityValidation:
     current_rows: int
     results: dict[str, SeverityResult] = field(default_factory=dict)  # by severity
     data_docs_index: Path | None = None  # <docs_dir>/great_expectations/index.html
+    loads: tuple[LatestLoad, ...] = ()  # each source system's latest load of the entity
+    quarantine_limits: dict[str, float] = field(default_factory=dict)  # by source system
+    quarantine_examples: tuple[QuarantinedExample, ...] = ()  # a few quarantined rows of those loads
 
     @property
     def severe(self) -> SeverityResult:
@@ -117,6 +126,49 @@ class EntityValidation:
     @property
     def success(self) -> bool:
         return all(result.success for result in self.results.values())
+
+    def load_in_words(self) -> list[str]:
+        """Each system's latest load: rows read and quarantined, with the files that had bad rows."""
+        lines = []
+        for load in self.loads:
+            limit = self.quarantine_limits.get(load.system)
+            limit_text = f", limit {limit:.0%}" if limit is not None else ""
+            lines.append(
+                f"{load.system}'s latest load ({load.loaded_at:%Y-%m-%d %H:%M} UTC): {load.rows_quarantined:,} of "
+                f"{load.rows_read:,} rows quarantined ({load.quarantined_share:.1%}{limit_text}), "
+                f"{load.rows_without_key:,} without a key"
+            )
+            bad_files = sorted(load.files, key=lambda file: -file.rows_quarantined)
+            shown = [file for file in bad_files if file.rows_quarantined][:FILES_SHOWN]
+            for file in shown:
+                lines.append(f"  {file.source_file}: {file.rows_quarantined:,} of {file.rows_read:,} rows quarantined")
+            hidden = sum(1 for file in bad_files if file.rows_quarantined) - len(shown)
+            if hidden > 0:
+                lines.append(f"  ... and {hidden} more file(s) with quarantined rows")
+        return lines
+
+    def examples_in_words(self) -> list[str]:
+        return [
+            f"{example.source_file}, line {example.source_line}: {example.reason}"
+            for example in self.quarantine_examples
+        ]
+
+    def blocked_because(self) -> list[str]:
+        """Why the severe suite blocks the downstream, for the console: each broken rule with its
+        numbers, the latest loads and their files, examples of bad rows, and the Data Docs page.
+        Empty when nothing blocks."""
+        severe = self.results.get("severe")
+        if severe is None or severe.success:
+            return []
+        lines = [f"raw.{self.entity} is blocked: {failure.in_words()}" for failure in severe.failed]
+        lines += self.load_in_words()
+        if self.quarantine_examples:
+            lines.append("Quarantined rows, for example (all of them in raw._quarantine):")
+            lines += [f"  {line}" for line in self.examples_in_words()]
+        page = severe.data_docs_page or self.data_docs_index
+        if page is not None:
+            lines.append(f"Data Docs: {page}")
+        return lines
 
 
 def _columns_of(kwargs: dict[str, Any]) -> str | None:

@@ -1,45 +1,46 @@
 """The expectation suites of the raw tables, built from the export contracts.
 
-Each raw entity gets two suites, validated on its *current* rows (the latest row per key, which
-is what dbt staging keeps):
+Each raw entity gets two suites:
 
-``severe``
-    Data that is broken: a missing or repeated key, a missing required value, a money amount or
-    quantity no real export can have, no orders at all. A failure blocks the downstream assets.
-``soft``
-    Data that is suspicious but usable: a value outside its vocabulary, a timestamp in the
-    future, an end before its start, a reference to a record we do not know, many re-delivered
-    rows. A failure is a warning.
+``severe`` (blocking), validated on the table's *metrics*: one row of aggregates DuckDB computes
+    over the whole table and its latest load (:mod:`dagster_project.quality.frames`). It fails
+    only on a systemic problem: a required export with no rows at all, a key or required value
+    empty in the table, more than a configurable share of the latest load's rows quarantined, a
+    key mostly empty in the latest load. A failure blocks the assets downstream. Rules that one
+    row can break are row rules of the contract, judged at ingestion: such a row is quarantined
+    and the rest of its file loads, so a few bad rows never stop the night.
+``soft`` (warning), validated on the *current rows* (the latest row per key, what dbt staging
+    keeps): values outside their vocabulary or range, timestamps in the future or out of order,
+    references to unknown records, many re-delivered rows, any quarantined row in the latest load.
 
 This module is plain data: expectations are described by the name of their Great Expectations
 class and its arguments, so importing it costs nothing (GX itself is slow to import and is only
-imported by :mod:`dagster_project.quality.validation`). Columns that need other tables
-(referential checks) or the raw rows (the duplicate share) are computed before validation by
-:mod:`dagster_project.quality.frames` and validated as ordinary columns.
+imported by :mod:`dagster_project.quality.validation`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from dagster_project.contracts import EntityContract, contract_for
+from dagster_project.contracts import EARLIEST_PLAUSIBLE_TIMESTAMP, EntityContract, contract_for
 
 SEVERE = "severe"
 SOFT = "soft"
 SEVERITIES: tuple[str, ...] = (SEVERE, SOFT)
 
-# Money columns (contract type ``decimal``) below this are plausible; anything at or above it is a
-# parsing or unit error (cents as units, a phone number in the amount column...).
-MONEY_UPPER_BOUND = 1e9
-# Ranges outside which a number means broken data, beyond the money rule.
-VALUE_RANGES: dict[tuple[str, str], tuple[float, float]] = {
-    ("order_lines", "quantity"): (1, 100_000),
-    ("satisfaction_surveys", "score"): (1, 5),
-}
+# Share of a load's rows that may be quarantined before the problem counts as systemic (a changed
+# export layout, a wrong date format) and blocks the downstream. Per entity and source system with
+# `max_quarantined_share:` in the source config.
+DEFAULT_MAX_QUARANTINED_SHARE = 0.10
+# A key column empty on more than this share of a load's rows is "mostly empty": systemic.
+MOSTLY_EMPTY_KEY_SHARE = 0.5
 # Timestamps that may legitimately lie in the future: a campaign is planned to end on a date.
-FUTURE_TIMESTAMPS_ALLOWED: frozenset[tuple[str, str]] = frozenset({("campaigns", "ended_at")})
+FUTURE_TIMESTAMPS_ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    {("campaigns", "ended_at"), ("campaigns", "started_at")}
+)
 FUTURE_TOLERANCE = timedelta(days=1)
 # (later, earlier): the later timestamp must not be before the earlier one, on this share of rows.
 TIMESTAMP_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
@@ -50,6 +51,28 @@ TIMESTAMP_ORDER_MOSTLY = 0.99
 # Share of raw rows that repeat the key of another raw row, above which deliveries look wrong.
 MAX_DUPLICATE_KEY_SHARE = 0.05
 DUPLICATE_SHARE_COLUMN = "raw_duplicate_key_share"
+# Metrics (severe suite) of the whole table.
+ROW_COUNT_METRIC = "rows"
+
+
+def empty_rows_metric(column: str) -> str:
+    """Rows of the table whose ``column`` is empty."""
+    return f"rows_with_empty_{column}"
+
+
+def quarantined_share_metric(system: str) -> str:
+    """Share of the rows read in ``system``'s latest load of the entity that were quarantined."""
+    return f"quarantined_share__{system}"
+
+
+def empty_key_share_metric(system: str) -> str:
+    """Share of the rows read in ``system``'s latest load that had no key."""
+    return f"empty_key_share__{system}"
+
+
+def quarantined_rows_column(system: str) -> str:
+    """Rows of ``system``'s latest load that were quarantined (a soft warning when not 0)."""
+    return f"quarantined_rows__{system}"
 
 
 @dataclass(frozen=True)
@@ -109,9 +132,10 @@ class ExpectationSpec:
 @dataclass(frozen=True)
 class EntitySuites:
     entity: str
-    severe: tuple[ExpectationSpec, ...]
-    soft: tuple[ExpectationSpec, ...]
+    severe: tuple[ExpectationSpec, ...]  # on the metrics row
+    soft: tuple[ExpectationSpec, ...]  # on the current rows
     references: tuple[Reference, ...]  # those actually validated (parent present and non-empty)
+    systems: tuple[str, ...] = ()  # source systems whose latest load is judged
 
     def for_severity(self, severity: str) -> tuple[ExpectationSpec, ...]:
         if severity not in SEVERITIES:
@@ -120,9 +144,9 @@ class EntitySuites:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every frame column some expectation reads, in a stable order."""
+        """Every column of the current rows frame that the soft suite reads, in a stable order."""
         seen: dict[str, None] = {}
-        for spec in (*self.severe, *self.soft):
+        for spec in self.soft:
             seen.update(dict.fromkeys(spec.columns))
         return tuple(seen)
 
@@ -136,67 +160,62 @@ def _column(expectation: str, column: str, meaning: str, **kwargs: Any) -> Expec
     return ExpectationSpec(expectation, {"column": column, **kwargs}, meaning, (column,))
 
 
-def severe_expectations(contract: EntityContract) -> list[ExpectationSpec]:
+def _metric_at_most(column: str, maximum: float, meaning: str) -> ExpectationSpec:
+    return _column("ExpectColumnValuesToBeBetween", column, meaning, max_value=maximum)
+
+
+def severe_expectations(contract: EntityContract, quarantine_limits: Mapping[str, float]) -> list[ExpectationSpec]:
+    """Expectations on the metrics row: only what makes the whole table unusable."""
     entity = contract.entity
     specs: list[ExpectationSpec] = []
     if contract.is_required_export:
         specs.append(
-            ExpectationSpec(
-                "ExpectTableRowCountToBeBetween",
-                {"min_value": 1},
+            _column(
+                "ExpectColumnValuesToBeBetween",
+                ROW_COUNT_METRIC,
                 f"raw.{entity} has at least one row (the {entity} export is required)",
+                min_value=1,
             )
         )
-    for name in contract.key:
-        specs.append(_column("ExpectColumnValuesToNotBeNull", name, f"key column {name} is never empty"))
-    if len(contract.key) == 1:
-        (key,) = contract.key
-        specs.append(_column("ExpectColumnValuesToBeUnique", key, f"{key} is unique among the current rows"))
-    else:
+    for name in dict.fromkeys([*contract.key, *contract.required_columns]):
+        kind = "key column" if name in contract.key else "required column"
+        specs.append(_metric_at_most(empty_rows_metric(name), 0, f"{kind} {name} is never empty"))
+    for system, limit in sorted(quarantine_limits.items()):
         specs.append(
-            ExpectationSpec(
-                "ExpectCompoundColumnsToBeUnique",
-                {"column_list": list(contract.key)},
-                f"({', '.join(contract.key)}) is unique among the current rows",
-                tuple(contract.key),
+            _metric_at_most(
+                quarantined_share_metric(system),
+                limit,
+                f"at most {limit:.0%} of the rows of {system}'s latest load are quarantined",
             )
         )
-    for name in contract.required_columns:
-        if name not in contract.key:
-            specs.append(_column("ExpectColumnValuesToNotBeNull", name, f"required column {name} is never empty"))
-    for column in contract.columns:
-        value_range = VALUE_RANGES.get((entity, column.name))
-        if value_range is not None:
-            low, high = value_range
-            specs.append(
-                _column(
-                    "ExpectColumnValuesToBeBetween",
-                    column.name,
-                    f"{column.name} is between {low:,} and {high:,}",
-                    min_value=low,
-                    max_value=high,
-                )
+        specs.append(
+            _metric_at_most(
+                empty_key_share_metric(system),
+                MOSTLY_EMPTY_KEY_SHARE,
+                f"the key ({', '.join(contract.key)}) is not mostly empty in {system}'s latest load "
+                f"(at most {MOSTLY_EMPTY_KEY_SHARE:.0%} of its rows)",
             )
-        elif column.type == "decimal":
-            specs.append(
-                _column(
-                    "ExpectColumnValuesToBeBetween",
-                    column.name,
-                    f"money column {column.name} is >= 0 and < {MONEY_UPPER_BOUND:,.0f}",
-                    min_value=0,
-                    max_value=MONEY_UPPER_BOUND,
-                    strict_max=True,
-                )
-            )
+        )
     return specs
 
 
 def soft_expectations(
-    contract: EntityContract, now: datetime, references: tuple[Reference, ...]
+    contract: EntityContract, now: datetime, references: tuple[Reference, ...], systems: tuple[str, ...] = ()
 ) -> list[ExpectationSpec]:
+    """Expectations on the current rows: suspicious but usable data."""
     entity = contract.entity
     specs: list[ExpectationSpec] = []
     for column in contract.columns:
+        if column.type in ("integer", "decimal") and (column.minimum is not None or column.maximum is not None):
+            specs.append(
+                _column(
+                    "ExpectColumnValuesToBeBetween",
+                    column.name,
+                    f"{column.name}: {column.rules_in_words()}",
+                    min_value=column.minimum,
+                    max_value=column.maximum,
+                )
+            )
         if column.accepted_values is not None:
             specs.append(
                 _column(
@@ -207,16 +226,24 @@ def soft_expectations(
                 )
             )
     latest_allowed = now + FUTURE_TOLERANCE
+    earliest = f"{EARLIEST_PLAUSIBLE_TIMESTAMP:%Y-%m-%d}"
     for column in contract.columns:
-        if column.type == "timestamp" and (entity, column.name) not in FUTURE_TIMESTAMPS_ALLOWED:
-            specs.append(
-                _column(
-                    "ExpectColumnValuesToBeBetween",
-                    column.name,
-                    f"{column.name} is not in the future (1 day of tolerance)",
-                    max_value=latest_allowed,
-                )
+        if column.type != "timestamp":
+            continue
+        if (entity, column.name) in FUTURE_TIMESTAMPS_ALLOWED:
+            meaning, latest = f"{column.name} is not before {earliest}", None
+        else:
+            meaning = f"{column.name} is not in the future (1 day of tolerance) nor before {earliest}"
+            latest = latest_allowed
+        specs.append(
+            _column(
+                "ExpectColumnValuesToBeBetween",
+                column.name,
+                meaning,
+                min_value=EARLIEST_PLAUSIBLE_TIMESTAMP,
+                max_value=latest,
             )
+        )
     for later, earlier in TIMESTAMP_ORDER.get(entity, ()):
         specs.append(
             ExpectationSpec(
@@ -253,17 +280,31 @@ def soft_expectations(
             strict_max=True,
         )
     )
+    for system in systems:
+        specs.append(
+            _column(
+                "ExpectColumnMaxToBeBetween",
+                quarantined_rows_column(system),
+                f"no row of {system}'s latest load was quarantined (see raw._quarantine)",
+                max_value=0,
+            )
+        )
     return specs
 
 
 def build_suites(
-    entity: str, now: datetime, available_parents: frozenset[str] | set[str] | None = None
+    entity: str,
+    now: datetime,
+    available_parents: frozenset[str] | set[str] | None = None,
+    quarantine_limits: Mapping[str, float] | None = None,
 ) -> EntitySuites:
     """The two suites of one entity.
 
     ``now`` is the validation time (naive UTC, like the raw timestamps). ``available_parents`` are
     the entities whose raw table exists and has rows: referential checks against any other parent
     are left out. ``None`` means every parent is available (e.g. to describe the suites).
+    ``quarantine_limits`` maps each source system with a load of this entity to the share of a
+    load's rows that may be quarantined; ``None`` describes the rule for a system ``<system>``.
     """
     contract = contract_for(entity)
     references = tuple(
@@ -271,11 +312,13 @@ def build_suites(
         for reference in REFERENCES.get(entity, ())
         if available_parents is None or reference.parent in available_parents
     )
+    limits = dict(quarantine_limits) if quarantine_limits is not None else {"<system>": DEFAULT_MAX_QUARANTINED_SHARE}
     return EntitySuites(
         entity=entity,
-        severe=tuple(severe_expectations(contract)),
-        soft=tuple(soft_expectations(contract, now, references)),
+        severe=tuple(severe_expectations(contract, limits)),
+        soft=tuple(soft_expectations(contract, now, references, tuple(sorted(limits)))),
         references=references,
+        systems=tuple(sorted(limits)),
     )
 
 
@@ -289,6 +332,7 @@ def describe_suite(entity: str, severity: str) -> str:
 
 
 __all__ = [
+    "DEFAULT_MAX_QUARANTINED_SHARE",
     "DUPLICATE_SHARE_COLUMN",
     "REFERENCES",
     "SEVERE",

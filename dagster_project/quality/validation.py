@@ -1,8 +1,10 @@
 """Validating the raw tables with Great Expectations and writing its Data Docs.
 
-GX 1.x has no DuckDB data source, so the current rows are read from DuckDB into pandas
+GX 1.x has no DuckDB data source, so what the suites judge is read from DuckDB into pandas
 (:mod:`.frames`) and validated through a pandas data source: ``add_pandas`` -> dataframe asset
--> whole-dataframe batch definition -> one validation definition per suite.
+-> whole-dataframe batch definition -> one validation definition per suite. The severe suite
+reads the table's metrics (one row of aggregates DuckDB computed), the soft suite its current
+rows.
 
 Each call uses an ephemeral GX context (nothing of GX's own is written to the project) whose
 expectation and validation-result stores are folders under the Data Docs site, so that the site
@@ -21,7 +23,7 @@ seconds to import and most imports of this package (Dagster definitions, the CLI
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,14 +32,32 @@ from urllib.parse import unquote, urlparse
 import duckdb
 
 from dagster_project.contracts import contract_for
-from dagster_project.quality.frames import available_parents, raw_row_count, raw_table_exists, read_current_rows
+from dagster_project.quality.frames import (
+    available_parents,
+    latest_loads,
+    quarantine_examples,
+    raw_row_count,
+    raw_table_exists,
+    read_current_rows,
+    table_metrics,
+)
 from dagster_project.quality.results import (
     EntityValidation,
     FailedExpectation,
     SeverityResult,
     failed_expectation_from_result,
 )
-from dagster_project.quality.suites import SEVERE, SEVERITIES, EntitySuites, ExpectationSpec, build_suites, suite_name
+from dagster_project.quality.suites import (
+    DEFAULT_MAX_QUARANTINED_SHARE,
+    ROW_COUNT_METRIC,
+    SEVERE,
+    SEVERITIES,
+    SOFT,
+    EntitySuites,
+    ExpectationSpec,
+    build_suites,
+    suite_name,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +68,9 @@ DATA_DOCS_FOLDER = "great_expectations"
 STORE_FOLDER = ".store"
 SITE_NAME = "crm_data_quality"
 DATASOURCE_NAME = "crm_raw"
-BATCH_DEFINITION_NAME = "current_rows"
+BATCH_DEFINITION_NAME = "whole_frame"
+# What each suite validates: the name of the GX data asset in the Data Docs.
+VALIDATED_FRAME = {SEVERE: "metrics", SOFT: "current_rows"}
 VALIDATION_RUNS_KEPT = 10  # per suite, in the stores and in the Data Docs
 # SUMMARY gives counts, percentages and a few unexpected values; COMPLETE would list them all.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
@@ -77,15 +99,19 @@ def validate_entity(
     docs_dir: Path,
     now: datetime,
     severities: Iterable[str] = SEVERITIES,
+    quarantine_limits: Mapping[str, float] | None = None,
 ) -> EntityValidation:
-    """Validate the current rows of ``raw.<entity>`` against its severe and soft suites.
+    """Validate ``raw.<entity>``: its metrics against the severe suite, its current rows against
+    the soft one.
 
     ``now`` is the validation time that "in the future" is judged against. ``severities`` limits
-    the work to some suites (a Dagster run may select only one check). The Data Docs site under
+    the work to some suites (a Dagster run may select only one check). ``quarantine_limits`` maps
+    source systems to the share of a load's rows that may be quarantined (the source configs'
+    ``max_quarantined_share``); other systems get the default. The Data Docs site under
     ``docs_dir/great_expectations`` is rebuilt with the new results.
 
-    An optional entity without rows passes trivially (its export is optional); a required one
-    (orders) fails its severe suite.
+    An optional entity that never had a file passes trivially (its export is optional); a
+    required one (orders) fails its severe suite.
     """
     contract = contract_for(entity)
     now = _naive_utc(now)
@@ -96,12 +122,14 @@ def validate_entity(
     wanted = tuple(severity for severity in SEVERITIES if severity in requested)
     index = data_docs_index(docs_dir)
 
-    reason = None
-    if not raw_table_exists(connection, entity):
-        reason = f"{contract.raw_table} does not exist (its ingestion has not run)"
-    elif raw_row_count(connection, entity) == 0:
-        reason = f"{contract.raw_table} has no rows"
-    if reason is not None:
+    loads = latest_loads(connection, entity)
+    raw_rows = raw_row_count(connection, entity)
+    if not raw_rows and not loads:
+        # No file loaded, nothing to judge (a file whose rows were all quarantined is judged).
+        if raw_table_exists(connection, entity):
+            reason = f"{contract.raw_table} has no rows"
+        else:
+            reason = f"{contract.raw_table} does not exist (its ingestion has not run)"
         return EntityValidation(
             entity=entity,
             validated_at=now,
@@ -111,16 +139,29 @@ def validate_entity(
             data_docs_index=index,
         )
 
-    suites = build_suites(entity, now, available_parents(connection, entity))
-    rows = read_current_rows(connection, suites)
-    results = _validate_frame(rows.frame, suites, wanted, docs_dir, now) if wanted else {}
+    limits = {load.system: (quarantine_limits or {}).get(load.system, DEFAULT_MAX_QUARANTINED_SHARE) for load in loads}
+    suites = build_suites(entity, now, available_parents(connection, entity), limits)
+    frames: dict[str, pd.DataFrame] = {}
+    current_rows = 0
+    if SEVERE in wanted:
+        frames[SEVERE] = table_metrics(connection, entity, loads)
+    if SOFT in wanted and raw_rows:
+        rows = read_current_rows(connection, suites, loads)
+        frames[SOFT] = rows.frame
+        current_rows = rows.current_rows
+    results = _validate_frames(frames, suites, docs_dir, now) if frames else {}
+    if SOFT in wanted and not raw_rows:
+        results[SOFT] = _without_rows(entity, SOFT, f"{contract.raw_table} has no rows")
     return EntityValidation(
         entity=entity,
         validated_at=now,
-        raw_rows=rows.raw_rows,
-        current_rows=rows.current_rows,
-        results=results,
+        raw_rows=raw_rows,
+        current_rows=current_rows,
+        results={severity: results[severity] for severity in wanted},
         data_docs_index=index,
+        loads=tuple(loads),
+        quarantine_limits=limits,
+        quarantine_examples=tuple(quarantine_examples(connection, entity, loads)),
     )
 
 
@@ -128,11 +169,14 @@ def _without_rows(entity: str, severity: str, reason: str) -> SeverityResult:
     contract = contract_for(entity)
     name = suite_name(entity, severity)
     if severity == SEVERE and contract.is_required_export:
+        # The same failure the metrics row gives when the table exists but is empty.
         failure = FailedExpectation(
-            expectation_type="expect_table_row_count_to_be_between",
-            column=None,
+            expectation_type="expect_column_values_to_be_between",
+            column=ROW_COUNT_METRIC,
             meaning=f"{contract.raw_table} has at least one row (the {entity} export is required)",
             observed_value=0,
+            element_count=1,
+            examples=(0,),
         )
         return SeverityResult(severity, name, success=False, evaluated_expectations=1, failed=(failure,))
     return SeverityResult(severity, name, success=True, skipped_reason=f"{reason}; nothing to validate")
@@ -213,13 +257,13 @@ def _page_path(url: str | None) -> Path | None:
     return Path(unquote(parsed.path)) if parsed.scheme in ("", "file") else None
 
 
-def _validate_frame(
-    frame: pd.DataFrame,
+def _validate_frames(
+    frames: dict[str, pd.DataFrame],
     suites: EntitySuites,
-    severities: tuple[str, ...],
     docs_dir: Path,
     now: datetime,
 ) -> dict[str, SeverityResult]:
+    """Validate each severity's suite on its frame; rebuild the Data Docs with the results."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
@@ -228,24 +272,29 @@ def _validate_frame(
     )
 
     entity = suites.entity
+    severities = tuple(frames)
     context = gx.get_context(project_config=_context_config(docs_dir), mode="ephemeral")
-    batch_definition = (
-        context.data_sources.add_pandas(DATASOURCE_NAME)
-        .add_dataframe_asset(entity)
-        .add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
-    )
+    data_source = context.data_sources.add_pandas(DATASOURCE_NAME)
     run_time = datetime.now(UTC)
     run_id = RunIdentifier(run_name=f"as_of_{now:%Y-%m-%dT%H%M}", run_time=run_time)
 
     gx_results: dict[str, Any] = {}
     result_keys: dict[str, Any] = {}
-    for severity in severities:
+    for severity, frame in frames.items():
         name = suite_name(entity, severity)
+        batch_definition = data_source.add_dataframe_asset(
+            f"raw.{entity}.{VALIDATED_FRAME[severity]}"
+        ).add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
         suite = context.suites.add_or_update(
             gx.ExpectationSuite(
                 name=name,
                 expectations=[_gx_expectation(spec, severity) for spec in suites.for_severity(severity)],
-                meta={"entity": entity, "severity": severity, "table": f"raw.{entity}", "rows": "current"},
+                meta={
+                    "entity": entity,
+                    "severity": severity,
+                    "table": f"raw.{entity}",
+                    "validates": VALIDATED_FRAME[severity],
+                },
             )
         )
         definition = context.validation_definitions.add(
