@@ -14,6 +14,8 @@ built after each entity lists every entity's latest results, not only the last o
     <docs_dir>/great_expectations/expectations/...   one page per suite
     <docs_dir>/great_expectations/validations/...    one page per validation run
     <docs_dir>/great_expectations/.store/...         the JSON the pages are built from
+    <docs_dir>/great_expectations/static/vendor/...  the pages' CSS, scripts and fonts (no CDN:
+                                                     :mod:`.data_docs_offline`)
 
 Only the last :data:`VALIDATION_RUNS_KEPT` runs of each suite are kept; older results and their
 pages are removed when the site is rebuilt. GX is imported inside the functions: it takes
@@ -32,6 +34,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 
 from dagster_project.contracts import contract_for
+from dagster_project.quality.data_docs_offline import make_data_docs_offline
 from dagster_project.quality.frames import (
     available_parents,
     latest_loads,
@@ -318,6 +321,10 @@ def _validate_frames(
                 *(ExpectationSuiteIdentifier(name=name) for name in _suite_names(entity, severities)),
             ],
         )
+        # GX's pages load their CSS and scripts from CDNs: point them at copies inside the site.
+        offline = make_data_docs_offline(data_docs_dir(docs_dir))
+        if offline.unresolved:
+            logger.warning("Data Docs pages still load from the network (page, URL): %s", offline.unresolved)
         for severity, key in result_keys.items():
             urls = context.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
             pages[severity] = _page_path(urls[0]["site_url"]) if urls else None
