@@ -331,13 +331,44 @@ def read_customer_activity(connection: duckdb.DuckDBPyConnection, with_feedback:
 
 
 def read_orders(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Revenue-generating orders: customer_id, ordered_at, revenue_usd (what CLV is fitted on)."""
+    """Revenue-generating orders, net of refunds: customer_id, ordered_at, revenue_usd (what CLV
+    is fitted on and churn features count).
+
+    A refund is a record of its own, not a purchase: it is taken off the customer's latest order
+    placed before it (floored at 0), so the customer's revenue is net of it while their purchase
+    count and dates stay those of real orders. A refund older than any of the customer's orders
+    (its order predates the data) has no order to net against and is left out.
+    """
     return _frame(
         connection,
         """
-        select customer_id, ordered_at, cast(total_amount_usd as double) as revenue_usd
-        from marts.fct_orders
-        where is_revenue_generating
+        with revenue_orders as (
+            select order_id, customer_id, ordered_at, cast(total_amount_usd as double) as amount_usd
+            from marts.fct_orders
+            where is_revenue_generating
+        ),
+        refunds as (
+            select customer_id, ordered_at, -cast(net_revenue_usd as double) as refunded_usd
+            from marts.fct_orders
+            where is_refund and net_revenue_usd is not null
+        ),
+        refunded_orders as (
+            select revenue_orders.order_id, sum(refunds.refunded_usd) as refunded_usd
+            from refunds
+            asof join revenue_orders
+                on refunds.customer_id = revenue_orders.customer_id
+                and refunds.ordered_at >= revenue_orders.ordered_at
+            group by revenue_orders.order_id
+        )
+        select
+            revenue_orders.customer_id,
+            revenue_orders.ordered_at,
+            case
+                when revenue_orders.amount_usd is not null
+                then greatest(revenue_orders.amount_usd - coalesce(refunded_orders.refunded_usd, 0), 0)
+            end as revenue_usd
+        from revenue_orders
+        left join refunded_orders on revenue_orders.order_id = refunded_orders.order_id
         """,
     )
 

@@ -71,8 +71,9 @@ def run_summary(settings: Settings, progress: RunProgress, run_id: str) -> list[
 
     with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
         customers, orders, revenue = serving.execute(
-            "select (select count(*) from marts.dim_customers), count(*), coalesce(sum(total_amount_usd), 0) "
-            "from marts.fct_orders"
+            # The marts' definition of revenue: revenue-generating orders net of refunds.
+            "select (select count(*) from marts.dim_customers), count(*) filter (where not is_refund), "
+            "coalesce(sum(net_revenue_usd), 0) from marts.fct_orders"
         ).fetchone()
         interactions = serving.execute("select count(*) from marts.fct_interactions").fetchone()[0]
         trained = serving.execute(
@@ -84,7 +85,8 @@ def run_summary(settings: Settings, progress: RunProgress, run_id: str) -> list[
     lines.append(
         (
             "Warehouse",
-            f"{customers:,} customers, {orders:,} orders (${revenue:,.0f}), {interactions:,} interactions",
+            f"{customers:,} customers, {orders:,} orders (net revenue ${revenue:,.0f}: cancelled and returned "
+            f"orders and refunds taken off), {interactions:,} interactions",
         )
     )
 

@@ -141,17 +141,31 @@ def cents(column: str) -> pl.Expr:
 
 
 def typed_orders(orders: pl.DataFrame) -> pl.DataFrame:
+    """The contract's revenue rules (docs/export_contracts.md), written again independently: a
+    refund is status refunded or a negative amount and takes its absolute amount off revenue;
+    cancelled and returned orders add nothing."""
     status = pl.col("status").str.strip_chars().str.to_lowercase()
-    return orders.with_columns(
-        timestamp("ordered_at"),
-        cents("total_amount").alias("total_cents"),
-        (status.is_null() | ~status.is_in(NOT_REVENUE_STATUSES)).alias("is_revenue_generating"),
+    no_revenue = status.is_in(NOT_REVENUE_STATUSES).fill_null(False)
+    is_refund = ((status == "refunded").fill_null(False) | (pl.col("total_cents") < 0).fill_null(False)).alias(
+        "is_refund"
+    )
+    return (
+        orders.with_columns(timestamp("ordered_at"), cents("total_amount").alias("total_cents"))
+        .with_columns(is_refund, (~is_refund & ~no_revenue).alias("is_revenue_generating"))
+        .with_columns(
+            pl.when(no_revenue)
+            .then(0)
+            .when(pl.col("is_refund"))
+            .then(-pl.col("total_cents").abs())
+            .otherwise(pl.col("total_cents"))
+            .alias("net_cents")
+        )
     )
 
 
 @dataclass(frozen=True)
 class Exports:
-    orders: pl.DataFrame  # typed: ordered_at, total_cents, is_revenue_generating
+    orders: pl.DataFrame  # typed: ordered_at, total_cents, is_revenue_generating, is_refund, net_cents
     email_events: pl.DataFrame
     tickets: pl.DataFrame
     customers: pl.DataFrame
@@ -198,14 +212,16 @@ def ntile(buckets: int, rows: int) -> pl.Series:
 
 
 def expected_rfm(orders: pl.DataFrame, analysis_date: date) -> pl.DataFrame:
+    revenue = pl.col("is_revenue_generating")
     per_customer = (
-        orders.filter(pl.col("is_revenue_generating"))
+        orders.filter(revenue | pl.col("is_refund"))
         .group_by("customer_id")
         .agg(
-            pl.col("ordered_at").max().dt.date().alias("last_order_date"),
-            pl.len().cast(pl.Int64).alias("frequency"),
-            pl.col("total_cents").sum().alias("monetary_cents"),
+            pl.col("ordered_at").filter(revenue).max().dt.date().alias("last_order_date"),
+            revenue.sum().cast(pl.Int64).alias("frequency"),
+            pl.col("net_cents").sum().alias("monetary_cents"),
         )
+        .filter(pl.col("frequency") > 0)
         .with_columns((pl.lit(analysis_date) - pl.col("last_order_date")).dt.total_days().alias("recency_days"))
     )
 
@@ -220,10 +236,14 @@ def expected_rfm(orders: pl.DataFrame, analysis_date: date) -> pl.DataFrame:
 
 
 def expected_cohorts(orders: pl.DataFrame) -> pl.DataFrame:
-    revenue_orders = orders.filter(pl.col("is_revenue_generating")).with_columns(
+    revenue_orders = orders.filter(pl.col("is_revenue_generating") | pl.col("is_refund")).with_columns(
         pl.col("ordered_at").dt.truncate("1mo").dt.date().alias("order_month")
     )
-    cohorts = revenue_orders.group_by("customer_id").agg(pl.col("order_month").min().alias("cohort_month"))
+    cohorts = (
+        revenue_orders.filter(pl.col("is_revenue_generating"))
+        .group_by("customer_id")
+        .agg(pl.col("order_month").min().alias("cohort_month"))
+    )
     sizes = cohorts.group_by("cohort_month").agg(pl.len().cast(pl.Int64).alias("cohort_size"))
     return (
         revenue_orders.join(cohorts, on="customer_id")
@@ -236,11 +256,15 @@ def expected_cohorts(orders: pl.DataFrame) -> pl.DataFrame:
             .cast(pl.Int64)
             .alias("months_since_first_order")
         )
+        # A refund of an order placed before the customer's first month has no cohort month.
+        .filter(pl.col("months_since_first_order") >= 0)
         .group_by("cohort_month", "months_since_first_order")
         .agg(
-            pl.col("customer_id").n_unique().cast(pl.Int64).alias("active_customers"),
-            pl.col("total_cents").sum().alias("revenue_cents"),
+            pl.col("customer_id").filter(pl.col("is_revenue_generating")).n_unique().cast(pl.Int64)
+            .alias("active_customers"),
+            pl.col("net_cents").sum().alias("revenue_cents"),
         )
+        .filter(pl.col("active_customers") > 0)
         .join(sizes, on="cohort_month")
         .with_columns((pl.col("active_customers") / pl.col("cohort_size")).alias("retention_rate"))
         .sort("cohort_month", "months_since_first_order")
@@ -285,27 +309,43 @@ def assert_rfm_matches(connection: duckdb.DuckDBPyConnection, orders: pl.DataFra
 def test_order_counts_and_revenue_reconcile_with_fct_orders_and_the_sales_marts(built, exports) -> None:
     orders = exports.orders
     all_cents = orders["total_cents"].sum()
-    revenue_cents = orders.filter(pl.col("is_revenue_generating"))["total_cents"].sum()
+    revenue_cents = orders["net_cents"].sum()
+    refunds = orders.filter(pl.col("is_refund"))
+    refunded_cents = -refunds["net_cents"].sum()
+    assert refunds.height > 0 and refunded_cents > 0, "the generated exports hold refunds"
     with read_only(built.snapshot) as connection:
         fct_orders = connection.execute(
             "select count(*), count(distinct order_id), cast(sum(total_amount_usd) * 100 as bigint),"
-            " cast(sum(total_amount_usd) filter (where is_revenue_generating) * 100 as bigint)"
+            " cast(sum(net_revenue_usd) * 100 as bigint), count(*) filter (where is_refund)"
             " from marts.fct_orders"
         ).fetchall()[0]
         sales = {
             mart: connection.execute(
-                f"select cast(sum(orders) as bigint), cast(sum(revenue_usd) * 100 as bigint) from marts.{mart}"
+                f"select cast(sum(orders) as bigint), cast(sum(refunds) as bigint),"
+                f" cast(sum(revenue_usd) * 100 as bigint), cast(sum(refunded_usd) * 100 as bigint) from marts.{mart}"
             ).fetchall()[0]
             for mart in ("sales_daily", "sales_monthly")
         }
+        customer_revenue = {
+            mart: connection.execute(f"select cast(sum(lifetime_revenue_usd) * 100 as bigint) from marts.{mart}")
+            .fetchall()[0][0]
+            for mart in ("customer_360", "dim_customers")
+        }
+        profitability = connection.execute(
+            "select cast(sum(revenue_usd) * 100 as bigint) from marts.customer_profitability"
+        ).fetchall()[0][0]
     print(
-        f"\nreconciliation: {orders.height} orders, revenue {revenue_cents / 100:.2f} USD "
-        f"(all statuses {all_cents / 100:.2f}); fct_orders {fct_orders}; {sales}"
+        f"\nreconciliation: {orders.height} orders, net revenue {revenue_cents / 100:.2f} USD after "
+        f"{refunds.height} refunds of {refunded_cents / 100:.2f} (all amounts {all_cents / 100:.2f}); "
+        f"fct_orders {fct_orders}; {sales}"
     )
-    assert fct_orders == (orders.height, orders.height, all_cents, revenue_cents)
-    for mart, (order_count, revenue) in sales.items():
-        assert order_count == orders.height, mart
-        assert revenue == revenue_cents, mart
+    assert fct_orders == (orders.height, orders.height, all_cents, revenue_cents, refunds.height)
+    for mart, (order_count, refund_count, revenue, refunded) in sales.items():
+        assert (order_count, refund_count) == (orders.height - refunds.height, refunds.height), mart
+        assert (revenue, refunded) == (revenue_cents, refunded_cents), mart
+    # Every customer-level revenue figure nets the same refunds.
+    assert customer_revenue == {"customer_360": revenue_cents, "dim_customers": revenue_cents}
+    assert profitability == revenue_cents
 
 
 def test_email_sends_reconcile_with_fct_email_events_and_campaign_performance(built, exports) -> None:
@@ -514,7 +554,8 @@ def deliver_new_exports(landing: Path) -> Delivery:
     events = read_export(landing, "email_events")
     half_late = pl.when(pl.int_range(pl.len()) % 2 == 0).then(1).otherwise(-45)
 
-    picked = orders.sort("ordered_at", "order_id").tail(NEW_ORDERS)
+    # Orders with lines: refund records are orders of their own without any.
+    picked = orders.filter(pl.col("status") != "refunded").sort("ordered_at", "order_id").tail(NEW_ORDERS)
     renamed = picked.select(
         "order_id", (pl.lit("O9") + pl.int_range(pl.len()).cast(pl.String).str.zfill(7)).alias("new_order_id")
     )

@@ -173,3 +173,30 @@ def test_a_model_without_signal_is_not_published_and_the_previous_scores_stay_cu
     outcome = check(warehouse=WarehouseResource(data_dir=str(tmp_path)))
     assert outcome.passed is False
     assert "not published" in outcome.description
+
+
+def test_model_inputs_net_refunds_into_the_order_they_follow():
+    """CLV and churn features count real orders only, with revenue net of the refunds after them."""
+    import duckdb
+
+    from dagster_project.model_store import read_orders
+
+    with duckdb.connect() as connection:
+        connection.execute("create schema marts")
+        connection.execute(
+            """
+            create table marts.fct_orders as select * from (values
+                ('O1', 'C1', timestamp '2026-01-01', 100.00, 100.00, true, false),
+                ('O2', 'C1', timestamp '2026-02-01', 50.00, 50.00, true, false),
+                ('R2', 'C1', timestamp '2026-02-10', -20.00, -20.00, false, true),   -- partial refund of O2
+                ('R3', 'C1', timestamp '2026-02-11', 80.00, -80.00, false, true),    -- more than O2 is left
+                ('O3', 'C2', timestamp '2026-01-05', 30.00, 0.00, false, false),     -- cancelled
+                ('R9', 'C2', timestamp '2025-12-01', -5.00, -5.00, false, true),     -- before any order of C2
+                ('O4', 'C2', timestamp '2026-03-01', 40.00, 40.00, true, false)
+            ) as orders(order_id, customer_id, ordered_at, total_amount_usd, net_revenue_usd,
+                        is_revenue_generating, is_refund)
+            """
+        )
+        orders = read_orders(connection).sort("customer_id", "ordered_at")
+
+    assert orders.select("customer_id", "revenue_usd").rows() == [("C1", 100.0), ("C1", 0.0), ("C2", 40.0)]

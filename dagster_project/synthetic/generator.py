@@ -25,7 +25,7 @@ from .customers import generate_customers
 from .dirty_records import DUPLICATED_ENTITIES, arrange, blank_optional_fields, split_duplicates
 from .leads import generate_leads
 from .marketing import run_marketing, send_schedule
-from .purchases import simulate_purchases
+from .purchases import issue_refunds, simulate_purchases
 from .randomness import random_stream
 from .support import simulate_support
 from .timeline import build_timeline
@@ -180,9 +180,10 @@ def generate_exports(
             )
             truth_contacts.append(support.contacts)
 
+            refunds = issue_refunds(random_stream(seed, "refunds", chunk), purchases.orders, timeline)
             frames = {
                 "customers": people.customers,
-                "orders": purchases.orders,
+                "orders": pl.concat([purchases.orders, refunds]),
                 "order_lines": purchases.order_lines,
                 "email_events": events,
                 "leads": leads.leads,
@@ -202,7 +203,8 @@ def generate_exports(
                 rows_written[entity] += file_frame.height
                 unique_keys[entity] += frame.height
                 if entity in next_number:
-                    next_number[entity] += frame.height
+                    # Refunds are numbered after their order (R + its number), not in the sequence.
+                    next_number[entity] += purchases.orders.height if entity == "orders" else frame.height
 
             truth_customers.append(people.truth(timeline))
             targeted_counts += targeting.targeted.sum(axis=0)

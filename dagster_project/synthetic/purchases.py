@@ -7,6 +7,10 @@ orders holding the offer product during the campaign window, exactly enough to m
 expected offer-product orders by the campaign's true multiplier.
 
 Amounts are integer cents throughout, so an order's total is the exact sum of its lines.
+
+A few completed orders are partly refunded later: the refund is an order record of its own
+(``R`` + the order's number, status ``refunded``), the way sales systems export credit notes,
+mostly with a negative amount and sometimes with a positive one (the status says what it is).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ CANCELLED_RATE = 0.04
 RETURNED_RATE = 0.055
 RISK_RETURN_RATE = 0.06  # unhappy customers send more back
 RISK_CANCEL_RATE = 0.02
+REFUND_RATE = 0.03  # completed orders partly refunded later
+REFUND_SHARE_RANGE = (0.1, 1.0)  # of the order's total
+REFUND_DELAY_DAYS = (2, 30)
+POSITIVE_REFUND_SHARE = 0.25  # refunds exported with a positive amount (their status marks them)
 
 COMPLETED, CANCELLED, RETURNED, PENDING = (
     ORDER_STATUSES.index(name) for name in ("completed", "cancelled", "returned", "pending")
@@ -201,3 +209,41 @@ def simulate_purchases(
         }
     ).with_columns(money_text("unit_price"), money_text("discount_amount"))
     return PurchaseChunk(orders=orders, order_lines=order_lines, revenue_cents=int(order_total.sum()))
+
+
+def issue_refunds(rng: np.random.Generator, orders: pl.DataFrame, timeline: Timeline) -> pl.DataFrame:
+    """Refund records for a few completed orders, issued days after them inside the window.
+
+    Drawn from a random stream of their own, so every other record of the export set is the same
+    with or without them."""
+    completed = orders.filter(pl.col("status") == "completed")
+    refunded = completed.filter(pl.Series(rng.random(completed.height) < REFUND_RATE))
+    ordered_at = refunded["ordered_at"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ").dt.epoch("s").to_numpy()
+    issued_at = ordered_at + rng.integers(*REFUND_DELAY_DAYS, size=refunded.height) * SECONDS_PER_DAY
+    total_cents = (refunded["total_amount"].cast(pl.Float64) * 100).round().cast(pl.Int64).to_numpy()
+    refund_cents = np.maximum(1, np.round(total_cents * rng.uniform(*REFUND_SHARE_RANGE, refunded.height)))
+    is_positive = rng.random(refunded.height) < POSITIVE_REFUND_SHARE
+    inside = issued_at < timeline.end
+    refunds = pl.DataFrame(
+        {
+            "order_id": "R" + refunded["order_id"].str.slice(1),
+            "customer_id": refunded["customer_id"],
+            "ordered_at": issued_at,
+            "status": pl.repeat("refunded", refunded.height, eager=True, dtype=pl.String),
+            "channel": refunded["channel"],
+            "currency": refunded["currency"],
+            "total_amount": refund_cents.astype(np.int64),
+            "is_positive": is_positive,
+        }
+    ).filter(pl.Series(inside))
+    return refunds.select(
+        "order_id",
+        "customer_id",
+        timestamp_text("ordered_at"),
+        "status",
+        "channel",
+        "currency",
+        pl.when(pl.col("is_positive")).then(pl.lit("")).otherwise(pl.lit("-")).add(money_text("total_amount"))
+        .alias("total_amount"),
+        pl.lit(None, dtype=pl.String).alias("discount_amount"),
+    )

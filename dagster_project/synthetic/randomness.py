@@ -19,6 +19,7 @@ STREAM_NUMBERS: dict[str, int] = {
     "purchases": 6,
     "support": 7,
     "dirty_records": 8,
+    "refunds": 9,
 }
 
 

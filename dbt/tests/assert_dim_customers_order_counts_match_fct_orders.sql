@@ -1,5 +1,6 @@
 -- Every order is counted once in the customer dimension: the sum of lifetime_order_count and
--- lifetime_revenue_usd over customers equals the order fact's count and revenue-generating total.
+-- lifetime_revenue_usd over customers equals the order fact's count (refund records aside) and net
+-- revenue (refunds taken off).
 
 with
 
@@ -16,8 +17,8 @@ customers as (
 orders as (
 
     select
-        count(*) as order_count,
-        coalesce(sum(case when is_revenue_generating then total_amount_usd end), 0) as revenue_usd
+        count(*) filter (where not is_refund) as order_count,
+        coalesce(sum(net_revenue_usd), 0) as revenue_usd
 
     from {{ ref('fct_orders') }}
 

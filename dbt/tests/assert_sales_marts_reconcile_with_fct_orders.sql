@@ -1,5 +1,5 @@
--- sales_daily and sales_monthly count every order and every revenue-generating dollar of
--- fct_orders placed on or before the analysis date, once. Returns a row per mart that differs.
+-- sales_daily and sales_monthly count every order, every refund and every dollar of net revenue
+-- of fct_orders placed on or before the analysis date, once. Returns a row per mart that differs.
 
 with
 
@@ -12,8 +12,9 @@ analysis as (
 orders as (
 
     select
-        count(*) as orders,
-        coalesce(sum(case when is_revenue_generating then total_amount_usd end), 0) as revenue_usd
+        count(*) filter (where not is_refund) as orders,
+        count(*) filter (where is_refund) as refunds,
+        coalesce(sum(net_revenue_usd), 0) as revenue_usd
 
     from {{ ref('fct_orders') }}
     cross join analysis
@@ -23,12 +24,16 @@ orders as (
 
 marts as (
 
-    select 'sales_daily' as mart, coalesce(sum(orders), 0) as orders, coalesce(sum(revenue_usd), 0) as revenue_usd
+    select
+        'sales_daily' as mart,
+        coalesce(sum(orders), 0) as orders,
+        coalesce(sum(refunds), 0) as refunds,
+        coalesce(sum(revenue_usd), 0) as revenue_usd
     from {{ ref('sales_daily') }}
 
     union all
 
-    select 'sales_monthly', coalesce(sum(orders), 0), coalesce(sum(revenue_usd), 0)
+    select 'sales_monthly', coalesce(sum(orders), 0), coalesce(sum(refunds), 0), coalesce(sum(revenue_usd), 0)
     from {{ ref('sales_monthly') }}
 
 )
@@ -37,9 +42,11 @@ select
     marts.mart,
     marts.orders,
     orders.orders as fct_orders_orders,
+    marts.refunds,
+    orders.refunds as fct_orders_refunds,
     marts.revenue_usd,
     orders.revenue_usd as fct_orders_revenue_usd
 
 from marts
 cross join orders
-where marts.orders != orders.orders or marts.revenue_usd != orders.revenue_usd
+where marts.orders != orders.orders or marts.refunds != orders.refunds or marts.revenue_usd != orders.revenue_usd

@@ -57,10 +57,10 @@ order_interactions as (
         cast(null as varchar) as email_normalized,
         'customer_id' as customer_link_method,
         'sales' as interaction_channel,
-        'order_placed' as interaction_type,
+        case when is_refund then 'refund_issued' else 'order_placed' end as interaction_type,
         ordered_at as occurred_at,
         order_id as source_record_id,
-        total_amount_usd as revenue_usd,
+        net_revenue_usd as revenue_usd,
         cast(null as bigint) as satisfaction_score,
         _loaded_at
 

@@ -22,12 +22,13 @@ revenue_orders as (
     select
         orders.customer_id,
         cast(date_trunc('month', orders.ordered_at) as date) as order_month,
-        orders.total_amount_usd
+        orders.is_revenue_generating,
+        orders.net_revenue_usd
 
     from orders
     cross join analysis
     where
-        orders.is_revenue_generating
+        (orders.is_revenue_generating or orders.is_refund)
         and cast(orders.ordered_at as date) <= analysis.analysis_date
 
 ),
@@ -39,6 +40,7 @@ customer_cohorts as (
         min(order_month) as cohort_month
 
     from revenue_orders
+    where is_revenue_generating
     group by customer_id
 
 ),
@@ -72,8 +74,9 @@ monthly_activity as (
     select
         customer_cohorts.cohort_month,
         date_diff('month', customer_cohorts.cohort_month, revenue_orders.order_month) as months_since_first_order,
-        count(distinct revenue_orders.customer_id) as active_customers,
-        sum(revenue_orders.total_amount_usd) as revenue_usd
+        count(distinct revenue_orders.customer_id) filter (where revenue_orders.is_revenue_generating)
+            as active_customers,
+        sum(revenue_orders.net_revenue_usd) as revenue_usd
 
     from revenue_orders
     inner join customer_cohorts

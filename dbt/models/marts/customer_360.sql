@@ -131,11 +131,11 @@ customer_orders as (
 
     select
         orders.customer_id,
-        count(*) as lifetime_order_count,
+        count(*) filter (where not orders.is_refund) as lifetime_order_count,
         count(*) filter (where orders.is_revenue_generating) as revenue_generating_orders,
-        sum(case when orders.is_revenue_generating then orders.total_amount_usd end) as lifetime_revenue_usd,
-        min(orders.ordered_at) as first_order_at,
-        max(orders.ordered_at) as last_order_at
+        sum(orders.net_revenue_usd) as lifetime_revenue_usd,
+        min(orders.ordered_at) filter (where not orders.is_refund) as first_order_at,
+        max(orders.ordered_at) filter (where not orders.is_refund) as last_order_at
 
     from orders
     cross join analysis

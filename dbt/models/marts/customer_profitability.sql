@@ -1,5 +1,6 @@
--- Profitability of every customer on or before the analysis date: revenue and cost of goods of
--- the revenue-generating orders, a support cost proxy (tickets x var('support_cost_per_ticket_usd'))
+-- Profitability of every customer on or before the analysis date: net revenue (revenue-generating
+-- orders minus refunds) and cost of goods of the revenue-generating orders (less the goods of
+-- refund lines with known cost), a support cost proxy (tickets x var('support_cost_per_ticket_usd'))
 -- and the margins, with deciles of the net margin among buying customers (10 = most profitable).
 -- The cost of goods is only given when it is known for every line of every revenue-generating
 -- order (null otherwise, e.g. without an order_lines export): a partial cost would overstate the
@@ -35,15 +36,16 @@ customer_orders as (
 
     select
         orders.customer_id,
-        count(*) as revenue_generating_orders,
-        sum(orders.total_amount_usd) as revenue_usd,
+        count(*) filter (where orders.is_revenue_generating) as revenue_generating_orders,
+        sum(orders.net_revenue_usd) as revenue_usd,
         sum(orders.cost_of_goods_usd) as cost_of_goods_usd,
-        count(*) = count(orders.cost_of_goods_usd) as is_cost_of_goods_known
+        count(*) filter (where orders.is_revenue_generating)
+            = count(orders.cost_of_goods_usd) filter (where orders.is_revenue_generating) as is_cost_of_goods_known
 
     from orders
     cross join analysis
     where
-        orders.is_revenue_generating
+        (orders.is_revenue_generating or orders.is_refund)
         and orders.ordered_at < analysis.analysis_cutoff_at
     group by orders.customer_id
 

@@ -3,7 +3,8 @@
 -- the seed rfm_segments. Scoring (exactly):
 --   recency_days    = date_diff('day', cast(max(ordered_at) as date), analysis_date)
 --   frequency       = count of revenue-generating orders
---   monetary_usd    = sum(total_amount_usd) of those orders
+--   monetary_usd    = their net revenue: sum(net_revenue_usd) of those orders and of the customer's
+--                     refunds on or before the analysis date
 --   recency_score   = ntile(5) over (order by recency_days desc, customer_id)   5 = most recent
 --   frequency_score = ntile(5) over (order by frequency, customer_id)            5 = most orders
 --   monetary_score  = ntile(5) over (order by monetary_usd, customer_id)         5 = most revenue
@@ -35,16 +36,19 @@ customer_orders as (
     select
         orders.customer_id,
         analysis.analysis_date as as_of_date,
-        date_diff('day', cast(max(orders.ordered_at) as date), analysis.analysis_date) as recency_days,
-        count(*) as frequency,
-        cast(sum(orders.total_amount_usd) as decimal(18, 2)) as monetary_usd
+        date_diff(
+            'day', cast(max(orders.ordered_at) filter (where orders.is_revenue_generating) as date), analysis.analysis_date
+        ) as recency_days,
+        count(*) filter (where orders.is_revenue_generating) as frequency,
+        cast(sum(orders.net_revenue_usd) as decimal(18, 2)) as monetary_usd
 
     from orders
     cross join analysis
     where
-        orders.is_revenue_generating
+        (orders.is_revenue_generating or orders.is_refund)
         and cast(orders.ordered_at as date) <= analysis.analysis_date
     group by orders.customer_id, analysis.analysis_date
+    having count(*) filter (where orders.is_revenue_generating) > 0
 
 ),
 

@@ -39,10 +39,10 @@ customer_orders as (
 
     select
         customer_id,
-        min(ordered_at) as first_order_at,
-        max(ordered_at) as last_order_at,
-        count(*) as lifetime_order_count,
-        sum(case when is_revenue_generating then total_amount_usd end) as lifetime_revenue_usd
+        min(ordered_at) filter (where not is_refund) as first_order_at,
+        max(ordered_at) filter (where not is_refund) as last_order_at,
+        count(*) filter (where not is_refund) as lifetime_order_count,
+        sum(net_revenue_usd) as lifetime_revenue_usd
 
     from orders
     group by customer_id

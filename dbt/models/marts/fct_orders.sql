@@ -44,6 +44,8 @@ final as (
         orders.total_amount_usd,
         orders.discount_amount_usd,
         orders.is_revenue_generating,
+        orders.is_refund,
+        orders.net_revenue_usd,
 
         row_number() over (
             partition by orders.customer_id

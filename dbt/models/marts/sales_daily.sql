@@ -39,9 +39,12 @@ daily_orders as (
 
     select
         orders.order_date as date_day,
-        count(*) as orders,
+        count(*) filter (where not orders.is_refund) as orders,
         count(*) filter (where orders.is_revenue_generating) as revenue_generating_orders,
-        sum(case when orders.is_revenue_generating then orders.total_amount_usd end) as revenue_usd,
+        count(*) filter (where orders.is_refund) as refunds,
+        sum(orders.net_revenue_usd) as revenue_usd,
+        -sum(orders.net_revenue_usd) filter (where orders.is_refund) as refunded_usd,
+        sum(orders.total_amount_usd) filter (where orders.is_revenue_generating) as order_value_usd,
         sum(case when orders.is_revenue_generating then orders.gross_margin_usd end) as gross_margin_usd,
         count(distinct case when orders.is_first_order then orders.customer_id end) as new_customers,
         count(distinct case when first_orders.first_order_date < orders.order_date then orders.customer_id end)
@@ -71,12 +74,14 @@ final as (
         days.date_day,
         coalesce(daily_orders.orders, 0) as orders,
         coalesce(daily_orders.revenue_generating_orders, 0) as revenue_generating_orders,
+        coalesce(daily_orders.refunds, 0) as refunds,
         cast(coalesce(daily_orders.revenue_usd, 0) as decimal(18, 2)) as revenue_usd,
+        cast(coalesce(daily_orders.refunded_usd, 0) as decimal(18, 2)) as refunded_usd,
         cast(daily_orders.gross_margin_usd as decimal(18, 2)) as gross_margin_usd,
         coalesce(daily_orders.new_customers, 0) as new_customers,
         coalesce(daily_orders.returning_customers, 0) as returning_customers,
         cast(
-            {{ safe_divide('daily_orders.revenue_usd', 'daily_orders.revenue_generating_orders') }}
+            {{ safe_divide('daily_orders.order_value_usd', 'daily_orders.revenue_generating_orders') }}
             as decimal(18, 2)
         ) as average_order_value_usd
 

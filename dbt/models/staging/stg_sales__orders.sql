@@ -22,9 +22,24 @@ renamed as (
         cast(total_amount as decimal(18, 2)) as total_amount_usd,
         cast(discount_amount as decimal(18, 2)) as discount_amount_usd,
 
-        -- booleans: cancelled and returned orders bring no revenue; an unknown status counts
-        coalesce(nullif(lower(trim(status)), '') not in ('cancelled', 'returned'), true)
-            as is_revenue_generating,
+        -- booleans: a refund or credit note is a record of its own, with status 'refunded' or a
+        -- negative amount; cancelled and returned orders bring no revenue; an unknown status counts
+        coalesce(lower(trim(status)) = 'refunded', false) or coalesce(total_amount < 0, false) as is_refund,
+        not (
+            coalesce(lower(trim(status)) = 'refunded', false)
+            or coalesce(total_amount < 0, false)
+            or coalesce(lower(trim(status)) in ('cancelled', 'returned'), false)
+        ) as is_revenue_generating,
+
+        -- what the record adds to revenue: the amount of an order that brings revenue, minus
+        -- the amount of a refund (whatever sign the export gives it), nothing otherwise
+        cast(
+            case
+                when coalesce(lower(trim(status)) in ('cancelled', 'returned'), false) then 0
+                when coalesce(lower(trim(status)) = 'refunded', false) or total_amount < 0 then -abs(total_amount)
+                else total_amount
+            end as decimal(18, 2)
+        ) as net_revenue_usd,
 
         -- timestamps (naive UTC)
         ordered_at,
