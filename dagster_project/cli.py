@@ -162,7 +162,8 @@ def _run_with_progress(settings: Settings, retrain: bool, verbose: bool):
     from rich.text import Text
 
     from dagster_project.progress import RunProgress, step_label
-    from dagster_project.runner import run_full_pipeline
+    from dagster_project.runner import run_full_pipeline, step_error_message
+    from dagster_project.transient_errors import explain_lock
 
     progress = RunProgress()
 
@@ -177,6 +178,11 @@ def _run_with_progress(settings: Settings, retrain: bool, verbose: bool):
             console.print(f"  [green]done[/]    {label} [dim]{seconds:.1f}s[/]")
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             console.print(f"  [red]failed[/]  {label}")
+        elif event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY:
+            retry = event.event_specific_data
+            message = step_error_message(retry.error) if retry.error else "a transient error"
+            advice = explain_lock(message, settings.warehouse_path, settings.serving_path) or message
+            console.print(f"  [yellow]waiting[/] {label}: {advice} Trying again in {retry.seconds_to_wait or 0:g} s.")
 
     def run():
         return run_full_pipeline(settings, log_level="INFO", retrain=retrain, on_plan=progress.plan, on_event=on_event)
@@ -215,6 +221,11 @@ def _explain_failure(settings: Settings, outcome, progress, log_path: Path | Non
     from dagster_project.progress import skipped_in_order, step_label
 
     console.print(f"[red bold]The run failed[/] after {progress.elapsed_seconds:.0f}s (Dagster run {outcome.run_id}).")
+    for check in progress.failed_checks:
+        if check.blocking and check.blocked_because:
+            console.print(f"[red]- {check.asset} blocked by {check.check}[/]:", soft_wrap=True)
+            for line in check.blocked_because.splitlines():
+                console.print(f"    {line}", soft_wrap=True, markup=False, highlight=False)
     for step, message in zip(outcome.failed_steps, outcome.failure_messages, strict=True):
         console.print(f"[red]- {step_label(step)}[/]: {message}", soft_wrap=True)
         if step.startswith("crm_dbt"):

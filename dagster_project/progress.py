@@ -19,6 +19,7 @@ class FailedCheck:
     check: str
     blocking: bool
     description: str
+    blocked_because: str = ""  # a blocking check's own explanation: rule, rows, files, Data Docs page
 
 
 @dataclass
@@ -71,12 +72,14 @@ class RunProgress:
             if evaluation.passed:
                 self.checks_passed += 1
             else:
+                explanation = (evaluation.metadata or {}).get("blocked_because")
                 self.failed_checks.append(
                     FailedCheck(
                         asset=evaluation.asset_key.to_user_string(),
                         check=evaluation.check_name,
                         blocking=bool(evaluation.blocking),
                         description=str(evaluation.description or ""),
+                        blocked_because=str(explanation.value) if explanation is not None else "",
                     )
                 )
 

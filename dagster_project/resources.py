@@ -1,13 +1,13 @@
 """Dagster resources: the build DuckDB warehouse, resolved from the one settings module."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
 
 from dagster_project.settings import Settings, load_settings
-from dagster_project.transient_errors import transient_cause
+from dagster_project.transient_errors import explain_lock, transient_cause
 from dagster_project.warehouse import connect_warehouse
 
 # Every asset that writes the build DuckDB file is in this pool; the instance limits it to 1
@@ -22,15 +22,21 @@ TRANSIENT_RETRY_WAIT_SECONDS = 30.0
 
 
 @contextmanager
-def retry_when_transient(max_retries: int, seconds_to_wait: float) -> Iterator[None]:
-    """Turn a transient error raised in the block into a retry of the Dagster step."""
+def retry_when_transient(
+    max_retries: int, seconds_to_wait: float, explain: Callable[[str], str | None] = lambda message: None
+) -> Iterator[None]:
+    """Turn a transient error raised in the block into a retry of the Dagster step; ``explain``
+    may turn the error's message into advice for the user (who holds a lock, what to do)."""
     try:
         yield
     except Exception as error:
         cause = transient_cause(error)
         if cause is None:
             raise
-        dg.get_dagster_logger().warning(f"{cause}; the step will try again in {seconds_to_wait:g} s ({error})")
+        advice = explain(str(error)) or str(error)
+        dg.get_dagster_logger().warning(
+            f"{cause}; the step will try again in {seconds_to_wait:g} s (up to {max_retries} times): {advice}"
+        )
         raise dg.RetryRequested(max_retries=max_retries, seconds_to_wait=seconds_to_wait) from error
 
 
@@ -49,9 +55,14 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """The build file; a transient error while it is open (or opening) retries the step."""
+        settings = self.settings()
         with (
-            retry_when_transient(self.transient_retries, self.transient_retry_wait_seconds),
-            connect_warehouse(self.settings(), read_only=read_only) as connection,
+            retry_when_transient(
+                self.transient_retries,
+                self.transient_retry_wait_seconds,
+                lambda message: explain_lock(message, settings.warehouse_path, settings.serving_path),
+            ),
+            connect_warehouse(settings, read_only=read_only) as connection,
         ):
             yield connection
 

@@ -16,6 +16,7 @@ import dagster as dg
 from dagster_project.instance import ensure_dagster_home
 from dagster_project.run_recovery import cli_run_tags, recover_abandoned_runs
 from dagster_project.settings import Settings
+from dagster_project.transient_errors import explain_lock
 
 # "dagster._core.definitions.events.Failure: No orders loaded..." -> "No orders loaded..."
 _EXCEPTION_CLASS_PREFIX = re.compile(r"^[\w.]+(?:Error|Failure|Exception): ")
@@ -25,15 +26,21 @@ def _readable(message: str) -> str:
     return _EXCEPTION_CLASS_PREFIX.sub("", message.strip(), count=1)
 
 
-def _failure_message(event: dg.DagsterEvent) -> str:
-    """The step's own error: a `dg.Failure` is its description; any other exception is wrapped
-    by Dagster ("Error occurred while executing op ...") with the real one as its cause."""
+def step_error_message(error) -> str:
+    """The real error of a step's serialised error: a `dg.Failure` is its description; any other
+    exception is wrapped by Dagster ("Error occurred while executing op ...") or by a retry request
+    with the real one as its cause."""
+    while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError", "RetryRequested"):
+        error = error.cause
+    return _readable(error.message)
+
+
+def _failure_message(event: dg.DagsterEvent, settings: Settings) -> str:
     error = event.step_failure_data.error if event.step_failure_data else None
     if error is None:
         return "failed (no error message recorded)"
-    if error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
-        error = error.cause
-    return _readable(error.message)
+    message = step_error_message(error)
+    return explain_lock(message, settings.warehouse_path, settings.serving_path) or message
 
 
 @dataclass(frozen=True)
@@ -89,5 +96,5 @@ def run_full_pipeline(
         run_id=result.run_id,
         success=result.success,
         failed_steps=[event.step_key or "" for event in failures],
-        failure_messages=[_failure_message(event) for event in failures],
+        failure_messages=[_failure_message(event, settings) for event in failures],
     )

@@ -103,3 +103,27 @@ def test_build_without_orders_fails_and_says_where_to_put_them(tmp_path: Path):
     assert f"Full log (Dagster and dbt output): {tmp_path / 'data' / 'logs'}" in output
     assert "http://127.0.0.1:3000/runs/" in output
     assert "Traceback" not in completed.stdout + completed.stderr
+
+
+@pytest.mark.e2e
+def test_a_systemic_break_blocks_and_says_which_rule_rows_files_and_data_docs(tmp_path: Path):
+    orders = tmp_path / "data" / "landing" / "sales" / "orders"
+    orders.mkdir(parents=True)
+    rows = [f"O{n},C{n},2026-05-{n:02d}T10:00:00Z,completed,web,USD,10.00,0" for n in range(1, 5)]
+    # The export's date format changed for most rows: systemic, not a few bad rows.
+    rows += [f"O{n},C{n},05/{n:02d}/2026 10:00,completed,web,USD,10.00,0" for n in range(5, 11)]
+    header = "order_id,customer_id,ordered_at,status,channel,currency,total_amount,discount_amount"
+    (orders / "orders_2026-05.csv").write_text("\n".join([header, *rows]) + "\n")
+
+    completed = run_crm(tmp_path / "data", "build")
+
+    output = " ".join(completed.stdout.split())
+    assert completed.returncode == 1, completed.stdout
+    assert "raw/orders blocked by orders_severe_expectations" in output
+    assert "at most 10% of the rows of canonical's latest load are quarantined" in output  # the rule
+    assert "6 of 10 rows quarantined (60.0%, limit 10%)" in output  # how many
+    assert "sales/orders/orders_2026-05.csv: 6 of 10 rows quarantined" in output  # which files
+    assert "orders_2026-05.csv, line 6: ordered_at: cannot parse '05/05/2026 10:00' as timestamp" in output
+    assert f"Data Docs: {tmp_path / 'data' / 'docs' / 'great_expectations'}" in output
+    assert "Not run because of it: dbt build" in output
+    assert "Traceback" not in completed.stdout + completed.stderr

@@ -231,6 +231,51 @@ def test_a_step_meeting_a_locked_warehouse_succeeds_once_the_lock_is_released(tm
         assert connection.execute("SELECT one FROM written").fetchall() == [(1,)]
 
 
+def test_a_lock_that_stays_names_its_holder_and_what_to_do(tmp_path: Path):
+    """What `crm build` prints while it waits and when it gives up (cli.py and runner.py use these)."""
+    from dagster_project.runner import _failure_message, step_error_message
+    from dagster_project.transient_errors import explain_lock
+
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.warehouse_path.parent.mkdir(parents=True)
+    holding = tmp_path / "holding"
+    holder = subprocess.Popen(
+        [
+            PYTHON,
+            "-c",
+            "import duckdb, sys, time, pathlib; connection = duckdb.connect(sys.argv[1]); "
+            "pathlib.Path(sys.argv[2]).touch(); time.sleep(60)",
+            str(settings.warehouse_path),
+            str(holding),
+        ]
+    )
+    try:
+        wait_for(holding, holder)
+        warehouse = WarehouseResource(
+            data_dir=str(settings.data_dir), transient_retries=1, transient_retry_wait_seconds=0.2
+        )
+        result = dg.materialize(
+            [writes_a_table], resources={"warehouse": warehouse}, instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )  # fmt: skip
+        assert not result.success
+        (retry,) = events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+        (failure,) = events_of(result, dg.DagsterEventType.STEP_FAILURE)
+        # Explained while the holder still runs: its command line is read from /proc.
+        waiting = explain_lock(
+            step_error_message(retry.event_specific_data.error), settings.warehouse_path, settings.serving_path
+        )
+        gave_up = _failure_message(failure, settings)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    for message in (waiting, gave_up):
+        assert f"is locked by process {holder.pid} (" in message, message
+        assert "time.sleep(60)" in message  # the holder's command line, so the user knows which program
+        assert f"kill {holder.pid}" in message and str(settings.serving_path) in message
+
+
 def test_bad_data_fails_at_once_without_retrying(tmp_path: Path):
     result = materialise(meets_bad_data, tmp_path / "data")
 
