@@ -195,8 +195,14 @@ def test_symlinks_out_of_the_landing_folder_are_not_read(landing, connection, tm
     outside.write_text(GOOD_ORDERS)
     (landing / "sales" / "orders" / "link.csv").symlink_to(outside)
     result = load_entity(connection, ORDERS, landing, LOADED_AT)
-    assert result.files == []
+    assert [(file.source_file, file.status) for file in result.files] == [("sales/orders/link.csv", "skipped")]
     assert rows(connection, "select count(*) from raw.orders") == [(0,)]
+    # The ledger says why, once however often the file is seen.
+    load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert rows(connection, "select source_file, status, error from raw._file_ledger") == [
+        ("sales/orders/link.csv", "skipped", "sales/orders/link.csv: a symbolic link: not followed "
+         "(copy the file into the landing folder instead)")
+    ]  # fmt: skip
 
 
 def test_ragged_line_is_quarantined_and_the_rest_loads(landing, connection):
@@ -231,17 +237,18 @@ def test_undecodable_file_does_not_stop_the_others(landing, connection):
     assert rows(connection, "select count(*) from raw.orders") == [(3,)]
 
 
-def test_unterminated_quote_quarantines_the_rest_of_the_file_without_losing_it(landing, connection):
+def test_an_unterminated_quote_quarantines_its_line_and_the_lines_it_would_swallow_load(landing, connection):
     write(
         landing,
         "orders_1.csv",
         GOOD_ORDERS + 'O7,"C7,2025-01-09,completed,web,USD,5,0\nO8,C8,2025-01-10,completed,web,USD,6,0\n',
     )
     result = load_entity(connection, ORDERS, landing, LOADED_AT)
-    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 3, 1)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 4, 1)
     [(line, reason, raw)] = rows(connection, "select source_line, reason, raw_record from raw._quarantine")
-    assert line == 5 and reason.startswith("line does not match the header")
-    assert "O8,C8" in raw  # the swallowed line is kept in the quarantined text, not lost
+    assert line == 5 and reason == "line has a quote that is never closed: it would swallow the lines after it"
+    assert "O7" in raw and "O8" not in raw
+    assert rows(connection, "select order_id, _source_line from raw.orders where order_id = 'O8'") == [("O8", 6)]
 
 
 def test_broken_json_line_is_quarantined_by_line_number(landing, connection):

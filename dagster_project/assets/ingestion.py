@@ -13,11 +13,13 @@ from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
 def _describe(result: EntityLoadResult) -> dict[str, dg.MetadataValue | int]:
     rejected = result.files_with_status("rejected")
+    skipped = result.files_with_status("skipped")
     metadata: dict[str, dg.MetadataValue | int] = {
         "files_loaded": len(result.files_with_status("loaded")),
         "files_duplicate": len(result.files_with_status("duplicate")),
         "files_unchanged": len(result.files_with_status("unchanged")),
         "files_rejected": len(rejected),
+        "files_skipped": len(skipped),
         "rows_read": result.rows_read,
         "rows_loaded": result.rows_loaded,
         "rows_quarantined": result.rows_quarantined,
@@ -25,6 +27,8 @@ def _describe(result: EntityLoadResult) -> dict[str, dg.MetadataValue | int]:
     }
     if rejected:
         metadata["rejected_files"] = dg.MetadataValue.md("\n".join(f"- {file.error}" for file in rejected))
+    if skipped:
+        metadata["skipped_files"] = dg.MetadataValue.md("\n".join(f"- {file.error}" for file in skipped))
     extra = sorted({column for file in result.files for column in file.extra_columns})
     if extra:
         metadata["unknown_columns_kept_in__extra_columns"] = dg.MetadataValue.text(", ".join(extra))
@@ -64,6 +68,8 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
         record_ingested_files(settings.ingested_files_dir, contract.entity, found)
         for file in result.files_with_status("rejected"):
             context.log.error(f"rejected {file.error}")
+        for file in result.files_with_status("skipped"):
+            context.log.warning(f"skipped {file.error}")
         if contract.is_required_export and result.rows_in_table == 0:
             raise dg.Failure(
                 description=(

@@ -21,6 +21,7 @@ import csv
 import gzip
 import hashlib
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -70,25 +71,44 @@ def format_from_name(path: Path) -> str | None:
     return SUPPORTED_SUFFIXES.get(Path(name).suffix)
 
 
-def discover_files(landing_dir: Path, mapping: EntityMapping) -> list[Path]:
-    """The files matching the mapping's pattern, in name order (the order they were delivered in).
+@dataclass(frozen=True)
+class Discovery:
+    """What a mapping's pattern finds: the files to read, in name order (the order they were
+    delivered in), and the files it will not read, each with the reason."""
 
-    Symlinks, hidden files and anything resolving outside the landing folder are skipped: an
-    export folder must not be a way to make the pipeline read other files on the machine.
+    files: list[Path]
+    skipped: list[tuple[Path, str]]
+
+
+def discover_files(landing_dir: Path, mapping: EntityMapping) -> Discovery:
+    """The files matching the mapping's pattern.
+
+    Symlinks and anything resolving outside the landing folder are skipped, with a reason the
+    file ledger records: an export folder must not be a way to make the pipeline read other files
+    on the machine. Hidden files (partial uploads, editor backups) are passed over silently.
     """
     landing_root = landing_dir.resolve()
-    found = []
+    found: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for path in sorted(landing_dir.glob(mapping.files)):
-        if path.name.startswith(".") or path.is_symlink() or not path.is_file():
+        if path.name.startswith(".") or (path.is_dir() and not path.is_symlink()):
             continue
-        if any(parent.is_symlink() for parent in path.relative_to(landing_dir).parents if parent != Path(".")):
-            continue
-        if not path.resolve().is_relative_to(landing_root):
-            continue
-        if mapping.format is None and format_from_name(path) is None:
-            continue  # e.g. a README or a .done marker beside the exports
-        found.append(path)
-    return found
+        relative = path.relative_to(landing_dir)
+        if path.is_symlink():
+            skipped.append((path, "a symbolic link: not followed (copy the file into the landing folder instead)"))
+        elif any((landing_dir / folder).is_symlink() for folder in relative.parents if folder != Path(".")):
+            skipped.append((path, "inside a symbolically linked folder: not followed (copy the files instead)"))
+        elif not path.resolve().is_relative_to(landing_root):
+            skipped.append((path, "resolves outside the landing folder: not read"))
+        elif not path.is_file():
+            skipped.append((path, "not a regular file"))
+        elif mapping.format is None and format_from_name(path) is None:
+            skipped.append(
+                (path, f"not a supported format ({path.suffix or 'no suffix'}): export CSV, JSON lines or Parquet")
+            )
+        else:
+            found.append(path)
+    return Discovery(found, skipped)
 
 
 def open_landing_file(path: Path, landing_dir: Path, mapping: EntityMapping) -> LandingFile:
@@ -250,6 +270,12 @@ def _read_csv_vectorised(landing_file: LandingFile, mapping: EntityMapping) -> T
     # A record's first physical line: one plus the line breaks (inside values too) before it.
     start_lines = np.searchsorted(newlines, record_starts) + 1 if has_quotes else np.arange(1, len(record_starts) + 1)
     ragged = np.flatnonzero(~good & ~blank)
+    if has_quotes and ragged.size:
+        # A ragged record spanning lines is most likely a quote left open: the strict reader
+        # quarantines only its first line and reads the lines it swallowed.
+        inner_breaks = np.searchsorted(newlines, record_ends[ragged]) - np.searchsorted(newlines, record_starts[ragged])
+        if (inner_breaks > 0).any():
+            return None
     malformed = pl.DataFrame(
         [
             (
@@ -333,6 +359,8 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
     # record once per error: keep each once.
     rejected: dict[int, tuple[str, str]] = {}
     for record_number, csv_line, message in rejects:
+        if "\n" in (csv_line or "") or "\r" in (csv_line or ""):
+            return None  # a rejected record spanning lines: a quote left open, for the strict reader
         rejected.setdefault(int(record_number) - 1, (csv_line or "", message))
     record_count = frame.height + len(rejected)
     embedded_newlines = np.zeros(record_count, dtype=np.int64)
@@ -373,7 +401,8 @@ def _read_csv_strict(landing_file: LandingFile, mapping: EntityMapping) -> TextR
         text = landing_file.content.decode("utf-8-sig" if mapping.encoding == "utf-8" else mapping.encoding)
     except UnicodeDecodeError as error:
         raise _undecodable(name, landing_file.content, mapping.encoding, error) from error
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=mapping.delimiter, quotechar=mapping.quote)
+    physical_lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(iter(physical_lines), delimiter=mapping.delimiter, quotechar=mapping.quote)
     try:
         header = [column.strip() for column in next(reader)]
     except StopIteration:
@@ -389,33 +418,72 @@ def _read_csv_strict(landing_file: LandingFile, mapping: EntityMapping) -> TextR
     records: list[list[str]] = []
     lines: list[int] = []
     malformed: list[tuple[int, str, str]] = []
-    start_line = reader.line_num + 1
-    try:
-        for record in reader:
-            if not record:  # a blank line is not a record
-                start_line = reader.line_num + 1
-                continue
-            if len(record) == len(header):
-                records.append(record)
-                lines.append(start_line)
-            else:
-                malformed.append(
-                    (
-                        start_line,
-                        f"line does not match the header (it has {len(record)} fields, the header has {len(header)})",
-                        json.dumps(record),
-                    )
-                )
-            start_line = reader.line_num + 1
-    except csv.Error as error:
-        raise UnreadableFileError(f"{name}: line {reader.line_num}: cannot be read as CSV ({error})") from error
-
+    next_line = reader.line_num  # index into physical_lines of the next record's first line
+    while next_line is not None:
+        next_line = _read_records_from(
+            physical_lines, next_line, header, mapping, name, records, lines, malformed
+        )  # fmt: skip
     columns = list(zip(*records, strict=True)) if records else [() for _ in header]
     frame = pl.DataFrame(
         {column: list(values) for column, values in zip(header, columns, strict=True)},
         schema=dict.fromkeys(header, pl.String),
     ).with_columns(pl.Series("_source_line", lines, dtype=pl.Int64))
     return TextRows(frame, pl.DataFrame(malformed, schema=MALFORMED_SCHEMA, orient="row"))
+
+
+def _read_records_from(
+    physical_lines: list[str],
+    first: int,
+    header: list[str],
+    mapping: EntityMapping,
+    name: str,
+    records: list[list[str]],
+    lines: list[int],
+    malformed: list[tuple[int, str, str]],
+) -> int | None:
+    """Read records from physical line ``first`` (0-based) on, into the lists given.
+
+    Returns where to start again, or None at the end of the file. A quote that is never closed
+    makes a record swallow the lines after it; when that record then does not match the header
+    (or runs to the end of the file with the quote still open), the line boundary is clear: only
+    its first line is quarantined, and reading starts again on the next line, so the valid lines
+    it swallowed still load.
+    """
+    reader = csv.reader(
+        itertools.islice(physical_lines, first, None), delimiter=mapping.delimiter, quotechar=mapping.quote
+    )
+    consumed = 0
+    try:
+        for record in reader:
+            start, span = first + consumed, reader.line_num - consumed
+            consumed = reader.line_num
+            if not record:  # a blank line is not a record
+                continue
+            runs_to_the_end = first + consumed == len(physical_lines)
+            quote_left_open = runs_to_the_end and record[-1].endswith(("\n", "\r"))
+            if span > 1 and (len(record) != len(header) or quote_left_open):
+                malformed.append(
+                    (
+                        start + 1,
+                        "line has a quote that is never closed: it would swallow the lines after it",
+                        json.dumps(physical_lines[start].rstrip("\r\n")),
+                    )
+                )
+                return start + 1
+            if len(record) == len(header):
+                records.append(record)
+                lines.append(start + 1)
+            else:
+                malformed.append(
+                    (
+                        start + 1,
+                        f"line does not match the header (it has {len(record)} fields, the header has {len(header)})",
+                        json.dumps(record),
+                    )
+                )
+    except csv.Error as error:
+        raise UnreadableFileError(f"{name}: line {first + reader.line_num}: cannot be read as CSV ({error})") from error
+    return None
 
 
 # --- JSON lines and Parquet --------------------------------------------------------------------
@@ -485,6 +553,25 @@ def _read_parquet(landing_file: LandingFile) -> TextRows:
     except (pl.exceptions.PolarsError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableFileError(f"{landing_file.relative_path}: cannot be read as parquet ({first_line})") from error
-    frame = frame.with_columns(pl.all().cast(pl.String)).rename({c: c.strip() for c in frame.columns})
+    frame = frame.with_columns(_parquet_column_as_text(frame.get_column(name)) for name in frame.columns)
+    frame = frame.rename({c: c.strip() for c in frame.columns})
     frame = frame.with_row_index("_source_line", offset=1).with_columns(pl.col("_source_line").cast(pl.Int64))
     return TextRows(frame, pl.DataFrame(schema=MALFORMED_SCHEMA))
+
+
+def _parquet_column_as_text(column: pl.Series) -> pl.Series:
+    """A Parquet column as text, like every other value: lists and structs as JSON (as in JSON
+    lines), bytes as UTF-8 where they are UTF-8. A value that has no text form becomes empty and,
+    if the contract needs it, fails that row's contract rather than the file."""
+    if column.dtype.is_nested() or column.dtype == pl.Object:
+        return pl.Series(column.name, [_as_text(value) for value in column.to_list()], dtype=pl.String)
+    if column.dtype == pl.Binary:
+        return pl.Series(column.name, [_utf8_or_none(value) for value in column.to_list()], dtype=pl.String)
+    return column.cast(pl.String)
+
+
+def _utf8_or_none(value: bytes | None) -> str | None:
+    try:
+        return value.decode("utf-8") if value is not None else None
+    except UnicodeDecodeError:
+        return None

@@ -42,7 +42,7 @@ def landing_signatures(landing_dir: Path, sources: list[tuple[str, EntityMapping
     """relative path -> "size:mtime_ns" of the files these mappings find now."""
     signatures: dict[str, str] = {}
     for _, mapping in sources:
-        for path in discover_files(landing_dir, mapping):
+        for path in discover_files(landing_dir, mapping).files:
             signatures.setdefault(path.relative_to(landing_dir).as_posix(), _signature(path))
     return signatures
 

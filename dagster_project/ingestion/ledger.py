@@ -48,7 +48,7 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection, contract: EntityCon
             rows_read BIGINT,
             rows_loaded BIGINT,
             rows_quarantined BIGINT,
-            status VARCHAR NOT NULL,   -- loaded | duplicate | rejected
+            status VARCHAR NOT NULL,   -- loaded | duplicate | rejected | skipped
             error VARCHAR,
             extra_columns VARCHAR[],
             loaded_at TIMESTAMP NOT NULL

@@ -57,7 +57,9 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FileLoadResult:
     source_file: str
-    status: str  # loaded | duplicate (same content as another file) | unchanged (seen before) | rejected
+    # loaded | duplicate (same content as another file) | unchanged (seen before) | rejected (cannot
+    # be read as a whole) | skipped (not read on purpose: a symlink, an unsupported format)
+    status: str
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -216,20 +218,30 @@ def _plan(
     loaded_at: datetime,
     outcomes: dict[str, FileLoadResult],
 ) -> Iterator[PlannedFile]:
-    """Which files to load; the others (seen before, duplicates, unopenable) are settled here."""
+    """Which files to load; the others (seen before, duplicates, unopenable, skipped) are settled here."""
     hashes_this_run: dict[str, str] = {}
     seen: set[Path] = set()
     for system, mapping in sources:
-        for path in discover_files(landing_dir, mapping):
+        discovery = discover_files(landing_dir, mapping)
+        for path, reason in discovery.skipped:
+            if path in seen:
+                continue
+            seen.add(path)
+            relative_path = path.relative_to(landing_dir).as_posix()
+            outcomes[relative_path] = FileRejection(
+                connection, contract, system, relative_path, loaded_at, status="skipped"
+            )(f"{relative_path}: {reason}", "", path.lstat().st_size)
+        for path in discovery.files:
             if path in seen:  # two configs matching the same file: the first one reads it
                 continue
             seen.add(path)
             relative_path = path.relative_to(landing_dir).as_posix()
             try:
                 landing_file = open_landing_file(path, landing_dir, mapping)
-            except UnreadableFileError as error:
+            except (UnreadableFileError, OSError) as error:
+                message = str(error) if isinstance(error, UnreadableFileError) else _cannot_read(relative_path, error)
                 outcomes[relative_path] = FileRejection(connection, contract, system, relative_path, loaded_at)(
-                    str(error), "", path.stat().st_size
+                    message, "", path.stat().st_size
                 )
                 continue
             content_hash = landing_file.content_hash
@@ -258,6 +270,15 @@ def _prepare(planned: PlannedFile, contract: EntityContract, scratch: CsvScratch
         return PreparedFile(*identity, rows=rows)
     except (UnreadableFileError, ContractViolationError) as error:
         return PreparedFile(*identity, error=str(error))
+    except Exception as error:  # whatever one file does, the other files still load
+        logger.exception("reading %s failed", planned.relative_path)
+        return PreparedFile(*identity, error=_cannot_read(planned.relative_path, error))
+
+
+def _cannot_read(relative_path: str, error: BaseException) -> str:
+    """A rejection for an error no reader anticipated: the file, and the cause in one line."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{relative_path}: cannot be read ({type(error).__name__}: {first_line})"
 
 
 def _commit(
@@ -301,7 +322,8 @@ def _commit(
             rows = item.rows
             # A file rejected earlier and now loadable (e.g. a fixed config) keeps one ledger row.
             connection.execute(
-                f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status = 'rejected'",
+                f"DELETE FROM {LEDGER_TABLE} "
+                "WHERE entity = ? AND source_file = ? AND status IN ('rejected', 'skipped')",
                 [contract.entity, item.relative_path],
             )
             connection.execute(
@@ -366,24 +388,39 @@ def _record_duplicate(
 
 @dataclass(frozen=True)
 class FileRejection:
-    """Records a file that cannot be loaded as a whole; every other file still loads."""
+    """Records a file that is not loaded as a whole (rejected: it cannot be read; skipped: it is
+    not read on purpose), with the reason; every other file still loads. A file keeps one such
+    ledger row however often it is seen."""
 
     connection: duckdb.DuckDBPyConnection
     contract: EntityContract
     system: str
     relative_path: str
     loaded_at: datetime
+    status: str = "rejected"
 
     def __call__(self, error: str, content_hash: str, size_bytes: int) -> FileLoadResult:
-        logger.error("rejected %s", error)
+        if self.status == "rejected":
+            logger.error("rejected %s", error)
+        else:
+            logger.warning("skipped %s", error)
         self.connection.execute("BEGIN TRANSACTION")
         self.connection.execute(
-            f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status = 'rejected'",
+            f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status IN ('rejected', 'skipped')",
             [self.contract.entity, self.relative_path],
         )
         self.connection.execute(
-            f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, 'rejected', ?, NULL, ?)",
-            [self.contract.entity, self.system, self.relative_path, content_hash, size_bytes, error, self.loaded_at],
+            f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL, ?)",
+            [
+                self.contract.entity,
+                self.system,
+                self.relative_path,
+                content_hash,
+                size_bytes,
+                self.status,
+                error,
+                self.loaded_at,
+            ],
         )
         self.connection.execute("COMMIT")
-        return FileLoadResult(source_file=self.relative_path, status="rejected", error=error)
+        return FileLoadResult(source_file=self.relative_path, status=self.status, error=error)

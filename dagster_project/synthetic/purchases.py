@@ -243,7 +243,10 @@ def issue_refunds(rng: np.random.Generator, orders: pl.DataFrame, timeline: Time
         "status",
         "channel",
         "currency",
-        pl.when(pl.col("is_positive")).then(pl.lit("")).otherwise(pl.lit("-")).add(money_text("total_amount"))
+        pl.when(pl.col("is_positive"))
+        .then(pl.lit(""))
+        .otherwise(pl.lit("-"))
+        .add(money_text("total_amount"))
         .alias("total_amount"),
         pl.lit(None, dtype=pl.String).alias("discount_amount"),
     )
