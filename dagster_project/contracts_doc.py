@@ -43,13 +43,15 @@ raw table is created empty when no file has arrived.
 
 ## What happens to each file and row
 
-* Every file is recorded in `raw._file_ledger`: entity, source system, path, SHA-256 of its (decompressed) content, size, rows read, loaded and quarantined, status (`loaded`, `duplicate` or `rejected`), error, unknown columns, load time.
+* Every file is recorded in `raw._file_ledger`: entity, source system, path, SHA-256 of its (decompressed) content, size, rows read, loaded and quarantined, status (`loaded`, `duplicate`, `rejected` or `skipped`), error, unknown columns, load time.
 * A file whose content was loaded before under another name is recorded as a `duplicate` and not loaded; a file seen before is skipped without a new entry. A corrected re-export of records already loaded is loaded, and staging keeps the latest record per key (latest load, then latest file name, then latest line).
 * A row that fails its contract goes to `raw._quarantine` with the file, line, reason and raw text, and the file's other rows load. The row rules: a required value missing, a value that does not parse as its type, a number that is not finite (`inf`, `NaN`, `1e400`) or outside its column's range (the *row rules* column below; money is 0 to 1,000,000,000 unless the column says otherwise), a timestamp before {earliest} or more than {future} days after the load (campaign dates: {planned} days, they are planned ahead), a value outside its enumeration, a line whose field count does not match the header, a JSON line that is not an object. For every file, rows read = rows loaded + rows quarantined.
 * A few bad rows never stop the pipeline: they are quarantined, and the table's warning check (`<entity>_soft_expectations`) reports how many and shows examples. Only a systemic problem blocks what is built from a table (`<entity>_severe_expectations`): a required export with no rows at all, a key or required value empty in the table, more than `max_quarantined_share` of a source system's latest load quarantined (default {max_share:.0%}), or its key empty on more than half of that load's rows. A blocked run says which rule, how many rows, which files, and where the Data Docs page is.
-* A file that cannot be read as a whole (empty, missing a required column, undecodable in its encoding, duplicate header names, not gzip although named `.gz`) is rejected with an error naming the file and the cause; every other file still loads.
+* A file that cannot be read as a whole (empty, missing a required column, undecodable in its encoding, duplicate or empty header names, not gzip although named `.gz`, a truncated Parquet file, or any other error while reading it) is rejected with an error naming the file and the cause; every other file still loads.
+* A quote that is never closed would make a CSV record swallow the lines after it: when that record then does not match the header (or the quote is still open at the end of the file), only its first line is quarantined and the lines after it are read as the records they are.
+* Parquet list and struct columns arrive as JSON text, like nested values in JSON lines.
 * Each file is loaded in one transaction together with its ledger entry: a load that is killed half-way leaves no trace and is redone by the next run.
-* Paths in configs must stay inside the landing folder; symlinks are not followed.
+* Paths in configs must stay inside the landing folder. Symbolic links, files resolving outside the landing folder and files of an unsupported format (e.g. `.xlsx`) are not read: each gets a `skipped` ledger row saying why. Hidden files (partial uploads) are passed over.
 
 ## Source configuration
 
