@@ -66,11 +66,13 @@ def test_build_on_an_empty_data_folder_generates_a_demo_and_prints_where_to_look
 
     # The concise summary: its numbers are the serving file's.
     with duckdb.connect(str(data / "serving" / "crm.duckdb"), read_only=True) as serving:
-        customers, orders = serving.execute(
-            "select (select count(*) from marts.dim_customers), count(*) from marts.fct_orders"
+        customers, orders, revenue = serving.execute(
+            "select (select count(*) from marts.dim_customers), count(*) filter (where not is_refund),"
+            " sum(net_revenue_usd) from marts.fct_orders"
         ).fetchone()
     assert customers == 400
-    assert f"Warehouse {customers:,} customers, {orders:,} orders" in output
+    # Orders and revenue as the marts count them: refund records aside, revenue net of them.
+    assert f"Warehouse {customers:,} customers, {orders:,} orders (net revenue ${revenue:,.0f}" in output
     log_files = list((data / "logs").glob("build-*.log"))
     assert len(log_files) == 1 and f"Log {log_files[0]}" in output
     assert f"Serving {data / 'serving' / 'crm.duckdb'}" in output
