@@ -147,8 +147,11 @@ def test_values_follow_the_contract(generated: GenerationSummary) -> None:
                 assert present.str.contains(TIMESTAMP.pattern).all(), f"{entity}.{column.name}"
             if column.type == "integer":
                 assert present.str.contains(r"^\d+$").all(), f"{entity}.{column.name}"
+    refunds = read_entity(generated, "orders").filter(pl.col("status") == "refunded")
+    assert refunds.height and refunds["total_amount"].str.contains(r"^-?\d+\.\d{2}$").all()
+    assert refunds["total_amount"].str.starts_with("-").any() and not refunds["total_amount"].str.starts_with("-").all()
     for entity, columns in {
-        "orders": ("total_amount", "discount_amount"),
+        "orders": ("discount_amount",),
         "order_lines": ("unit_price", "discount_amount"),
         "products": ("list_price", "unit_cost"),
         "campaigns": ("cost",),
@@ -218,6 +221,15 @@ def test_rerun_overwrites_its_own_files_and_removes_stale_ones(tmp_path: Path) -
 
 def test_order_totals_equal_the_sum_of_their_lines(generated: GenerationSummary) -> None:
     orders = read_entity(generated, "orders")
+    refunds = orders.filter(pl.col("status") == "refunded")
+    orders = orders.filter(pl.col("status") != "refunded")  # refund records have no lines of their own
+    # Each refund follows a completed order of the same customer (R + its number) and is at most its total.
+    refunded = refunds.with_columns(("O" + pl.col("order_id").str.slice(1)).alias("order_id")).join(
+        orders, on="order_id", suffix="_order"
+    )
+    assert refunded.height == refunds.height and (refunded["status_order"] == "completed").all()
+    assert (refunded["customer_id"] == refunded["customer_id_order"]).all()
+    assert (refunded["total_amount"].cast(pl.Float64).abs() <= refunded["total_amount_order"].cast(pl.Float64)).all()
     lines = read_entity(generated, "order_lines").with_columns(
         pl.col("quantity").cast(pl.Int64),
         pl.col("line_number").cast(pl.Int64),
@@ -500,8 +512,10 @@ def test_truth_files_describe_the_simulation(generated: GenerationSummary) -> No
     assert churned["churned_at"].null_count() == 0
     stayed = customer_truth.filter(pl.col("is_churned") == "false")
     assert stayed["churned_at"].null_count() == stayed.height
-    # Churned customers never order after their churn date.
-    orders = read_entity(generated, "orders").with_columns(timestamps("ordered_at"))
+    # Churned customers never order after their churn date (a refund may come after it).
+    orders = (
+        read_entity(generated, "orders").filter(pl.col("status") != "refunded").with_columns(timestamps("ordered_at"))
+    )
     late_orders = orders.join(churned.with_columns(pl.col("churned_at").str.to_date()), on="customer_id").filter(
         pl.col("ordered_at").dt.date() > pl.col("churned_at")
     )

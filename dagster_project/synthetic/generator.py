@@ -50,7 +50,7 @@ class GenerationSummary:
     truth_files: list[Path]
     rows_written: dict[str, int]  # duplicates included
     unique_keys: dict[str, int]
-    total_revenue: float  # sum of total_amount over unique orders
+    total_revenue: float  # sum of total_amount over unique order records, refunds included (as exported)
     unique_orders: int
     elapsed_seconds: float
     parameters: dict[str, object] = field(default_factory=dict)
@@ -209,12 +209,15 @@ def generate_exports(
             truth_customers.append(people.truth(timeline))
             targeted_counts += targeting.targeted.sum(axis=0)
             eligible_counts += targeting.eligible.sum(axis=0)
-            revenue_cents += purchases.revenue_cents
+            # Every order record's amount as exported, refunds included (negative unless marked).
+            revenue_cents += purchases.revenue_cents + int(
+                (refunds["total_amount"].cast(pl.Float64) * 100).round().sum()
+            )
             report(
                 f"chunk {chunk + 1}/{chunk_count}: {size} customers, {purchases.orders.height} orders, "
                 f"{events.height} email events, {support.tickets.height} tickets"
             )
-            del people, leads, events, targeting, purchases, support, frames
+            del people, leads, events, targeting, purchases, refunds, support, frames
 
         # Duplicates held back from the last chunk arrive in a catch-up file of their own. It is
         # written even when empty so the file layout depends on the arguments, not on the draws.
