@@ -73,12 +73,13 @@ def test_suites_follow_the_contracts():
         assert {"quarantined_share__crm", "empty_key_share__crm"} <= severe_columns, entity
         limit = next(s for s in suites.severe if s.kwargs["column"] == "quarantined_share__crm")
         assert limit.kwargs["max_value"] == 0.2
-        # Warnings: value rules on the current rows, any quarantined row of the latest load.
-        ranged = {s.kwargs["column"] for s in suites.soft if s.expectation == "ExpectColumnValuesToBeBetween"}
-        assert {c.name for c in contract.columns if c.type in ("decimal", "timestamp")} <= ranged, entity
-        in_set = {s.kwargs["column"] for s in suites.soft if s.expectation == "ExpectColumnValuesToBeInSet"}
-        assert {c.name for c in contract.columns if c.accepted_values} <= in_set, entity
-        assert "quarantined_rows__crm" in suites.columns
+        # Warnings: shares of the latest load's rows breaking a value rule, its quarantined rows.
+        soft_columns = {s.kwargs["column"] for s in suites.soft}
+        assert {f"{c.name}__out_of_range_share" for c in contract.columns if c.type == "decimal"} <= soft_columns
+        assert {f"{c.name}__implausible_share" for c in contract.columns if c.type == "timestamp"} <= soft_columns
+        assert {f"{c.name}__unknown_value_share" for c in contract.columns if c.accepted_values} <= soft_columns
+        assert {"quarantined_rows__crm", "redelivered_key_share"} <= soft_columns, entity
+        assert all(s.expectation == "ExpectColumnValuesToBeBetween" for s in (*suites.severe, *suites.soft))
     orders_severe = {s.kwargs["column"]: s for s in build_suites("orders", NOW).severe}
     assert orders_severe["rows"].kwargs["min_value"] == 1
     assert "rows" not in {s.kwargs["column"] for s in build_suites("leads", NOW).severe}
@@ -100,7 +101,7 @@ def test_clean_data_passes_both_severities_and_writes_data_docs(connection, land
 
     assert validation.severe.success, validation.severe.failures_in_words()
     assert validation.soft.success, validation.soft.failures_in_words()
-    assert (validation.raw_rows, validation.current_rows) == (4, 4)
+    assert (validation.raw_rows, validation.rows_judged) == (4, 4)
     assert validation.severe.evaluated_expectations > 0 and validation.soft.evaluated_expectations > 0
 
     index = docs_dir / "great_expectations" / "index.html"
@@ -186,9 +187,12 @@ def test_future_timestamp_and_unknown_customer_fail_the_soft_suite_only(connecti
 
     assert validation.severe.success, validation.severe.failures_in_words()
     assert not validation.soft.success
-    assert failed_columns(validation.soft) == {"ordered_at", "customer_id_is_known"}
-    future = next(f for f in validation.soft.failed if f.column == "ordered_at")
-    assert future.examples == ("2026-07-03 00:00:00",)
+    assert failed_columns(validation.soft) == {"ordered_at__implausible_share", "customer_id__unknown_customers_share"}
+    future = next(f for f in validation.soft.failed if f.column == "ordered_at__implausible_share")
+    assert future.examples == (0.25,)  # one row of the four
+    assert [str(value) for value in future.sample] == ["2026-07-03 00:00:00"]  # the row that breaks it
+    unknown = next(f for f in validation.soft.failed if f.column == "customer_id__unknown_customers_share")
+    assert unknown.sample == ("C404",) and "C404" in unknown.in_words()
 
 
 def test_unknown_customers_are_not_judged_without_a_customer_export(connection, landing, tmp_path):
@@ -200,7 +204,7 @@ def test_unknown_customers_are_not_judged_without_a_customer_export(connection, 
     assert validation.soft.success
     customers = validate_entity(connection, "customers", tmp_path / "docs", NOW)
     assert customers.severe.success and customers.soft.success
-    assert customers.severe.skipped_reason and customers.current_rows == 0
+    assert customers.severe.skipped_reason and customers.rows_judged == 0
 
 
 def test_duplicates_in_raw_that_dedupe_to_unique_keys_pass_the_severe_suite(connection, landing, tmp_path):
@@ -214,11 +218,12 @@ def test_duplicates_in_raw_that_dedupe_to_unique_keys_pass_the_severe_suite(conn
 
     validation = validate_entity(connection, "orders", tmp_path / "docs", NOW)
 
-    assert (validation.raw_rows, validation.current_rows) == (5, 4)
+    # The soft suite judges the latest load: the one row of the second file.
+    assert (validation.raw_rows, validation.rows_judged) == (5, 1)
     assert validation.severe.success, validation.severe.failures_in_words()
-    # One raw row in five repeats a key: more than the 5% the soft suite tolerates.
+    # Its one row repeats a key delivered before: more than the 5% the soft suite tolerates.
     (failure,) = validation.soft.failed
-    assert failure.column == "raw_duplicate_key_share" and failure.observed_value == pytest.approx(0.2)
+    assert failure.column == "redelivered_key_share" and failure.examples == (1.0,)
 
 
 def test_values_outside_the_vocabulary_and_empty_tables(connection, tmp_path):
@@ -232,7 +237,10 @@ def test_values_outside_the_vocabulary_and_empty_tables(connection, tmp_path):
     )
     validation = validate_entity(connection, "tickets", tmp_path / "docs", NOW)
     assert validation.severe.success
-    assert failed_columns(validation.soft) == {"status", "resolved_at, created_at"}
+    # No load on record (rows written directly): the whole table is judged.
+    assert failed_columns(validation.soft) == {"status__unknown_value_share", "resolved_at__before_created_at_share"}
+    status = next(f for f in validation.soft.failed if f.column == "status__unknown_value_share")
+    assert status.sample == ("escalated",) and status.examples == (0.5,)
 
     ensure_raw_schema(connection, CONTRACTS["orders"])
     orders = validate_entity(connection, "orders", tmp_path / "docs", NOW)

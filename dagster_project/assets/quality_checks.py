@@ -7,7 +7,11 @@ Each ``raw.<entity>`` asset has two checks, computed together in one step:
                                   config's ``max_quarantined_share``, a key mostly empty): when it
                                   fails (severity ERROR) the assets downstream of ``raw.<entity>``
                                   (dbt staging, marts, models) are not materialised in that run.
-``<entity>_soft_expectations``    a warning (severity WARN) with counts and examples; the run goes on.
+``<entity>_soft_expectations``    a warning (severity WARN) with counts and examples, on the rows of
+                                  the latest load; the run goes on.
+
+Both suites read one row of metrics that DuckDB computes, so a check's memory does not grow with
+the table.
 
 The logic is in :mod:`dagster_project.quality` (plain Python); this module only wires it.
 """
@@ -42,7 +46,7 @@ def _spec(contract: EntityContract, severity: str) -> dg.AssetCheckSpec:
             + (
                 "the table's metrics (aggregates of the whole table and of each source system's latest load). "
                 if blocking
-                else "the current rows (latest row per key, as dbt staging sees them). "
+                else "the metrics of the latest load (the rows the last ingestion brought, not the whole history). "
             )
             + f"{effect}\n\n"
             f"{describe_suite(contract.entity, severity)}"
@@ -58,7 +62,7 @@ def _metadata(validation: EntityValidation, severity: str) -> dict:
         "failed_expectation_count": len(result.failed),
         "evaluated_expectations": result.evaluated_expectations,
         "raw_rows": validation.raw_rows,
-        "current_rows": validation.current_rows,
+        "rows_judged": validation.rows_judged,
     }
     if validation.loads:
         metadata["latest_loads"] = dg.MetadataValue.md("\n".join(f"    {line}" for line in validation.load_in_words()))

@@ -1,21 +1,18 @@
-"""Reading what the suites validate from the build DuckDB: a table's metrics and its current rows.
+"""Reading what the suites validate from the build DuckDB: one row of metrics per suite.
 
-The *metrics* (severe suite) are one row of aggregates DuckDB computes over the whole table and
-the latest load of each source system (from the file ledger and the quarantine), so the blocking
-suite reads a handful of numbers whatever the size of the table.
+Great Expectations validates pandas frames; handing it a raw table (70 million email events at a
+million customers) would take the memory of the table. So DuckDB computes, and GX gets one row:
 
-The *current rows* (soft suite) are described below.
+- the *table metrics* (severe suite): rows of the table, empty keys and required values, and
+  each source system's latest load from the file ledger and the quarantine (share quarantined,
+  share without a key);
+- the *load metrics* (soft suite): for every row rule of :class:`~.suites.RowCheck`, the share of
+  the latest load's rows that break it (references joined against the parent's keys), the share
+  whose key was delivered before, and the rows quarantined; plus a few example values of each
+  rule that fails.
 
-The current rows are the latest row per key, in the order dbt staging uses
-(``deduplicate_latest``: most recently loaded, then the later file, then the later line), so the
-checks judge exactly what the warehouse is built from. Only the columns some expectation reads
-are read, plus the computed columns:
-
-- ``<column>_is_known`` for each referential check: whether the value is a key of the parent's
-  raw table (empty when the value is empty, so it is not judged), computed by DuckDB rather than
-  by passing the parent's keys to Great Expectations as a value set;
-- ``raw_duplicate_key_share``: the share of raw rows that repeat the key of another raw row
-  (the same value on every row; the suite looks at its maximum).
+The latest load is each source system's most recent load of the entity: the rows the night
+brought, not the whole history, so the work follows the size of a night's delivery.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from dagster_project.quality.suites import (
     REFERENCES,
     ROW_COUNT_METRIC,
     EntitySuites,
-    Reference,
+    RowCheck,
     empty_key_share_metric,
     empty_rows_metric,
     quarantined_rows_column,
@@ -43,8 +40,7 @@ from dagster_project.warehouse import fetch_value, quote_identifier
 if TYPE_CHECKING:
     import pandas as pd
 
-# The order of dbt's deduplicate_latest macro: keep it in step with dbt/macros/deduplicate_latest.sql.
-LATEST_FIRST = "_loaded_at DESC NULLS LAST, _source_file DESC NULLS LAST, _source_line DESC NULLS LAST"
+EXAMPLES_PER_RULE = 5
 
 
 def raw_table_exists(connection: duckdb.DuckDBPyConnection, entity: str) -> bool:
@@ -200,87 +196,117 @@ def available_parents(connection: duckdb.DuckDBPyConnection, entity: str) -> fro
     return frozenset(parent for parent in parents if raw_row_count(connection, parent) > 0)
 
 
-def _flag_expression(reference: Reference) -> str:
-    column = f"current_rows.{quote_identifier(reference.column)}"
-    parent_key = quote_identifier(reference.parent_key)
-    parent_table = contract_for(reference.parent).raw_table
+def _latest_rows(contract_table: str, loads: list[LatestLoad]) -> tuple[str, list]:
+    """SQL for the rows of the latest loads (the whole table when no load is on record, e.g. a
+    warehouse written by an earlier version), and its parameters."""
+    files = [(file.source_file, load.loaded_at) for load in loads for file in load.files]
+    if not files:
+        return f"SELECT * FROM {contract_table}", []
+    placeholders = ", ".join("(?, ?)" for _ in files)
     return (
-        f"CASE WHEN {column} IS NULL THEN NULL "
-        f"ELSE {column} IN (SELECT {parent_key} FROM {parent_table} WHERE {parent_key} IS NOT NULL) END "
-        f"AS {quote_identifier(reference.flag_column)}"
+        f"SELECT raw_rows.* FROM {contract_table} AS raw_rows "
+        f"JOIN (VALUES {placeholders}) AS latest(source_file, loaded_at) "
+        "ON raw_rows._source_file = latest.source_file AND raw_rows._loaded_at = latest.loaded_at",
+        [value for pair in files for value in pair],
     )
 
 
-def current_rows_query(suites: EntitySuites) -> str:
-    """SQL for the current rows of the entity, with the columns the suites read."""
+def _judged_rows_query(suites: EntitySuites, loads: list[LatestLoad]) -> tuple[str, list]:
+    """The latest load's rows with, for each reference, the parent key it names (NULL when unknown)."""
     contract = contract_for(suites.entity)
-    wanted = set(suites.columns)
-    columns = [name for name in contract.column_names if name in wanted]
-    partition = ", ".join(quote_identifier(name) for name in contract.key)
-    inner_columns = ", ".join(
-        quote_identifier(name)
-        for name in dict.fromkeys([*columns, *(r.column for r in suites.references), *contract.key])
-    )
-    selected = [f"current_rows.{quote_identifier(name)}" for name in columns]
-    selected += [_flag_expression(reference) for reference in suites.references]
-    return (
-        f"SELECT {', '.join(selected)} FROM ("
-        f"SELECT {inner_columns} FROM {contract.raw_table} "
-        f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {LATEST_FIRST}) = 1"
-        f") AS current_rows"
-    )
+    latest, parameters = _latest_rows(contract.raw_table, loads)
+    joins = []
+    flags = []
+    for number, reference in enumerate(suites.references):
+        parent = contract_for(reference.parent)
+        key = quote_identifier(reference.parent_key)
+        alias = f"parent_{number}"
+        joins.append(
+            f"LEFT JOIN (SELECT DISTINCT {key} AS parent_key FROM {parent.raw_table} WHERE {key} IS NOT NULL) "
+            f"AS {alias} ON latest_rows.{quote_identifier(reference.column)} = {alias}.parent_key"
+        )
+        flags.append(f"{alias}.parent_key AS {quote_identifier(reference.flag_column)}")
+    selected = ", ".join(["latest_rows.*", *flags])
+    return f"SELECT {selected} FROM ({latest}) AS latest_rows {' '.join(joins)}", parameters
 
 
-def _with_nanosecond_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps as ``datetime64[ns]`` where they fit.
-
-    DuckDB hands over microsecond timestamps; GX compares those one Python object at a time
-    (seconds per column on the email events) but nanosecond ones in a vectorised way. A column
-    with a value outside the nanosecond range (before 1677 or after 2262: broken data) stays as
-    it is, and is judged the slow way.
-    """
-    import pandas as pd
-
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_datetime64_dtype(column.dtype) and not pd.api.types.is_datetime64_ns_dtype(column.dtype):
-            low, high = column.min(), column.max()
-            if pd.isna(low) or (pd.Timestamp.min <= low and high <= pd.Timestamp.max):
-                frame[name] = column.astype("datetime64[ns]")
-    return frame
+def _key_expression(entity: str) -> str:
+    key = contract_for(entity).key
+    columns = ", ".join(quote_identifier(name) for name in key)
+    return quote_identifier(key[0]) if len(key) == 1 else f"row({columns})"
 
 
 @dataclass(frozen=True)
-class CurrentRows:
-    entity: str
-    frame: pd.DataFrame  # current rows: the columns the suites read, plus the computed ones
-    raw_rows: int
-
-    @property
-    def current_rows(self) -> int:
-        return len(self.frame)
-
-    @property
-    def duplicate_key_share(self) -> float:
-        """Share of raw rows that repeat another raw row's key (and that staging drops)."""
-        return (self.raw_rows - self.current_rows) / self.raw_rows if self.raw_rows else 0.0
+class LoadMetrics:
+    frame: pd.DataFrame  # one row: each rule's share of rows breaking it, the redelivered share, quarantined rows
+    rows_judged: int  # rows of the latest load in the table
+    examples: dict[str, tuple]  # metric -> a few values of rows breaking it, for the rules that fail
 
 
-def read_current_rows(
-    connection: duckdb.DuckDBPyConnection, suites: EntitySuites, loads: list[LatestLoad] = ()
-) -> CurrentRows:
-    """The current rows as a pandas frame (what the soft suite validates), with each source
-    system's quarantined rows of its latest load as a constant column.
+def load_metrics(connection: duckdb.DuckDBPyConnection, suites: EntitySuites, loads: list[LatestLoad]) -> LoadMetrics:
+    """The soft suite's one row, computed by DuckDB over the latest load (see the module docstring)."""
+    import pandas as pd
 
-    Call only when the raw table exists. DuckDB converts to pandas directly (``.df()``), which is
-    faster than going through polars for the string columns of large tables.
-    """
-    raw_rows = raw_row_count(connection, suites.entity)
-    frame = _with_nanosecond_timestamps(connection.sql(current_rows_query(suites)).df())
-    rows = CurrentRows(entity=suites.entity, frame=frame, raw_rows=raw_rows)
-    if DUPLICATE_SHARE_COLUMN in suites.columns:
-        frame[DUPLICATE_SHARE_COLUMN] = rows.duplicate_key_share
+    judged_rows, parameters = _judged_rows_query(suites, loads)
+    counts = [
+        f"count(*) FILTER (WHERE ({check.judged})), count(*) FILTER (WHERE ({check.judged}) AND ({check.unexpected}))"
+        for check in suites.row_checks
+    ]
+    key = _key_expression(suites.entity)
+    values = connection.execute(
+        f"SELECT count(*), count(DISTINCT {key}) {''.join(', ' + count for count in counts)} "
+        f"FROM ({judged_rows}) AS judged_rows",
+        parameters,
+    ).fetchall()[0]
+    rows_judged, distinct_keys = int(values[0]), int(values[1])
+    metrics: dict[str, float | int] = {}
+    failing: list[RowCheck] = []
+    for number, check in enumerate(suites.row_checks):
+        judged, unexpected = int(values[2 + 2 * number]), int(values[3 + 2 * number])
+        metrics[check.metric] = unexpected / judged if judged else 0.0
+        if metrics[check.metric] > check.tolerance:
+            failing.append(check)
+    metrics[DUPLICATE_SHARE_COLUMN] = _redelivered_share(connection, suites.entity, loads, rows_judged, distinct_keys)
     quarantined = {load.system: load.rows_quarantined for load in loads}
     for system in suites.systems:
-        frame[quarantined_rows_column(system)] = quarantined.get(system, 0)
-    return rows
+        metrics[quarantined_rows_column(system)] = quarantined.get(system, 0)
+    examples = {
+        check.metric: tuple(
+            row[0]
+            for row in connection.execute(
+                f"SELECT DISTINCT {check.shown} FROM ({judged_rows}) AS judged_rows "
+                f"WHERE ({check.judged}) AND ({check.unexpected}) LIMIT {EXAMPLES_PER_RULE}",
+                parameters,
+            ).fetchall()
+        )
+        for check in failing
+    }
+    return LoadMetrics(pd.DataFrame([metrics]), rows_judged, examples)
+
+
+def _redelivered_share(
+    connection: duckdb.DuckDBPyConnection, entity: str, loads: list[LatestLoad], rows: int, distinct_keys: int
+) -> float:
+    """Share of the latest load's rows whose key was delivered before: earlier in the same load,
+    or in an earlier load. Earlier rows are matched against the load's keys (the small side), so
+    the work follows the load, not the table."""
+    if not rows:
+        return 0.0
+    repeated_in_load = rows - distinct_keys
+    delivered_before = 0
+    files = [(file.source_file, load.loaded_at) for load in loads for file in load.files]
+    if files:
+        contract = contract_for(entity)
+        latest, parameters = _latest_rows(contract.raw_table, loads)
+        key = _key_expression(entity)
+        placeholders = ", ".join("(?, ?)" for _ in files)
+        delivered_before = int(
+            connection.execute(
+                f"SELECT count(DISTINCT {key}) FROM {contract.raw_table} AS earlier "
+                f"LEFT JOIN (VALUES {placeholders}) AS latest_files(source_file, loaded_at) "
+                "ON earlier._source_file = latest_files.source_file AND earlier._loaded_at = latest_files.loaded_at "
+                f"WHERE latest_files.source_file IS NULL AND {key} IN (SELECT {key} FROM ({latest}) AS latest_rows)",
+                [*(value for pair in files for value in pair), *parameters],
+            ).fetchall()[0][0]
+        )
+    return (repeated_in_load + delivered_before) / rows

@@ -45,8 +45,9 @@ class FailedExpectation:
     unexpected_count: int | None = None
     unexpected_percent: float | None = None
     element_count: int | None = None
-    examples: tuple[Any, ...] = ()  # a few unexpected values
+    examples: tuple[Any, ...] = ()  # a few unexpected values (of a metric: its value)
     error: str | None = None  # the expectation could not be evaluated
+    sample: tuple[Any, ...] = ()  # of a metric counting rows: values of a few rows that break the rule
 
     def in_words(self) -> str:
         subject = f"{self.column}: " if self.column else ""
@@ -54,7 +55,8 @@ class FailedExpectation:
         if self.error:
             return f"{text} — could not be evaluated: {self.error}"
         if self.element_count == 1 and self.examples:  # a metric: one value, judged whole
-            return f"{text} — observed {self.examples[0]!r}"
+            sample = f", e.g. {', '.join(repr(value) for value in self.sample)}" if self.sample else ""
+            return f"{text} — observed {self.examples[0]!r}{sample}"
         if self.unexpected_count is not None:
             of = f" of {self.element_count:,}" if self.element_count is not None else ""
             percent = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
@@ -97,7 +99,7 @@ class SeverityResult:
                 outcome = f"{failure.unexpected_count:,} unexpected{percent}"
             else:
                 outcome = f"observed {failure.observed_value!r}"
-            examples = ", ".join(repr(example) for example in failure.examples)
+            examples = ", ".join(repr(example) for example in (failure.sample or failure.examples))
             cells = [failure.column or "(table)", failure.meaning, f"`{failure.expectation_type}`", outcome, examples]
             rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         return header + "\n".join(rows)
@@ -108,7 +110,7 @@ class EntityValidation:
     entity: str
     validated_at: datetime  # the ``now`` the suites were built with (naive UTC)
     raw_rows: int
-    current_rows: int
+    rows_judged: int  # rows of the latest load, which the soft suite judged
     results: dict[str, SeverityResult] = field(default_factory=dict)  # by severity
     data_docs_index: Path | None = None  # <docs_dir>/great_expectations/index.html
     loads: tuple[LatestLoad, ...] = ()  # each source system's latest load of the entity

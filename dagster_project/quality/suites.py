@@ -9,9 +9,11 @@ Each raw entity gets two suites:
     key mostly empty in the latest load. A failure blocks the assets downstream. Rules that one
     row can break are row rules of the contract, judged at ingestion: such a row is quarantined
     and the rest of its file loads, so a few bad rows never stop the night.
-``soft`` (warning), validated on the *current rows* (the latest row per key, what dbt staging
-    keeps): values outside their vocabulary or range, timestamps in the future or out of order,
-    references to unknown records, many re-delivered rows, any quarantined row in the latest load.
+``soft`` (warning), validated on the metrics of the *latest load* (the rows the run brought,
+    not the whole history): the share of its rows with a value outside its vocabulary or range, a
+    timestamp in the future or out of order, a reference to an unknown record, a key delivered
+    before, and its quarantined rows. DuckDB counts them (:class:`RowCheck` holds each rule's SQL)
+    and picks a few examples, so neither suite's memory grows with the table.
 
 This module is plain data: expectations are described by the name of their Great Expectations
 class and its arguments, so importing it costs nothing (GX itself is slow to import and is only
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dagster_project.contracts import EARLIEST_PLAUSIBLE_TIMESTAMP, EntityContract, contract_for
+from dagster_project.warehouse import quote_identifier
 
 SEVERE = "severe"
 SOFT = "soft"
@@ -48,9 +51,9 @@ TIMESTAMP_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
     "tickets": (("resolved_at", "created_at"), ("first_response_at", "created_at")),
 }
 TIMESTAMP_ORDER_MOSTLY = 0.99
-# Share of raw rows that repeat the key of another raw row, above which deliveries look wrong.
+# Share of a load's rows whose key was delivered before, above which deliveries look wrong.
 MAX_DUPLICATE_KEY_SHARE = 0.05
-DUPLICATE_SHARE_COLUMN = "raw_duplicate_key_share"
+DUPLICATE_SHARE_COLUMN = "redelivered_key_share"
 # Metrics (severe suite) of the whole table.
 ROW_COUNT_METRIC = "rows"
 
@@ -90,7 +93,8 @@ class Reference:
 
     @property
     def flag_column(self) -> str:
-        return f"{self.column}_is_known"
+        """The joined column that holds the parent's key when the value names a known record."""
+        return f"{self.column}__known_{self.parent}"
 
     @property
     def parent_key(self) -> str:
@@ -130,25 +134,39 @@ class ExpectationSpec:
 
 
 @dataclass(frozen=True)
+class RowCheck:
+    """A soft rule judged on every row of the latest load; DuckDB counts the rows.
+
+    ``judged`` and ``unexpected`` are SQL conditions on the load's rows (and the reference flags
+    joined to them): the rows the rule applies to, and among them those that break it. The
+    metrics row gets ``metric`` = unexpected / judged, which the suite expects to be at most
+    ``tolerance``; ``shown`` is what an example of a row that breaks it shows.
+    """
+
+    metric: str
+    judged: str
+    unexpected: str
+    shown: str
+    tolerance: float
+    meaning: str
+
+    def expectation(self) -> ExpectationSpec:
+        return _column("ExpectColumnValuesToBeBetween", self.metric, self.meaning, max_value=self.tolerance)
+
+
+@dataclass(frozen=True)
 class EntitySuites:
     entity: str
-    severe: tuple[ExpectationSpec, ...]  # on the metrics row
-    soft: tuple[ExpectationSpec, ...]  # on the current rows
+    severe: tuple[ExpectationSpec, ...]  # on the table's metrics
+    soft: tuple[ExpectationSpec, ...]  # on the latest load's metrics
     references: tuple[Reference, ...]  # those actually validated (parent present and non-empty)
     systems: tuple[str, ...] = ()  # source systems whose latest load is judged
+    row_checks: tuple[RowCheck, ...] = ()  # the soft rules DuckDB counts row by row
 
     def for_severity(self, severity: str) -> tuple[ExpectationSpec, ...]:
         if severity not in SEVERITIES:
             raise ValueError(f"unknown severity {severity!r}; known: {', '.join(SEVERITIES)}")
         return self.severe if severity == SEVERE else self.soft
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """Every column of the current rows frame that the soft suite reads, in a stable order."""
-        seen: dict[str, None] = {}
-        for spec in self.soft:
-            seen.update(dict.fromkeys(spec.columns))
-        return tuple(seen)
 
 
 def suite_name(entity: str, severity: str) -> str:
@@ -199,30 +217,46 @@ def severe_expectations(contract: EntityContract, quarantine_limits: Mapping[str
     return specs
 
 
-def soft_expectations(
-    contract: EntityContract, now: datetime, references: tuple[Reference, ...], systems: tuple[str, ...] = ()
-) -> list[ExpectationSpec]:
-    """Expectations on the current rows: suspicious but usable data."""
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_timestamp(moment: datetime) -> str:
+    return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S}'"
+
+
+def row_checks(contract: EntityContract, now: datetime, references: tuple[Reference, ...]) -> list[RowCheck]:
+    """The soft rules judged row by row on the latest load, with their SQL."""
     entity = contract.entity
-    specs: list[ExpectationSpec] = []
+    checks: list[RowCheck] = []
     for column in contract.columns:
+        name = quote_identifier(column.name)
         if column.type in ("integer", "decimal") and (column.minimum is not None or column.maximum is not None):
-            specs.append(
-                _column(
-                    "ExpectColumnValuesToBeBetween",
-                    column.name,
+            bounds = []
+            if column.minimum is not None:
+                bounds.append(f"{name} < {column.minimum!r}")
+            if column.maximum is not None:
+                bounds.append(f"{name} > {column.maximum!r}")
+            checks.append(
+                RowCheck(
+                    f"{column.name}__out_of_range_share",
+                    f"{name} IS NOT NULL",
+                    " OR ".join(bounds),
+                    name,
+                    0.0,
                     f"{column.name}: {column.rules_in_words()}",
-                    min_value=column.minimum,
-                    max_value=column.maximum,
                 )
             )
         if column.accepted_values is not None:
-            specs.append(
-                _column(
-                    "ExpectColumnValuesToBeInSet",
-                    column.name,
+            vocabulary = ", ".join(_quoted(value) for value in column.accepted_values)
+            checks.append(
+                RowCheck(
+                    f"{column.name}__unknown_value_share",
+                    f"{name} IS NOT NULL",
+                    f"{name} NOT IN ({vocabulary})",
+                    name,
+                    0.0,
                     f"{column.name} is one of {', '.join(column.accepted_values)}",
-                    value_set=list(column.accepted_values),
                 )
             )
     latest_allowed = now + FUTURE_TOLERANCE
@@ -230,63 +264,64 @@ def soft_expectations(
     for column in contract.columns:
         if column.type != "timestamp":
             continue
+        name = quote_identifier(column.name)
+        too_early = f"{name} < {_sql_timestamp(EARLIEST_PLAUSIBLE_TIMESTAMP)}"
         if (entity, column.name) in FUTURE_TIMESTAMPS_ALLOWED:
-            meaning, latest = f"{column.name} is not before {earliest}", None
+            meaning, unexpected = f"{column.name} is not before {earliest}", too_early
         else:
             meaning = f"{column.name} is not in the future (1 day of tolerance) nor before {earliest}"
-            latest = latest_allowed
-        specs.append(
-            _column(
-                "ExpectColumnValuesToBeBetween",
-                column.name,
-                meaning,
-                min_value=EARLIEST_PLAUSIBLE_TIMESTAMP,
-                max_value=latest,
-            )
+            unexpected = f"{too_early} OR {name} > {_sql_timestamp(latest_allowed)}"
+        checks.append(
+            RowCheck(f"{column.name}__implausible_share", f"{name} IS NOT NULL", unexpected, name, 0.0, meaning)
         )
     for later, earlier in TIMESTAMP_ORDER.get(entity, ()):
-        specs.append(
-            ExpectationSpec(
-                "ExpectColumnPairValuesAToBeGreaterThanB",
-                {
-                    "column_A": later,
-                    "column_B": earlier,
-                    "or_equal": True,
-                    "ignore_row_if": "either_value_is_missing",
-                    "mostly": TIMESTAMP_ORDER_MOSTLY,
-                },
+        later_name, earlier_name = quote_identifier(later), quote_identifier(earlier)
+        checks.append(
+            RowCheck(
+                f"{later}__before_{earlier}_share",
+                f"{later_name} IS NOT NULL AND {earlier_name} IS NOT NULL",
+                f"{later_name} < {earlier_name}",
+                f"CAST({later_name} AS VARCHAR) || ' < ' || CAST({earlier_name} AS VARCHAR)",
+                1 - TIMESTAMP_ORDER_MOSTLY,
                 f"{later} is not before {earlier} (on {TIMESTAMP_ORDER_MOSTLY:.0%} of the rows)",
-                (later, earlier),
             )
         )
     for reference in references:
         share = "every row" if reference.mostly >= 1 else f"{reference.mostly:.0%} of the rows"
         why = f"; {reference.why}" if reference.why else ""
-        specs.append(
-            _column(
-                "ExpectColumnValuesToBeInSet",
-                reference.flag_column,
+        name = quote_identifier(reference.column)
+        checks.append(
+            RowCheck(
+                f"{reference.column}__unknown_{reference.parent}_share",
+                f"{name} IS NOT NULL",
+                f"{quote_identifier(reference.flag_column)} IS NULL",
+                name,
+                round(1 - reference.mostly, 6),
                 f"{reference.column} names a known {reference.parent} record ({share}{why})",
-                value_set=[True],
-                mostly=reference.mostly,
             )
         )
+    return checks
+
+
+def soft_expectations(
+    checks: list[RowCheck] | tuple[RowCheck, ...], systems: tuple[str, ...] = ()
+) -> list[ExpectationSpec]:
+    """Expectations on the latest load's metrics: suspicious but usable data."""
+    specs = [check.expectation() for check in checks]
     specs.append(
-        _column(
-            "ExpectColumnMaxToBeBetween",
+        _metric_at_most(
             DUPLICATE_SHARE_COLUMN,
-            f"less than {MAX_DUPLICATE_KEY_SHARE:.0%} of the raw rows repeat the key of another raw row",
-            max_value=MAX_DUPLICATE_KEY_SHARE,
-            strict_max=True,
+            MAX_DUPLICATE_KEY_SHARE,
+            f"at most {MAX_DUPLICATE_KEY_SHARE:.0%} of the latest load's rows repeat a key delivered before "
+            "(in an earlier load or earlier in the same one)",
         )
     )
     for system in systems:
         specs.append(
-            _column(
-                "ExpectColumnMaxToBeBetween",
+            _metric_at_most(
                 quarantined_rows_column(system),
+                0,
                 f"no row of {system}'s latest load was quarantined (see raw._quarantine)",
-                max_value=0,
             )
         )
     return specs
@@ -313,12 +348,14 @@ def build_suites(
         if available_parents is None or reference.parent in available_parents
     )
     limits = dict(quarantine_limits) if quarantine_limits is not None else {"<system>": DEFAULT_MAX_QUARANTINED_SHARE}
+    checks = tuple(row_checks(contract, now, references))
     return EntitySuites(
         entity=entity,
         severe=tuple(severe_expectations(contract, limits)),
-        soft=tuple(soft_expectations(contract, now, references, tuple(sorted(limits)))),
+        soft=tuple(soft_expectations(checks, tuple(sorted(limits)))),
         references=references,
         systems=tuple(sorted(limits)),
+        row_checks=checks,
     )
 
 

@@ -1,10 +1,10 @@
 """Validating the raw tables with Great Expectations and writing its Data Docs.
 
-GX 1.x has no DuckDB data source, so what the suites judge is read from DuckDB into pandas
-(:mod:`.frames`) and validated through a pandas data source: ``add_pandas`` -> dataframe asset
--> whole-dataframe batch definition -> one validation definition per suite. The severe suite
-reads the table's metrics (one row of aggregates DuckDB computed), the soft suite its current
-rows.
+GX 1.x has no DuckDB data source (and its SQL data source fails on DuckDB), so DuckDB computes
+what the suites judge (:mod:`.frames`): one row of metrics per suite, whatever the size of the
+table. GX validates that row through a pandas data source: ``add_pandas`` -> dataframe asset ->
+whole-dataframe batch definition -> one validation definition per suite. The severe suite reads
+the table's metrics, the soft suite the latest load's.
 
 Each call uses an ephemeral GX context (nothing of GX's own is written to the project) whose
 expectation and validation-result stores are folders under the Data Docs site, so that the site
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,10 +39,10 @@ from dagster_project.quality.data_docs_offline import make_data_docs_offline
 from dagster_project.quality.frames import (
     available_parents,
     latest_loads,
+    load_metrics,
     quarantine_examples,
     raw_row_count,
     raw_table_exists,
-    read_current_rows,
     table_metrics,
 )
 from dagster_project.quality.results import (
@@ -73,7 +74,7 @@ SITE_NAME = "crm_data_quality"
 DATASOURCE_NAME = "crm_raw"
 BATCH_DEFINITION_NAME = "whole_frame"
 # What each suite validates: the name of the GX data asset in the Data Docs.
-VALIDATED_FRAME = {SEVERE: "metrics", SOFT: "current_rows"}
+VALIDATED_FRAME = {SEVERE: "table_metrics", SOFT: "latest_load_metrics"}
 VALIDATION_RUNS_KEPT = 10  # per suite, in the stores and in the Data Docs
 # SUMMARY gives counts, percentages and a few unexpected values; COMPLETE would list them all.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
@@ -104,8 +105,8 @@ def validate_entity(
     severities: Iterable[str] = SEVERITIES,
     quarantine_limits: Mapping[str, float] | None = None,
 ) -> EntityValidation:
-    """Validate ``raw.<entity>``: its metrics against the severe suite, its current rows against
-    the soft one.
+    """Validate ``raw.<entity>``: the table's metrics against the severe suite, the latest load's
+    against the soft one.
 
     ``now`` is the validation time that "in the future" is judged against. ``severities`` limits
     the work to some suites (a Dagster run may select only one check). ``quarantine_limits`` maps
@@ -137,7 +138,7 @@ def validate_entity(
             entity=entity,
             validated_at=now,
             raw_rows=0,
-            current_rows=0,
+            rows_judged=0,
             results={severity: _without_rows(entity, severity, reason) for severity in wanted},
             data_docs_index=index,
         )
@@ -145,21 +146,24 @@ def validate_entity(
     limits = {load.system: (quarantine_limits or {}).get(load.system, DEFAULT_MAX_QUARANTINED_SHARE) for load in loads}
     suites = build_suites(entity, now, available_parents(connection, entity), limits)
     frames: dict[str, pd.DataFrame] = {}
-    current_rows = 0
+    rows_judged = 0
     if SEVERE in wanted:
         frames[SEVERE] = table_metrics(connection, entity, loads)
-    if SOFT in wanted and raw_rows:
-        rows = read_current_rows(connection, suites, loads)
-        frames[SOFT] = rows.frame
-        current_rows = rows.current_rows
+    if SOFT in wanted:
+        metrics = load_metrics(connection, suites, loads)
+        frames[SOFT] = metrics.frame
+        rows_judged = metrics.rows_judged
     results = _validate_frames(frames, suites, docs_dir, now) if frames else {}
-    if SOFT in wanted and not raw_rows:
-        results[SOFT] = _without_rows(entity, SOFT, f"{contract.raw_table} has no rows")
+    if SOFT in results:
+        # GX saw each rule's share; the values of rows that break it come from DuckDB.
+        soft = results[SOFT]
+        failed = tuple(replace(failure, sample=metrics.examples.get(failure.column, ())) for failure in soft.failed)
+        results[SOFT] = replace(soft, failed=failed)
     return EntityValidation(
         entity=entity,
         validated_at=now,
         raw_rows=raw_rows,
-        current_rows=current_rows,
+        rows_judged=rows_judged,
         results={severity: results[severity] for severity in wanted},
         data_docs_index=index,
         loads=tuple(loads),
