@@ -6,7 +6,8 @@ Usage (from the repository root)::
     uv run python bench/checks.py --sizes 10000,100000              # a quicker check
 
 For each size it generates (or reuses) the export set of bench/ingest.py, loads the checked
-entity and the entities it references into a DuckDB file (reused when present), then validates
+entity and the entities it references into a DuckDB file (kept and reused: the ledger skips
+files already loaded, and the next night's load is taken out again after it), then validates
 the entity in a fresh subprocess (``validate_entity``: both suites, Data Docs included) and
 prints the child's wall time and its own peak memory (``VmHWM``, see bench/ingest.py). Two
 cases per size:
@@ -58,6 +59,22 @@ def ensure_loaded(landing: Path, database: Path, entities: list[str]) -> None:
             result = load_entity(connection, CONTRACTS[entity], landing, LOADED_AT)
             if result.rows_loaded:
                 print(f"  loaded {result.rows_loaded:,} {entity} rows in {time.perf_counter() - started:.0f} s")
+
+
+def forget_next_night(database: Path, entity: str) -> None:
+    """Take the next night's load out again, so the database is the first load's on the next run."""
+    import duckdb
+
+    if not database.exists():
+        return
+    with duckdb.connect(str(database)) as connection:
+        if not connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [entity]).fetchall()[0][
+            0
+        ]:
+            return
+        connection.execute(f"DELETE FROM raw.{entity} WHERE _loaded_at = ?", [NEXT_NIGHT_AT])
+        connection.execute("DELETE FROM raw._file_ledger WHERE loaded_at = ?", [NEXT_NIGHT_AT])
+        connection.execute("DELETE FROM raw._quarantine WHERE quarantined_at = ?", [NEXT_NIGHT_AT])
 
 
 def next_night_file(landing: Path, entity: str, rows: int) -> Path:
@@ -143,9 +160,8 @@ def main() -> None:
         for stale in landing.rglob("next_night*"):
             stale.unlink()
         database = args.work_dir / f"checks_c{size}_m{args.months}_s{args.seed}.duckdb"
-        database.unlink(missing_ok=True)
-        database.with_suffix(".duckdb.wal").unlink(missing_ok=True)
-        print(f"{size:,} customers: loading {', '.join(entities)} into {database}", flush=True)
+        print(f"{size:,} customers: loading {', '.join(entities)} into {database} (reused when loaded)", flush=True)
+        forget_next_night(database, args.entity)
         ensure_loaded(landing, database, entities)
         first = measure(database, args.entity, args.work_dir / f"docs_c{size}")
         print(f"  first load: {first}", flush=True)
@@ -162,6 +178,7 @@ def main() -> None:
             print(f"  next night: {nightly}", flush=True)
         finally:
             night.unlink()
+            forget_next_night(database, args.entity)
         rows.append((size, first, nightly))
 
     print(f"\nChecks of raw.{args.entity} (both suites and Data Docs), {os.cpu_count()} cores, load {os.getloadavg()}")

@@ -5,7 +5,7 @@ Each raw entity gets two suites:
 ``severe`` (blocking), validated on the table's *metrics*: one row of aggregates DuckDB computes
     over the whole table and its latest load (:mod:`dagster_project.quality.frames`). It fails
     only on a systemic problem: a required export with no rows at all, a key or required value
-    empty in the table, more than a configurable share of the latest load's rows quarantined, a
+    empty in the latest load, more than a configurable share of the latest load's rows quarantined, a
     key mostly empty in the latest load. A failure blocks the assets downstream. Rules that one
     row can break are row rules of the contract, judged at ingestion: such a row is quarantined
     and the rest of its file loads, so a few bad rows never stop the night.
@@ -59,7 +59,7 @@ ROW_COUNT_METRIC = "rows"
 
 
 def empty_rows_metric(column: str) -> str:
-    """Rows of the table whose ``column`` is empty."""
+    """Rows of the latest load whose ``column`` is empty."""
     return f"rows_with_empty_{column}"
 
 
@@ -197,7 +197,7 @@ def severe_expectations(contract: EntityContract, quarantine_limits: Mapping[str
         )
     for name in dict.fromkeys([*contract.key, *contract.required_columns]):
         kind = "key column" if name in contract.key else "required column"
-        specs.append(_metric_at_most(empty_rows_metric(name), 0, f"{kind} {name} is never empty"))
+        specs.append(_metric_at_most(empty_rows_metric(name), 0, f"{kind} {name} is never empty in the latest load"))
     for system, limit in sorted(quarantine_limits.items()):
         specs.append(
             _metric_at_most(
