@@ -80,3 +80,22 @@ def test_running_twice_gives_the_same_warehouse(built_warehouse):
         statuses = dict(connection.execute("select status, count(*) from raw._file_ledger group by 1").fetchall())
     assert first == second
     assert set(statuses) == {"loaded"}
+
+
+def test_every_dbt_test_passes_on_clean_generated_data(built_warehouse):
+    """Warnings included: on the generator's data (whose dirt never breaks the contract) a warning
+    means a test and the contract disagree, e.g. a status the contract allows and a test does not."""
+    import json
+
+    runs = sorted((built_warehouse.dbt_target_dir / "runs").glob("*-crm_dbt_*"))
+    assert len(runs) == 2  # the dbt build of the marts and that of the scored marts
+    results = [
+        result
+        for run in runs
+        for result in json.loads((run / "run_results.json").read_text())["results"]
+        if result["unique_id"].startswith("test.")
+    ]
+    assert len(results) > 100
+    not_passed = {result["unique_id"]: result["status"] for result in results if result["status"] != "pass"}
+    assert not_passed == {}
+
