@@ -21,15 +21,11 @@ from dagster_project.quality import validate_entity
 from dagster_project.quality.data_docs_offline import LOCAL_REPLACEMENTS, external_references, make_data_docs_offline
 from dagster_project.quality.suites import SEVERE, SOFT, suite_name
 from dagster_project.quality.validation import data_docs_dir
+from tests.headless_chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.test_quality import CLEAN_ORDERS, NOW, load, write_export
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
+OFFLINE_CHROMIUM_FLAGS = (
+    *CHROMIUM_FLAGS,
     "--disable-sync",
     "--no-first-run",
     # Every request goes to a port nobody listens on: the network is off for the page.
@@ -134,7 +130,7 @@ def _chromium(page: Path, out_dir: Path, *mode: str) -> subprocess.CompletedProc
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (Debian's chromium package)"
     command = [
         str(CHROMIUM),
-        *CHROMIUM_FLAGS,
+        *OFFLINE_CHROMIUM_FLAGS,
         f"--user-data-dir={out_dir / 'profile'}",
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
         *mode,

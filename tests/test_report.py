@@ -23,15 +23,8 @@ import pytest
 from dagster_project import report
 from dagster_project.contracts import CONTRACTS
 from models_ml.churn import decile_metrics
+from tests.headless_chromium import CHROMIUM, CHROMIUM_FLAGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-)
 WINDOW_WIDTH = 1280
 # Any reference that would make the browser fetch something: src=, href=, CSS url(), @import.
 EXTERNAL_REFERENCE = re.compile(

@@ -43,11 +43,12 @@ if TYPE_CHECKING:
 EXAMPLES_PER_RULE = 5
 
 
-def raw_table_exists(connection: duckdb.DuckDBPyConnection, entity: str) -> bool:
+def raw_table_exists(connection: duckdb.DuckDBPyConnection, table_name: str) -> bool:
+    """Whether ``raw.<table_name>`` exists: an entity's table, or a bookkeeping one (``_file_ledger``)."""
     count = fetch_value(
         connection,
         "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = ?",
-        [entity],
+        [table_name],
     )
     return bool(count)
 
@@ -57,14 +58,6 @@ def raw_row_count(connection: duckdb.DuckDBPyConnection, entity: str) -> int:
     if not raw_table_exists(connection, entity):
         return 0
     return int(fetch_value(connection, f"SELECT count(*) FROM {contract_for(entity).raw_table}"))
-
-
-def _ledger_exists(connection: duckdb.DuckDBPyConnection) -> bool:
-    count = fetch_value(
-        connection,
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = '_file_ledger'",
-    )
-    return bool(count)
 
 
 @dataclass(frozen=True)
@@ -103,7 +96,7 @@ class LatestLoad:
 
 def latest_loads(connection: duckdb.DuckDBPyConnection, entity: str) -> list[LatestLoad]:
     """The latest load of ``entity`` from each source system that loaded files of it."""
-    if not _ledger_exists(connection):
+    if not raw_table_exists(connection, "_file_ledger"):
         return []
     contract = contract_for(entity)
     # A reason names every failed column ("order_id: required value is missing; ..."): a row
