@@ -311,7 +311,7 @@ def sql(query: str, build_file: bool) -> None:
     path = settings.warehouse_path if build_file or not settings.serving_path.exists() else settings.serving_path
     if not path.exists():
         raise click.ClickException(f"No warehouse at {settings.warehouse_path}: run `crm build` first.")
-    opened = duckdb.connect(str(path), read_only=True, config={"memory_limit": settings.duckdb_memory_limit})
+    opened = duckdb.connect(str(path), read_only=True, config=settings.duckdb_config())
     try:
         relation = opened.sql(query)
         if relation is not None:
@@ -340,9 +340,7 @@ def customer(who: str, interactions: int, offers: int) -> None:
         raise click.ClickException(f"No serving file at {settings.serving_path}: run `crm build` first.")
     # Created here, not at import: it must write to the stdout of this invocation.
     out = Console(soft_wrap=False)
-    opened = duckdb.connect(
-        str(settings.serving_path), read_only=True, config={"memory_limit": settings.duckdb_memory_limit}
-    )
+    opened = duckdb.connect(str(settings.serving_path), read_only=True, config=settings.duckdb_config())
     try:
         match = lookup.find_customer(opened, who, key=lambda: load_pii_key(settings, create=False))
         card = lookup.load_card(opened, match, recent_interactions=interactions, top_offers=offers)

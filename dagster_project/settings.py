@@ -18,7 +18,21 @@ from pathlib import Path
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPOSITORY_ROOT / "dbt"
 
+# DuckDB's settings for every connection of the pipeline (ingestion, checks, dbt, models,
+# serving). The defaults suit the reference machine (2 cores, 24 GiB): DuckDB takes at most 4 GB
+# and spills the rest of a large sort or join to disk, which keeps the whole process tree of a
+# million-customer build under 10 GiB with the model training beside it.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
+# Results in file order are not needed anywhere (every query whose order matters says ORDER BY),
+# and keeping it costs memory on large CREATE TABLE AS and COPY (DuckDB's performance guide).
+DEFAULT_DUCKDB_PRESERVE_INSERTION_ORDER = False
+# The variables that set them (read by load_settings and by dbt's profiles.yml).
+DUCKDB_SETTINGS_VARIABLES = (
+    "CRM_DUCKDB_MEMORY_LIMIT",
+    "CRM_DUCKDB_THREADS",
+    "CRM_DUCKDB_TEMP_DIR",
+    "CRM_DUCKDB_PRESERVE_INSERTION_ORDER",
+)
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"", "0", "false", "no", "off"}
 
@@ -27,6 +41,12 @@ FALSE_WORDS = {"", "0", "false", "no", "off"}
 class Settings:
     data_dir: Path
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    # CRM_DUCKDB_THREADS: DuckDB's worker threads; default (None) = one per CPU of this machine.
+    duckdb_threads: int | None = None
+    duckdb_preserve_insertion_order: bool = DEFAULT_DUCKDB_PRESERVE_INSERTION_ORDER
+    # CRM_DUCKDB_TEMP_DIR: where DuckDB spills; default (None) = warehouse/tmp in the data folder.
+    # Spilling at 1M customers writes a few GB: put it on a fast local disk.
+    duckdb_temp_dir_override: Path | None = None
     # CRM_SERVING_MASK_PII: publish the serving file with emails, phones and names replaced by keyed
     # tokens (pii.py); the outbox for operational tools keeps them.
     serving_mask_pii: bool = False
@@ -76,7 +96,22 @@ class Settings:
 
     @property
     def duckdb_temp_dir(self) -> Path:
-        return self.data_dir / "warehouse" / "tmp"
+        return self.duckdb_temp_dir_override or self.data_dir / "warehouse" / "tmp"
+
+    @property
+    def duckdb_thread_count(self) -> int:
+        return self.duckdb_threads or os.cpu_count() or 1
+
+    def duckdb_config(self) -> dict[str, str]:
+        """DuckDB's database settings, as ``duckdb.connect(config=...)`` and dbt's profile
+        (``config_options``) take them: set once when the database is opened, never re-set on
+        each connection (DuckDB 2.0 refuses to change temp_directory once it has spilled there)."""
+        return {
+            "memory_limit": self.duckdb_memory_limit,
+            "threads": str(self.duckdb_thread_count),
+            "temp_directory": str(self.duckdb_temp_dir),
+            "preserve_insertion_order": "true" if self.duckdb_preserve_insertion_order else "false",
+        }
 
     @property
     def models_dir(self) -> Path:
@@ -126,8 +161,13 @@ class Settings:
         return {
             "CRM_DATA_DIR": str(self.data_dir),
             "CRM_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "CRM_DUCKDB_THREADS": str(self.duckdb_thread_count),
+            "CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "1" if self.duckdb_preserve_insertion_order else "0",
             "CRM_SERVING_MASK_PII": "1" if self.serving_mask_pii else "0",
             "DAGSTER_HOME": str(self.dagster_home),
+            # Only when chosen: dbt's profile derives the default from CRM_DATA_DIR, and a
+            # derived path exported here would outlive a later change of the data folder.
+            **({"CRM_DUCKDB_TEMP_DIR": str(self.duckdb_temp_dir_override)} if self.duckdb_temp_dir_override else {}),
         }
 
     def export_to_environment(self) -> None:
@@ -143,14 +183,32 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     raw_data_dir = environ.get("CRM_DATA_DIR") or str(REPOSITORY_ROOT / "data")
     return Settings(
         data_dir=Path(raw_data_dir).expanduser().resolve(),
-        duckdb_memory_limit=environ.get("CRM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT),
+        duckdb_memory_limit=environ.get("CRM_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
+        duckdb_threads=_positive_int(environ, "CRM_DUCKDB_THREADS"),
+        duckdb_preserve_insertion_order=_flag(
+            environ, "CRM_DUCKDB_PRESERVE_INSERTION_ORDER", DEFAULT_DUCKDB_PRESERVE_INSERTION_ORDER
+        ),
+        duckdb_temp_dir_override=(
+            Path(environ["CRM_DUCKDB_TEMP_DIR"]).expanduser().resolve() if environ.get("CRM_DUCKDB_TEMP_DIR") else None
+        ),
         serving_mask_pii=_flag(environ, "CRM_SERVING_MASK_PII"),
         pii_key=environ.get("CRM_PII_KEY") or None,
     )
 
 
-def _flag(environ: dict[str, str], name: str) -> bool:
+def _flag(environ: dict[str, str], name: str, default: bool = False) -> bool:
     value = environ.get(name, "").strip().lower()
+    if not value:
+        return default
     if value not in TRUE_WORDS | FALSE_WORDS:
         raise ValueError(f"{name}={environ[name]!r}: use 1/true/yes/on or 0/false/no/off")
     return value in TRUE_WORDS
+
+
+def _positive_int(environ: dict[str, str], name: str) -> int | None:
+    value = environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={environ[name]!r}: use a whole number of 1 or more")
+    return int(value)

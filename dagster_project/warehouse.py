@@ -18,14 +18,7 @@ from dagster_project.settings import Settings
 def connect_warehouse(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(
-        str(settings.warehouse_path),
-        read_only=read_only,
-        config={
-            "memory_limit": settings.duckdb_memory_limit,
-            "temp_directory": str(settings.duckdb_temp_dir),
-        },
-    )
+    connection = duckdb.connect(str(settings.warehouse_path), read_only=read_only, config=settings.duckdb_config())
     try:
         yield connection
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.settings import Settings, load_settings
+from dagster_project.settings import DUCKDB_SETTINGS_VARIABLES, Settings, load_settings
 
 SMALL_EXPORT = {"customers": 600, "months": 18, "seed": 11, "end_date": date(2026, 6, 30)}
 
@@ -48,7 +48,7 @@ def published_pipeline(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("CRM_DATA_DIR", str(data_dir))
         environment.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
-        for name in ("CRM_ANALYSIS_DATE", "CRM_SERVING_MASK_PII", "CRM_PII_KEY", "CRM_DUCKDB_MEMORY_LIMIT"):
+        for name in ("CRM_ANALYSIS_DATE", "CRM_SERVING_MASK_PII", "CRM_PII_KEY", *DUCKDB_SETTINGS_VARIABLES):
             environment.delenv(name, raising=False)
         settings = load_settings()
         generate_exports(out_dir=settings.landing_dir, truth_dir=root / "ground_truth", **PUBLISHED_EXPORT)

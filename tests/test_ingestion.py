@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -13,6 +13,7 @@ import pytest
 
 from dagster_project.contracts import CONTRACTS, ENTITIES
 from dagster_project.ingestion import load_entity
+from dagster_project.ingestion.ledger import next_load_time
 
 LOADED_AT = datetime(2026, 1, 1, 12, 0)
 ORDERS = CONTRACTS["orders"]
@@ -357,3 +358,15 @@ def test_a_symlinked_folder_inside_the_landing_folder_is_not_followed(landing, c
     sources = [("test", EntityMapping(files="sales/orders/**/*.csv"))]
     result = load_entity(connection, ORDERS, landing, LOADED_AT, sources=sources)
     assert result.files == []
+
+
+def test_loads_are_stamped_in_order_even_when_the_clock_goes_back(landing, connection):
+    """Incremental dbt models take the rows loaded after the latest load they hold, so a load
+    must never be stamped earlier than one the warehouse already has."""
+    assert next_load_time(connection, LOADED_AT) == LOADED_AT  # nothing loaded yet
+    write(landing, "a.csv", "order_id,customer_id,ordered_at\nO1,C1,2025-12-01 10:00:00\n")
+    load_entity(connection, ORDERS, landing, loaded_at=LOADED_AT)
+    set_back = LOADED_AT - timedelta(hours=1)
+    assert next_load_time(connection, set_back) == LOADED_AT + timedelta(microseconds=1)
+    later = LOADED_AT + timedelta(days=1)
+    assert next_load_time(connection, later) == later

@@ -38,7 +38,12 @@ MIN_PRECISION = 0.99
 MIN_RECALL = 0.95
 RFM_BUCKETS = 5
 ANALYSES = sorted((REPOSITORY_ROOT / "dbt" / "analyses").glob("*.sql"))
-INCREMENTAL_FACTS = ("fct_order_lines", "fct_email_events", "fct_interactions")
+INCREMENTAL_MODELS = (
+    "staging.stg_marketing__email_events",
+    "marts.fct_order_lines",
+    "marts.fct_email_events",
+    "marts.fct_interactions",
+)
 ORDERS_ONLY_MARTS = ("customer_rfm", "cohort_retention", "sales_daily", "customer_360", "customer_profitability")
 NEW_ORDERS = 50
 NEW_EMAIL_EVENTS = 50
@@ -543,12 +548,17 @@ class Delivery:
     email_event_ids: list[str]
     returned_order_id: str  # re-exported as returned: its lines stop generating revenue
     corrected_line: tuple[str, int, int]  # order_id, line_number, corrected quantity
+    clicked_event_id: str  # re-exported as clicked
+    new_customer_id: str
+    new_customer_email: str  # a recipient nobody had before
 
 
 def deliver_new_exports(landing: Path) -> Delivery:
     """A later delivery: new orders with their lines and new email events for known contacts,
     half after the last event so far and half late-arriving inside the history, plus a corrected
-    re-export of one order (now returned) and of one order line (one more unit)."""
+    re-export of one order (now returned), of one order line (one more unit) and of one email
+    event (now a click), and a new customer record whose email so far belonged to nobody: the
+    events sent to it, loaded long before, must now link to that customer."""
     orders = read_export(landing, "orders")
     lines = read_export(landing, "order_lines")
     events = read_export(landing, "email_events")
@@ -581,39 +591,56 @@ def deliver_new_exports(landing: Path) -> Delivery:
     write_export(
         pl.concat([new_lines.drop("new_order_id"), corrected_line]), landing, "order_lines", "order_lines_late_delivery"
     )
-    write_export(new_events, landing, "email_events", "email_events_late_delivery")
+    corrected_event = events.filter(pl.col("event_type") == "opened").sort("event_id").head(1)
+    corrected_event = corrected_event.with_columns(pl.lit("clicked").alias("event_type"))
+    write_export(pl.concat([new_events, corrected_event]), landing, "email_events", "email_events_late_delivery")
+
+    customers = read_export(landing, "customers")
+    known = set(customers["email"].drop_nulls().str.strip_chars().str.to_lowercase())
+    recipients = events["email"].drop_nulls().str.strip_chars().str.to_lowercase()
+    stranger = sorted(set(recipients) - known)[0]
+    new_customer = customers.head(1).with_columns(
+        pl.lit("C9000001").alias("customer_id"), pl.lit(stranger).alias("email"), pl.lit(None, pl.String).alias("phone")
+    )
+    write_export(new_customer, landing, "customers", "customers_late_delivery")
     order_id, line_number, quantity = corrected_line.select("order_id", "line_number", "quantity").row(0)
     return Delivery(
         order_ids=new_orders["order_id"].to_list(),
         email_event_ids=new_events["event_id"].to_list(),
         returned_order_id=corrected_order["order_id"].item(),
         corrected_line=(order_id, int(line_number), int(quantity)),
+        clicked_event_id=corrected_event["event_id"].item(),
+        new_customer_id="C9000001",
+        new_customer_email=stranger,
     )
 
 
 def snapshot_facts(warehouse: Path) -> dict[str, pl.DataFrame]:
     with read_only(warehouse) as connection:
-        return {name: connection.sql(f"select * from marts.{name} order by all").pl() for name in INCREMENTAL_FACTS}
+        return {name: connection.sql(f"select * from {name} order by all").pl() for name in INCREMENTAL_MODELS}
 
 
 def full_refresh(settings: Settings) -> subprocess.CompletedProcess[str]:
+    return run_dbt(settings, "build", "--full-refresh")
+
+
+def run_dbt(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
     dbt = Path(sys.executable).parent / "dbt"
     environment = {**os.environ, **settings.subprocess_environment()}
     environment.pop("CRM_ANALYSIS_DATE", None)
     return subprocess.run(
         [
             str(dbt),
-            "build",
-            "--full-refresh",
+            *arguments,
             "--project-dir",
             "dbt",
             "--profiles-dir",
             "dbt",
             # keep the repository's dbt/target and dbt/logs out of it
             "--target-path",
-            str(settings.dbt_target_dir / "full_refresh"),
+            str(settings.dbt_target_dir / "tests_of_the_tests"),
             "--log-path",
-            str(settings.logs_dir / "dbt_full_refresh"),
+            str(settings.logs_dir / "tests_of_the_tests"),
         ],
         cwd=REPOSITORY_ROOT,
         env=environment,
@@ -629,9 +656,19 @@ def test_an_incremental_run_after_new_exports_equals_a_full_refresh(built) -> No
     delivered = deliver_new_exports(settings.landing_dir)
     run_pipeline(settings.data_dir)
     incremental = snapshot_facts(settings.warehouse_path)
-    lines = incremental["fct_order_lines"]
+    lines = incremental["marts.fct_order_lines"]
+    events = incremental["marts.fct_email_events"]
     assert set(delivered.order_ids) <= set(lines["order_id"]), "new orders missing after the incremental run"
-    assert set(delivered.email_event_ids) <= set(incremental["fct_email_events"]["email_event_id"])
+    assert set(delivered.email_event_ids) <= set(events["email_event_id"])
+    assert events.filter(pl.col("email_event_id") == delivered.clicked_event_id)["event_type"].to_list() == ["clicked"]
+    # Events loaded before the customer existed, now linked to them in both facts.
+    stranger_events = events.filter(pl.col("email_normalized") == delivered.new_customer_email)
+    assert stranger_events.height > 0
+    assert set(stranger_events["customer_id"]) == {delivered.new_customer_id}
+    linked = incremental["marts.fct_interactions"].filter(
+        (pl.col("customer_id") == delivered.new_customer_id) & (pl.col("interaction_channel") == "email")
+    )
+    assert linked.height == stranger_events.height
     # The corrections won over the rows loaded before them.
     order_id, line_number, quantity = delivered.corrected_line
     corrected = lines.filter((pl.col("order_id") == order_id) & (pl.col("line_number") == line_number))
@@ -642,7 +679,7 @@ def test_an_incremental_run_after_new_exports_equals_a_full_refresh(built) -> No
     result = full_refresh(settings)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     refreshed = snapshot_facts(settings.warehouse_path)
-    for name in INCREMENTAL_FACTS:
+    for name in INCREMENTAL_MODELS:
         difference = pl.concat(
             [
                 incremental[name]
@@ -655,3 +692,22 @@ def test_an_incremental_run_after_new_exports_equals_a_full_refresh(built) -> No
         )
         assert difference.is_empty(), f"{name}: incremental and full refresh differ:\n{difference.head(10)}"
         assert_frame_equal(incremental[name], refreshed[name])
+
+    # The reconciliation tests compare fingerprints, not rows: one changed link must fail them.
+    with duckdb.connect(str(settings.warehouse_path)) as connection:
+        connection.execute(
+            "update marts.fct_email_events set customer_id = null where email_event_id = ?", [delivered.email_event_ids[0]]
+        )
+        connection.execute(
+            "update marts.fct_interactions set occurred_at = occurred_at + interval 1 second "
+            "where interaction_id = (select min(interaction_id) from marts.fct_interactions)"
+        )
+    tested = run_dbt(
+        settings,
+        "test",
+        "--select",
+        "assert_fct_email_events_match_their_sources assert_fct_interactions_match_their_sources",
+    )
+    assert tested.returncode != 0
+    # fct_interactions: the shifted row, and the unlinked event (its source is fct_email_events)
+    assert "Got 1 result" in tested.stdout and "Got 2 results" in tested.stdout, tested.stdout[-3000:]

@@ -1,6 +1,13 @@
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from dagster_project.settings import REPOSITORY_ROOT, load_settings
+from dagster_project.warehouse import connect_warehouse
 
 
 def test_every_path_derives_from_crm_data_dir(tmp_path: Path):
@@ -32,3 +39,68 @@ def test_dbt_profile_reads_the_same_variable():
     profile = (REPOSITORY_ROOT / "dbt" / "profiles.yml").read_text()
     assert "env_var('CRM_DATA_DIR'" in profile
     assert "/warehouse/crm.duckdb" in profile
+
+
+def test_duckdb_settings_come_from_one_place_and_dbt_opens_the_database_with_them(tmp_path: Path):
+    """settings.py resolves DuckDB's settings; the pipeline's connections and dbt's profile
+    (which reads the variables settings.py exports) must end up with the same values."""
+    settings = load_settings(
+        {
+            "CRM_DATA_DIR": str(tmp_path / "data"),
+            "CRM_DUCKDB_MEMORY_LIMIT": "1GB",
+            "CRM_DUCKDB_THREADS": "1",
+            "CRM_DUCKDB_TEMP_DIR": str(tmp_path / "spill"),
+        }
+    )
+    settings.ensure_directories()
+    expected = {
+        "memory_limit": "953.6 MiB",  # DuckDB reports 1GB (10^9 bytes) in binary units
+        "threads": "1",
+        "temp_directory": str(tmp_path / "spill"),
+        "preserve_insertion_order": "false",
+    }
+    query = "select name, value from duckdb_settings() where name in ('memory_limit', 'threads', 'temp_directory', 'preserve_insertion_order')"
+    with connect_warehouse(settings) as connection:
+        assert dict(connection.execute(query).fetchall()) == expected
+
+    shown = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "show",
+            "--inline",
+            query,
+            "--output",
+            "json",
+            "--log-format",
+            "json",
+            "--project-dir",
+            "dbt",
+            "--profiles-dir",
+            "dbt",
+            "--target-path",
+            str(tmp_path / "dbt_target"),
+            "--log-path",
+            str(tmp_path / "dbt_logs"),
+        ],
+        cwd=REPOSITORY_ROOT,
+        env={**os.environ, **settings.subprocess_environment()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
+    preview = next(
+        json.loads(json.loads(line)["data"]["preview"])
+        for line in shown.stdout.splitlines()
+        if line.startswith("{") and "preview" in json.loads(line).get("data", {})
+    )
+    assert {row["name"]: row["value"] for row in preview} == expected
+
+
+def test_duckdb_settings_refuse_nonsense():
+    with pytest.raises(ValueError, match="CRM_DUCKDB_THREADS"):
+        load_settings({"CRM_DUCKDB_THREADS": "two"})
+    with pytest.raises(ValueError, match="CRM_DUCKDB_PRESERVE_INSERTION_ORDER"):
+        load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "maybe"})
+    assert load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "yes"}).duckdb_config()["preserve_insertion_order"] == "true"

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_project.contracts import CONTRACTS, EntityContract
 from dagster_project.ingestion import EntityLoadResult, load_entity
 from dagster_project.ingestion.landing_watch import landing_signatures, record_ingested_files
+from dagster_project.ingestion.ledger import next_load_time
 from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs, mappings_for
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
@@ -59,7 +60,7 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
                 connection,
                 contract,
                 settings.landing_dir,
-                loaded_at=datetime.now(UTC).replace(tzinfo=None),
+                loaded_at=next_load_time(connection, datetime.now(UTC).replace(tzinfo=None)),
                 sources=sources,
                 on_file=lambda name: context.log.info(f"loading {name}"),
             )

@@ -8,6 +8,8 @@ rejected. Seeing the same file again adds nothing.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import duckdb
 
 from dagster_project.contracts import DUCKDB_TYPES, EntityContract
@@ -89,3 +91,21 @@ def is_recorded(connection: duckdb.DuckDBPyConnection, entity: str, source_file:
             [entity, source_file, content_hash],
         )
     )
+
+
+def next_load_time(connection: duckdb.DuckDBPyConnection, now: datetime) -> datetime:
+    """The ``_loaded_at`` stamp of a new load: ``now``, or just after the latest load the ledger
+    holds if the clock says otherwise.
+
+    Incremental dbt models take the rows loaded after the latest ``_loaded_at`` they hold, so
+    loads must be stamped in the order they commit. Loads run one at a time (the writer pool);
+    this guards against a clock set back (NTP, a restored VM).
+    """
+    exists = fetch_value(
+        connection,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = '_file_ledger'",
+    )
+    latest = fetch_value(connection, f"SELECT max(loaded_at) FROM {LEDGER_TABLE}") if exists else None
+    if latest is not None and latest >= now:
+        return latest + timedelta(microseconds=1)
+    return now

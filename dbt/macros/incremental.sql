@@ -1,16 +1,19 @@
 {#
-    Helpers of the incremental facts (fct_order_lines, fct_email_events, fct_interactions).
+    Helpers of the incremental models (stg_marketing__email_events, fct_order_lines,
+    fct_email_events, fct_interactions).
 
     Each of them carries _loaded_at: the latest load time of the records a row is built from
-    (greatest over the joined staging records). An incremental run reprocesses every row whose
-    _loaded_at is at or after the latest _loaded_at the table already holds, minus
-    var('incremental_lookback_days'): late-arriving and corrected records always have a newer
-    _loaded_at, and the lookback covers loads that finished out of order. Links that depend on
-    identity resolution are compared with the table separately in each model (a new customer
-    record can link old email events without any of them being reloaded).
+    (greatest over the joined records). An incremental run reprocesses every row loaded after the
+    latest _loaded_at the table already holds: late-arriving and corrected records always have a
+    newer _loaded_at, because ingestion stamps every load later than any load the warehouse holds
+    (ledger.next_load_time), inside the single-writer slot. var('incremental_lookback_days')
+    (default 0) widens the window for warehouses that are also loaded by other tools. A window
+    measured in days would make the nights after the first full load reprocess all of it.
+    Links that depend on identity resolution are compared with the table separately in each model
+    (a new customer record can link old email events without any of them being reloaded).
 #}
 
-{#- The earliest _loaded_at an incremental run reprocesses, as a SQL expression. -#}
+{#- Rows with _loaded_at after this SQL expression are new to the table. -#}
 {% macro incremental_loaded_at_cutoff(relation=this) -%}
     (
         select

@@ -1,6 +1,7 @@
 -- The incremental fct_interactions holds exactly the touchpoints that resolve to a customer
 -- today, with their current customer: rows that should have been inserted, re-linked or deleted
--- by an incremental run show up here. Returns the differing rows.
+-- by an incremental run show up here. Compared by fingerprint in 256 buckets of the key (see
+-- assert_fct_email_events_match_their_sources); returns the buckets that differ.
 
 with
 
@@ -33,20 +34,20 @@ sources as (
     from {{ ref('int_interactions__unioned') }}
     where customer_id is not null
 
-),
+    union all
 
-only_in_fact as (
+    select
+        'email-' || email_event_id as interaction_id,
+        customer_id,
+        customer_match_rule as customer_link_method,
+        'email_' || coalesce(event_type, 'unknown') as interaction_type,
+        occurred_at,
+        cast(null as decimal(18, 2)) as revenue_usd,
+        cast(null as bigint) as satisfaction_score
 
-    select 'only in fct_interactions' as side, * from (select * from fact except select * from sources)
-
-),
-
-only_in_sources as (
-
-    select 'missing from fct_interactions' as side, * from (select * from sources except select * from fact)
+    from {{ ref('fct_email_events') }}
+    where customer_id is not null
 
 )
 
-select * from only_in_fact
-union all
-select * from only_in_sources
+{{ compare_fingerprints('fact', 'sources', key='interaction_id', label='fct_interactions') }}

@@ -1,12 +1,14 @@
--- Every touchpoint across systems, linked to a customer through identity resolution
--- (int_identities__resolved, the same rules as bridge_customer_identities):
+-- Every touchpoint across systems except email events, linked to a customer through identity
+-- resolution (int_identities__resolved, the same rules as bridge_customer_identities):
 --   orders        -> their customer_id (always known: customers seen only in orders are customers)
---   email events  -> the identity of their normalised recipient email
 --   tickets       -> the identity of their requester (customer_id, else email)
 --   surveys       -> the customer of the ticket they answer
 --   leads         -> the identity of the lead (email, else phone): lead_created, and
 --                    lead_converted for leads that converted
 -- Touchpoints that cannot be linked to one customer stay here with a null customer_id.
+-- Email events (most of the rows: 70M at a million customers) are linked once, in
+-- fct_email_events, which fct_interactions reads for the email channel: linking them here too
+-- would repeat the largest join of the build.
 -- _loaded_at is the latest load of the records a row is built from (not of the identity
 -- resolution, which fct_interactions compares separately).
 
@@ -15,12 +17,6 @@ with
 orders as (
 
     select * from {{ ref('stg_sales__orders') }}
-
-),
-
-email_events as (
-
-    select * from {{ ref('stg_marketing__email_events') }}
 
 ),
 
@@ -65,28 +61,6 @@ order_interactions as (
         _loaded_at
 
     from orders
-
-),
-
-email_interactions as (
-
-    select
-        'email-' || email_events.email_event_id as interaction_id,
-        identities.identity_id,
-        identities.customer_id,
-        email_events.email_normalized,
-        case when identities.customer_id is not null then identities.match_rule end as customer_link_method,
-        'email' as interaction_channel,
-        'email_' || coalesce(email_events.event_type, 'unknown') as interaction_type,
-        email_events.occurred_at,
-        email_events.email_event_id as source_record_id,
-        cast(null as decimal(18, 2)) as revenue_usd,
-        cast(null as bigint) as satisfaction_score,
-        email_events._loaded_at
-
-    from email_events
-    left join identities
-        on identities.identity_id = 'marketing:email_contact:' || email_events.email_normalized
 
 ),
 
@@ -202,8 +176,6 @@ lead_interactions as (
 unioned as (
 
     select * from order_interactions
-    union all
-    select * from email_interactions
     union all
     select * from ticket_interactions
     union all

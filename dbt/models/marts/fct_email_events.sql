@@ -78,7 +78,7 @@ relinked_identities as (
 
 select * from linked
 where
-    _loaded_at >= {{ incremental_loaded_at_cutoff() }}
+    _loaded_at > {{ incremental_loaded_at_cutoff() }}
     or identity_id in (select identity_id from relinked_identities)
 
 {% else %}

@@ -18,16 +18,20 @@
 
 -- One row per touchpoint of a customer on any channel: orders, email events, tickets, survey
 -- responses and leads (created, converted); touchpoints that resolve to no single customer are
--- left out (they stay in int_interactions__unioned, and in the bridge as unknown contacts).
+-- left out (they stay in int_interactions__unioned and fct_email_events, and in the bridge as
+-- unknown contacts). The email channel comes from fct_email_events, where the events are already
+-- linked to their customer: the largest join of the build is done once.
 -- Incremental (merge on interaction_id): a run reprocesses the touchpoints loaded since the
--- latest load the table holds (minus the lookback) and those whose customer link changed; a
--- touchpoint that no longer resolves to a customer (or no longer exists) is deleted, one that
--- newly resolves is inserted.
+-- latest load the table holds and those whose customer link changed; a touchpoint that no longer
+-- resolves to a customer (or no longer exists) is deleted, one that newly resolves is inserted.
+-- Email events are compared per recipient identity (a few million links), not per event (tens
+-- of millions).
 
 with
 
-interactions as (
+touchpoints as (
 
+    -- orders, tickets, survey responses, leads
     select
         interaction_id,
         customer_id,
@@ -44,6 +48,26 @@ interactions as (
 
     from {{ ref('int_interactions__unioned') }}
 
+),
+
+email_touchpoints as (
+
+    select
+        'email-' || email_event_id as interaction_id,
+        customer_id,
+        'email' as interaction_channel,
+        'email_' || coalesce(event_type, 'unknown') as interaction_type,
+        occurred_at,
+        occurred_date,
+        email_event_id as source_record_id,
+        case when customer_id is not null then customer_match_rule end as customer_link_method,
+        cast(null as decimal(18, 2)) as revenue_usd,
+        cast(null as bigint) as satisfaction_score,
+        identity_id,
+        _loaded_at
+
+    from {{ ref('fct_email_events') }}
+
 )
 
 {% if is_incremental() %}
@@ -56,25 +80,26 @@ interactions as (
         customer_link_method
 
     from {{ this }}
+    where interaction_channel != 'email'
 
 ),
 
 changed as (
 
-    select interactions.interaction_id
-    from interactions
+    select touchpoints.interaction_id
+    from touchpoints
     left join existing
-        on interactions.interaction_id = existing.interaction_id
+        on touchpoints.interaction_id = existing.interaction_id
     where
-        interactions._loaded_at >= {{ incremental_loaded_at_cutoff() }}
+        touchpoints._loaded_at > {{ incremental_loaded_at_cutoff() }}
         -- newly linked
-        or (existing.interaction_id is null and interactions.customer_id is not null)
+        or (existing.interaction_id is null and touchpoints.customer_id is not null)
         -- linked to someone else, or no longer linked (deleted by the merge)
         or (
             existing.interaction_id is not null
             and (
-                interactions.customer_id is distinct from existing.customer_id
-                or interactions.customer_link_method is distinct from existing.customer_link_method
+                touchpoints.customer_id is distinct from existing.customer_id
+                or touchpoints.customer_link_method is distinct from existing.customer_link_method
             )
         )
 
@@ -86,14 +111,50 @@ vanished as (
     -- corrected export): sent with a null customer_id so that the merge deletes them
     select existing.interaction_id
     from existing
-    left join interactions
-        on existing.interaction_id = interactions.interaction_id
-    where interactions.interaction_id is null
+    left join touchpoints
+        on existing.interaction_id = touchpoints.interaction_id
+    where touchpoints.interaction_id is null
+
+),
+
+email_links_now as (
+
+    select distinct identity_id, customer_id, customer_link_method
+    from email_touchpoints
+    where customer_id is not null
+
+),
+
+email_links_held as (
+
+    select distinct identity_id, customer_id, customer_link_method
+    from {{ this }}
+    where interaction_channel = 'email'
+
+),
+
+relinked_email_identities as (
+
+    -- recipients linked to another customer, newly linked, or no longer linked
+    select coalesce(email_links_now.identity_id, email_links_held.identity_id) as identity_id
+    from email_links_now
+    full outer join email_links_held
+        on email_links_now.identity_id = email_links_held.identity_id
+        and email_links_now.customer_id = email_links_held.customer_id
+        and email_links_now.customer_link_method is not distinct from email_links_held.customer_link_method
+    where email_links_now.identity_id is null or email_links_held.identity_id is null
 
 )
 
-select * from interactions
+select * from touchpoints
 where interaction_id in (select interaction_id from changed)
+
+union all by name
+
+select * from email_touchpoints
+where
+    _loaded_at > {{ incremental_loaded_at_cutoff() }}
+    or identity_id in (select identity_id from relinked_email_identities)
 
 union all by name
 
@@ -105,7 +166,12 @@ from vanished
 
 {% else %}
 
-select * from interactions
+select * from touchpoints
+where customer_id is not null
+
+union all
+
+select * from email_touchpoints
 where customer_id is not null
 
 {% endif %}

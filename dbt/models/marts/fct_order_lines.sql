@@ -56,5 +56,5 @@ final as (
 
 select * from final
 {% if is_incremental() %}
-where _loaded_at >= {{ incremental_loaded_at_cutoff() }}
+where _loaded_at > {{ incremental_loaded_at_cutoff() }}
 {% endif %}
