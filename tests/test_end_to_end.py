@@ -98,4 +98,3 @@ def test_every_dbt_test_passes_on_clean_generated_data(built_warehouse):
     assert len(results) > 100
     not_passed = {result["unique_id"]: result["status"] for result in results if result["status"] != "pass"}
     assert not_passed == {}
-

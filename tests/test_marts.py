@@ -265,7 +265,10 @@ def expected_cohorts(orders: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("months_since_first_order") >= 0)
         .group_by("cohort_month", "months_since_first_order")
         .agg(
-            pl.col("customer_id").filter(pl.col("is_revenue_generating")).n_unique().cast(pl.Int64)
+            pl.col("customer_id")
+            .filter(pl.col("is_revenue_generating"))
+            .n_unique()
+            .cast(pl.Int64)
             .alias("active_customers"),
             pl.col("net_cents").sum().alias("revenue_cents"),
         )
@@ -332,8 +335,9 @@ def test_order_counts_and_revenue_reconcile_with_fct_orders_and_the_sales_marts(
             for mart in ("sales_daily", "sales_monthly")
         }
         customer_revenue = {
-            mart: connection.execute(f"select cast(sum(lifetime_revenue_usd) * 100 as bigint) from marts.{mart}")
-            .fetchall()[0][0]
+            mart: connection.execute(
+                f"select cast(sum(lifetime_revenue_usd) * 100 as bigint) from marts.{mart}"
+            ).fetchall()[0][0]
             for mart in ("customer_360", "dim_customers")
         }
         profitability = connection.execute(
@@ -696,7 +700,8 @@ def test_an_incremental_run_after_new_exports_equals_a_full_refresh(built) -> No
     # The reconciliation tests compare fingerprints, not rows: one changed link must fail them.
     with duckdb.connect(str(settings.warehouse_path)) as connection:
         connection.execute(
-            "update marts.fct_email_events set customer_id = null where email_event_id = ?", [delivered.email_event_ids[0]]
+            "update marts.fct_email_events set customer_id = null where email_event_id = ?",
+            [delivered.email_event_ids[0]],
         )
         connection.execute(
             "update marts.fct_interactions set occurred_at = occurred_at + interval 1 second "

@@ -103,4 +103,7 @@ def test_duckdb_settings_refuse_nonsense():
         load_settings({"CRM_DUCKDB_THREADS": "two"})
     with pytest.raises(ValueError, match="CRM_DUCKDB_PRESERVE_INSERTION_ORDER"):
         load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "maybe"})
-    assert load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "yes"}).duckdb_config()["preserve_insertion_order"] == "true"
+    assert (
+        load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "yes"}).duckdb_config()["preserve_insertion_order"]
+        == "true"
+    )
