@@ -79,6 +79,14 @@ def main() -> None:
     default=None,
     help="Where the ground truth goes, outside the landing folder. [default: <out>/../ground_truth]",
 )
+@click.option(
+    "--next-day",
+    "next_days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Instead of a new set: add the next N days of exports to the set in --out (same customers, "
+    "new orders, email events, tickets, corrections and late records), to simulate nightly runs.",
+)
 def generate(
     customers: int,
     months: int,
@@ -87,14 +95,32 @@ def generate(
     dirty_rate: float,
     out: Path | None,
     truth_out: Path | None,
+    next_days: int | None,
 ) -> None:
-    """Write a realistic synthetic export set (sales CSV, marketing JSON lines, support CSV)."""
+    """Write a realistic synthetic export set (sales CSV, marketing JSON lines, support CSV), or
+    the next days of an existing one (--next-day)."""
     settings = load_settings()
     out = (out or settings.landing_dir).resolve()
     truth_out = (truth_out or out.parent / "ground_truth").resolve()
     if truth_out.is_relative_to(out):
         raise click.UsageError(f"--truth-out {truth_out} must be outside the landing folder {out}")
+    if next_days:
+        _generate_next_days(out, truth_out, next_days)
+        return
     _generate(out, truth_out, customers, months, seed, dirty_rate, end_date.date())
+
+
+def _generate_next_days(out: Path, truth: Path, days: int) -> None:
+    from dagster_project.synthetic.next_day import generate_next_day
+
+    for _ in range(days):
+        try:
+            with console.status("Generating the next day of exports..."):
+                summary = generate_next_day(out, truth)
+        except FileNotFoundError as error:
+            raise click.ClickException(str(error)) from error
+        rows = ", ".join(f"{rows:,} {entity}" for entity, rows in summary.rows_written.items())
+        console.print(f"[green]{summary.day}[/] written to {out} in {summary.elapsed_seconds:.1f}s: {rows}")
 
 
 @main.command()

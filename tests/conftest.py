@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from dagster_project.settings import DUCKDB_SETTINGS_VARIABLES, Settings, load_settings
+from tests.environment import restored_environment
 
 SMALL_EXPORT = {"customers": 600, "months": 18, "seed": 11, "end_date": date(2026, 6, 30)}
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored_after_each_test() -> Iterator[None]:
+    with restored_environment():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +53,7 @@ def published_pipeline(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("published_pipeline")
     data_dir = root / "data"
-    with pytest.MonkeyPatch.context() as environment:
+    with restored_environment(), pytest.MonkeyPatch.context() as environment:
         environment.setenv("CRM_DATA_DIR", str(data_dir))
         environment.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
         for name in ("CRM_ANALYSIS_DATE", "CRM_SERVING_MASK_PII", "CRM_PII_KEY", *DUCKDB_SETTINGS_VARIABLES):
@@ -54,5 +62,5 @@ def published_pipeline(tmp_path_factory: pytest.TempPathFactory):
         generate_exports(out_dir=settings.landing_dir, truth_dir=root / "ground_truth", **PUBLISHED_EXPORT)
         outcome = run_full_pipeline(settings)
         assert outcome.success, outcome.failure_messages
-    # run_full_pipeline exported the folder to the environment for dbt; the context restored it.
+    # run_full_pipeline exported the folder to the environment for dbt; the contexts restored it.
     yield settings, outcome

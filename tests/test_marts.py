@@ -11,12 +11,7 @@ export files (deduplicated by key, the last delivery wins) and from the generato
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,8 +22,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from dagster_project.contracts import CONTRACTS
-from dagster_project.runner import run_full_pipeline
-from dagster_project.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, REPOSITORY_ROOT, Settings, load_settings
+from dagster_project.settings import REPOSITORY_ROOT, Settings
+from tests.pipeline import full_refresh, read_only, run_dbt, run_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -50,39 +45,6 @@ NEW_EMAIL_EVENTS = 50
 
 
 # --- running the pipeline in a data folder of its own -----------------------------------------
-
-
-@contextmanager
-def data_dir_environment(data_dir: Path) -> Iterator[Settings]:
-    """CRM_DATA_DIR and friends pointing at ``data_dir``, restored on exit.
-
-    The pipeline exports its settings into os.environ; every variable it writes is set here
-    first, so the monkeypatch puts all of them back.
-    """
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("CRM_DATA_DIR", str(data_dir))
-        monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
-        monkeypatch.setenv(
-            "CRM_DUCKDB_MEMORY_LIMIT", os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
-        )
-        monkeypatch.delenv("CRM_ANALYSIS_DATE", raising=False)
-        yield load_settings()
-
-
-def run_pipeline(data_dir: Path) -> Settings:
-    with data_dir_environment(data_dir) as settings:
-        outcome = run_full_pipeline(settings)
-    assert outcome.success, outcome.failure_messages
-    return settings
-
-
-@contextmanager
-def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(str(path), read_only=True)
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 def copy_warehouse(source: Path, target: Path) -> Path:
@@ -622,37 +584,6 @@ def deliver_new_exports(landing: Path) -> Delivery:
 def snapshot_facts(warehouse: Path) -> dict[str, pl.DataFrame]:
     with read_only(warehouse) as connection:
         return {name: connection.sql(f"select * from {name} order by all").pl() for name in INCREMENTAL_MODELS}
-
-
-def full_refresh(settings: Settings) -> subprocess.CompletedProcess[str]:
-    return run_dbt(settings, "build", "--full-refresh")
-
-
-def run_dbt(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
-    dbt = Path(sys.executable).parent / "dbt"
-    environment = {**os.environ, **settings.subprocess_environment()}
-    environment.pop("CRM_ANALYSIS_DATE", None)
-    return subprocess.run(
-        [
-            str(dbt),
-            *arguments,
-            "--project-dir",
-            "dbt",
-            "--profiles-dir",
-            "dbt",
-            # keep the repository's dbt/target and dbt/logs out of it
-            "--target-path",
-            str(settings.dbt_target_dir / "tests_of_the_tests"),
-            "--log-path",
-            str(settings.logs_dir / "tests_of_the_tests"),
-        ],
-        cwd=REPOSITORY_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def test_an_incremental_run_after_new_exports_equals_a_full_refresh(built) -> None:

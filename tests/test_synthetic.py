@@ -551,3 +551,114 @@ def test_tiny_runs_still_follow_the_contract(
         for path in summary.files[entity]:
             if contract.file_format == "csv":
                 assert path.read_text(encoding="utf-8").splitlines()[0] == ",".join(contract.column_names)
+
+
+# --- the next days of an existing set (simulated nightly deliveries) ------------------------
+
+NEXT_DAY_SET = {"customers": 3000, "months": 3, "seed": 4, "end_date": date(2026, 6, 30)}
+
+
+@pytest.fixture(scope="module")
+def next_days(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list]:
+    from dagster_project.synthetic.next_day import generate_next_day
+
+    root = tmp_path_factory.mktemp("next_days")
+    generate_exports(out_dir=root / "landing", truth_dir=root / "truth", **NEXT_DAY_SET)
+    days = [generate_next_day(root / "landing", root / "truth") for _ in range(3)]
+    return root / "landing", root / "truth", days
+
+
+def read_folder(landing: Path, entity: str, pattern: str = "*") -> pl.DataFrame:
+    contract = CONTRACTS[entity]
+    paths = sorted((landing / contract.source / entity).glob(f"{pattern}.{contract.file_format}"))
+    schema = {name: pl.String for name in contract.column_names}
+    read = pl.read_ndjson if contract.file_format == "jsonl" else pl.read_csv
+    return pl.concat([read(path, schema=schema) for path in paths])
+
+
+def test_next_days_follow_the_window_and_the_contract(next_days) -> None:
+    landing, truth, days = next_days
+    assert [day.day for day in days] == [date(2026, 7, 1), date(2026, 7, 2), date(2026, 7, 3)]
+    recorded = json.loads((truth / "next_days.json").read_text())["days"]
+    assert [entry["day"] for entry in recorded] == ["2026-07-01", "2026-07-02", "2026-07-03"]
+    for day in days:
+        assert sorted(day.files) == sorted(
+            ["customers", "orders", "order_lines", "email_events", "tickets", "satisfaction_surveys", "leads"]
+        )
+        for entity, path in day.files.items():
+            contract = CONTRACTS[entity]
+            frame = read_folder(landing, entity, path.stem)
+            assert frame.height == day.rows_written[entity]
+            for column in contract.columns:
+                present = frame.get_column(column.name).drop_nulls()
+                if column.required:
+                    assert frame.get_column(column.name).null_count() == 0, f"{path.name}: {column.name}"
+                if column.accepted_values:
+                    assert set(present.unique()) <= set(column.accepted_values), f"{path.name}: {column.name}"
+                if column.type == "timestamp":
+                    assert present.str.contains(TIMESTAMP.pattern).all(), f"{path.name}: {column.name}"
+        orders = read_folder(landing, "orders", day.files["orders"].stem)
+        new = orders.filter(pl.col("order_id").str.starts_with(f"O{day.day:%Y%m%d}"))
+        assert new.height > 10 and (new["ordered_at"].str.slice(0, 10) == day.day.isoformat()).all()
+
+
+def test_next_days_continue_the_same_customers_with_fresh_keys(next_days) -> None:
+    landing, _, days = next_days
+    customers = set(read_folder(landing, "customers")["customer_id"])
+    history_customers = set(read_folder(landing, "customers", "customers_0*")["customer_id"])
+    for entity, key in (("orders", "order_id"), ("email_events", "event_id"), ("tickets", "ticket_id")):
+        history = set(read_folder(landing, entity, f"{entity}_0*")[key])
+        for day in days:
+            delivered = read_folder(landing, entity, day.files[entity].stem)[key]
+            fresh = delivered.filter(delivered.str.contains(f"{day.day:%Y%m%d}"))
+            assert fresh.n_unique() == fresh.len() and fresh.len() > 0, entity
+            assert not set(fresh) & history, f"{entity}: a new key repeats the history"
+    day_orders = read_folder(landing, "orders", "orders_day_*")
+    assert set(day_orders["customer_id"]) <= customers
+    # mostly the history's customers keep buying; a few new ones place a first order
+    assert day_orders["customer_id"].is_in(list(history_customers)).mean() > 0.8
+    lines = read_folder(landing, "order_lines", "order_lines_day_*")
+    totals = lines.group_by("order_id").agg(
+        (pl.col("quantity").cast(pl.Int64) * (pl.col("unit_price").cast(pl.Float64) * 100).round()).sum().alias("cents")
+    )
+    placed = day_orders.filter(pl.col("order_id").str.starts_with("O2026")).join(totals, on="order_id")
+    assert (
+        placed.height and ((pl.Series(placed["total_amount"]).cast(pl.Float64) * 100).round() == placed["cents"]).all()
+    )
+
+
+def test_next_days_bring_corrections_and_late_records(next_days) -> None:
+    landing, _, days = next_days
+    second = read_folder(landing, "orders", days[1].files["orders"].stem)
+    first = read_folder(landing, "orders", days[0].files["orders"].stem)
+    # pending orders of the first day are re-exported, settled, the next day
+    pending_first = set(first.filter(pl.col("status") == "pending")["order_id"])
+    settled = second.filter(pl.col("order_id").is_in(list(pending_first)))
+    assert settled.height == len(pending_first) > 0
+    assert set(settled["status"]) <= {"completed", "cancelled"}
+    # tickets opened on one day are re-exported as solved on a later one
+    tickets = read_folder(landing, "tickets", "tickets_day_*")
+    solved = tickets.filter(pl.col("status") == "solved")
+    assert solved.height and solved["resolved_at"].is_not_null().all()
+    assert solved["ticket_id"].is_in(tickets.filter(pl.col("status") == "open")["ticket_id"].to_list()).all()
+    events = read_folder(landing, "email_events", "email_events_day_*")
+    dated = events.with_columns(
+        pl.col("occurred_at").str.slice(0, 10).alias("date"), pl.col("event_id").str.slice(1, 8)
+    )
+    late = dated.filter(pl.col("date") < pl.col("event_id").str.strptime(pl.Date, "%Y%m%d").cast(pl.String))
+    assert 0 < late.height < 0.1 * events.height
+
+
+def test_a_next_day_is_deterministic_and_a_new_set_removes_the_days(tmp_path: Path, next_days) -> None:
+    from dagster_project.synthetic.next_day import generate_next_day
+
+    landing, truth, _ = next_days
+    generate_exports(out_dir=tmp_path / "landing", truth_dir=tmp_path / "truth", **NEXT_DAY_SET)
+    for _ in range(3):
+        generate_next_day(tmp_path / "landing", tmp_path / "truth")
+    assert digest(tmp_path / "landing") == digest(landing)
+    generate_exports(out_dir=tmp_path / "landing", truth_dir=tmp_path / "truth", **NEXT_DAY_SET)
+    assert not list((tmp_path / "landing").rglob("*_day_*"))
+    assert not (tmp_path / "truth" / "next_days.json").exists()
+    with pytest.raises(FileNotFoundError, match="crm generate"):
+        generate_next_day(tmp_path / "empty", tmp_path / "no_truth")

@@ -278,6 +278,8 @@ def generate_exports(
             truth_dir / "summary.json",
         )
     )
+    # A new history: the next days generated after the previous one no longer follow it.
+    (truth_dir / "next_days.json").unlink(missing_ok=True)
     elapsed = time.perf_counter() - started
     report(f"wrote {sum(rows_written.values())} rows in {elapsed:.1f} s")
     return GenerationSummary(

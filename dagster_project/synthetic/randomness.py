@@ -20,6 +20,7 @@ STREAM_NUMBERS: dict[str, int] = {
     "support": 7,
     "dirty_records": 8,
     "refunds": 9,
+    "next_day": 10,
 }
 
 

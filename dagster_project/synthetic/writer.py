@@ -39,12 +39,13 @@ class ExportWriter:
         contract = CONTRACTS[entity]
         return self.out_dir / contract.source / entity
 
-    def write(self, entity: str, frame: pl.DataFrame, number: int | None = None) -> Path:
+    def write(self, entity: str, frame: pl.DataFrame, number: int | None = None, name_stem: str | None = None) -> Path:
         contract = CONTRACTS[entity]
         if frame.columns != contract.column_names:
             raise ValueError(f"{entity}: columns {frame.columns} differ from the contract {contract.column_names}")
         extension = "jsonl" if contract.file_format == "jsonl" else "csv"
-        name = f"{entity}.{extension}" if number is None else f"{entity}_{number:04d}.{extension}"
+        stem = name_stem or (entity if number is None else f"{entity}_{number:04d}")
+        name = f"{stem}.{extension}"
         folder = self.folder(entity)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
@@ -57,13 +58,20 @@ class ExportWriter:
         self.files[entity].append(path)
         return path
 
+    def write_day(self, entity: str, frame: pl.DataFrame, stamp: str) -> Path:
+        """One day's delivery (next_day.py): ``<entity>_day_<YYYYMMDD>.<ext>``."""
+        return self.write(entity, frame, name_stem=f"{entity}_day_{stamp}")
+
     def remove_stale_files(self) -> list[Path]:
         removed = []
         for entity in CONTRACTS:
             folder = self.folder(entity)
             if not folder.is_dir():
                 continue
-            own = re.compile(rf"^\.?{re.escape(entity)}(_\d{{4,}})?\.(csv|jsonl)({re.escape(TEMPORARY_SUFFIX)})?$")
+            # next days' files (next_day.py) continue the history this run replaces: stale too
+            own = re.compile(
+                rf"^\.?{re.escape(entity)}(_\d{{4,}}|_day_\d{{8}})?\.(csv|jsonl)({re.escape(TEMPORARY_SUFFIX)})?$"
+            )
             keep = set(self.files[entity])
             for path in sorted(folder.iterdir()):
                 if own.match(path.name) and path not in keep:

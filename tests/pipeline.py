@@ -1,0 +1,90 @@
+"""Running the whole pipeline, or dbt alone, in a data folder of a test's own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from dagster_project.runner import run_full_pipeline
+from dagster_project.settings import REPOSITORY_ROOT, Settings, load_settings
+from tests.environment import restored_environment
+
+
+@contextmanager
+def data_dir_environment(data_dir: Path) -> Iterator[Settings]:
+    """CRM_DATA_DIR and friends pointing at ``data_dir``, restored on exit.
+
+    The pipeline exports its settings into os.environ; restored_environment puts it back as it was.
+    """
+    with restored_environment(), pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("CRM_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
+        monkeypatch.delenv("CRM_ANALYSIS_DATE", raising=False)
+        yield load_settings()
+
+
+def run_pipeline(data_dir: Path) -> Settings:
+    with data_dir_environment(data_dir) as settings:
+        outcome = run_full_pipeline(settings)
+    assert outcome.success, outcome.failure_messages
+    return settings
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(str(path), read_only=True)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def full_refresh(settings: Settings) -> subprocess.CompletedProcess[str]:
+    return run_dbt(settings, "build", "--full-refresh")
+
+
+def run_dbt(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    dbt = Path(sys.executable).parent / "dbt"
+    environment = {**os.environ, **settings.subprocess_environment()}
+    environment.pop("CRM_ANALYSIS_DATE", None)
+    return subprocess.run(
+        [
+            str(dbt),
+            *arguments,
+            "--project-dir",
+            "dbt",
+            "--profiles-dir",
+            "dbt",
+            # keep the repository's dbt/target and dbt/logs out of it
+            "--target-path",
+            str(settings.dbt_target_dir / "tests_of_the_tests"),
+            "--log-path",
+            str(settings.logs_dir / "tests_of_the_tests"),
+        ],
+        cwd=REPOSITORY_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def snapshot_schema(warehouse: Path, schema: str) -> dict[str, pl.DataFrame]:
+    """Every table of a schema, rows sorted by all columns."""
+    with read_only(warehouse) as connection:
+        names = [
+            name
+            for (name,) in connection.execute(
+                "select table_name from information_schema.tables where table_schema = ? order by 1", [schema]
+            ).fetchall()
+        ]
+        return {name: connection.sql(f"select * from {schema}.{name} order by all").pl() for name in names}
