@@ -187,14 +187,19 @@ class Measured:
     rows_loaded: int | None = None
 
 
-def run_measured(label: str, command: list[str], environment: dict[str, str], events_path: Path | None) -> Measured:
+def run_measured(
+    label: str, command: list[str], environment: dict[str, str], events_path: Path | None, log_path: Path
+) -> Measured:
     started = time.time()
-    process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, env=environment)
-    with TreeSampler(process.pid) as sampler:
-        code = process.wait()
+    with log_path.open("a") as log:
+        log.write(f"\n=== {label}: {' '.join(command)}\n")
+        log.flush()
+        process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        with TreeSampler(process.pid) as sampler:
+            code = process.wait()
     seconds = time.time() - started
     if code != 0:
-        raise SystemExit(f"{label}: {' '.join(command)} failed with exit code {code}")
+        raise SystemExit(f"{label}: {' '.join(command)} failed with exit code {code}; its output is in {log_path}")
     measured = Measured(label, seconds, sampler.peak())
     if events_path is not None:
         measured.stages = stage_figures(events_path, sampler)
@@ -300,13 +305,15 @@ def bench_size(customers: int, days: int, work_dir: Path) -> dict:
     build = [sys.executable, __file__, "--child", str(data_dir), str(events)]
 
     print(f"[{customers:,}] full build ...", flush=True)
-    runs = [run_measured("full build", build, environment, events)]
+    log = data_dir.parent / "bench.log"
+    print(f"[{customers:,}] output of the builds: {log}", flush=True)
+    runs = [run_measured("full build", build, environment, events, log)]
     loaded_before = rows_loaded(settings.warehouse_path)
     runs[0].rows_loaded = loaded_before
     for number in range(1, days + 1):
         day = generate_next_day(settings.landing_dir, truth)
         print(f"[{customers:,}] day {number} ({day.day}, {sum(day.rows_written.values()):,} rows) ...", flush=True)
-        run = run_measured(f"day {number}", build, environment, events)
+        run = run_measured(f"day {number}", build, environment, events, log)
         loaded_now = rows_loaded(settings.warehouse_path)
         run.rows_loaded, loaded_before = loaded_now - loaded_before, loaded_now
         runs.append(run)
@@ -331,6 +338,7 @@ def bench_size(customers: int, days: int, work_dir: Path) -> dict:
         ],
         {**environment, **settings.subprocess_environment()},
         None,
+        log,
     )
     print(f"[{customers:,}] DuckDB's own load of the same files ...", flush=True)
     floor_seconds, floor_rows = duckdb_floor(
@@ -437,23 +445,26 @@ def main() -> None:
     from dagster_project.settings import load_settings
 
     load_before = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    arguments.out.mkdir(parents=True, exist_ok=True)
     results = []
     for customers in (int(size) for size in arguments.sizes.split(",")):
         results.append(bench_size(customers, arguments.days, arguments.work_dir))
-    machine = {
-        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": os.cpu_count(),
-        "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
-        "load_before": load_before,
-        "load_after": ", ".join(f"{value:.2f}" for value in os.getloadavg()),
-        "duckdb_memory_limit": load_settings().duckdb_memory_limit,
-        "python": platform.python_version(),
-        "command": "uv run python bench/nightly.py " + " ".join(sys.argv[1:]),
-    }
-    arguments.out.mkdir(parents=True, exist_ok=True)
-    (arguments.out / "nightly.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    report = markdown(results, machine)
-    (arguments.out / "nightly.md").write_text(report)
+        # written after every size: the 1M runs take most of an hour
+        machine = {
+            "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "cpus": os.cpu_count(),
+            "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+            "load_before": load_before,
+            "load_after": ", ".join(f"{value:.2f}" for value in os.getloadavg()),
+            "duckdb_memory_limit": load_settings().duckdb_memory_limit,
+            "python": platform.python_version(),
+            "command": "uv run python bench/nightly.py " + " ".join(sys.argv[1:]),
+        }
+        (arguments.out / "nightly.json").write_text(
+            json.dumps({"machine": machine, "results": results}, indent=2) + "\n"
+        )
+        report = markdown(results, machine)
+        (arguments.out / "nightly.md").write_text(report)
     print(report)
 
 

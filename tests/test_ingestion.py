@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -370,3 +371,30 @@ def test_loads_are_stamped_in_order_even_when_the_clock_goes_back(landing, conne
     assert next_load_time(connection, set_back) == LOADED_AT + timedelta(microseconds=1)
     later = LOADED_AT + timedelta(days=1)
     assert next_load_time(connection, later) == later
+
+
+def test_files_seen_before_are_not_read_again_until_they_change(landing, connection, monkeypatch):
+    """A night must not re-read the whole history to hash it: files whose size and modification
+    time are what they were when loaded are settled without opening them."""
+    import dagster_project.ingestion.loader as loader
+
+    first_file = write(landing, "orders_1.csv", GOOD_ORDERS)
+    write(landing, "orders_1_copy.csv", GOOD_ORDERS)
+    load_entity(connection, ORDERS, landing, LOADED_AT)
+
+    opened: list[str] = []
+    real_open = loader.open_landing_file
+    monkeypatch.setattr(loader, "open_landing_file", lambda path, *a: opened.append(path.name) or real_open(path, *a))
+    again = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert [f.status for f in again.files] == ["unchanged", "unchanged"] and opened == []
+
+    # Same size, new content and modification time: read, and its new rows loaded.
+    changed = GOOD_ORDERS.replace("O1,", "O9,")
+    assert len(changed) == len(GOOD_ORDERS)
+    first_file.write_text(changed)
+    stat = first_file.stat()
+    os.utime(first_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    later = load_entity(connection, ORDERS, landing, LOADED_AT + timedelta(days=1))
+    assert opened == ["orders_1.csv"]
+    assert [f.status for f in later.files] == ["loaded", "unchanged"]
+    assert rows(connection, "select count(*) from raw.orders where order_id = 'O9'") == [(1,)]

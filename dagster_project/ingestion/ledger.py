@@ -4,6 +4,10 @@
 was read, loaded and quarantined, which earlier file a duplicate repeats, and why a file was
 rejected. Seeing the same file again adds nothing.
 ``raw._quarantine`` keeps every row that failed its contract, with its raw text and reason.
+``raw._file_signatures`` remembers each file's size and modification time with the content hash
+they had, so a night does not read the whole history again to hash it (70 GB... at 1M customers,
+10 GB of email events alone): a file whose size and modification time are unchanged is taken to
+hold the content recorded for them, the rule rsync and make use.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dagster_project.warehouse import fetch_value, quote_identifier
 
 LEDGER_TABLE = "raw._file_ledger"
 QUARANTINE_TABLE = "raw._quarantine"
+SIGNATURE_TABLE = "raw._file_signatures"
 
 METADATA_COLUMNS = (
     ("_extra_columns", "JSON"),
@@ -70,6 +75,17 @@ def ensure_raw_schema(connection: duckdb.DuckDBPyConnection, contract: EntityCon
         )
         """
     )
+    connection.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {SIGNATURE_TABLE} (
+            entity VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            size_bytes BIGINT NOT NULL,      -- on disk (compressed, for .gz)
+            modified_ns BIGINT NOT NULL,     -- st_mtime_ns
+            content_hash VARCHAR NOT NULL
+        )
+        """
+    )
 
 
 def loaded_under(connection: duckdb.DuckDBPyConnection, entity: str, content_hash: str) -> str | None:
@@ -109,3 +125,31 @@ def next_load_time(connection: duckdb.DuckDBPyConnection, now: datetime) -> date
     if latest is not None and latest >= now:
         return latest + timedelta(microseconds=1)
     return now
+
+
+def known_content_hash(
+    connection: duckdb.DuckDBPyConnection, entity: str, source_file: str, size_bytes: int, modified_ns: int
+) -> str | None:
+    """The content hash recorded for this file when it had this size and modification time."""
+    return fetch_value(
+        connection,
+        f"SELECT max(content_hash) FROM {SIGNATURE_TABLE} "
+        "WHERE entity = ? AND source_file = ? AND size_bytes = ? AND modified_ns = ?",
+        [entity, source_file, size_bytes, modified_ns],
+    )
+
+
+def remember_signature(
+    connection: duckdb.DuckDBPyConnection,
+    entity: str,
+    source_file: str,
+    size_bytes: int,
+    modified_ns: int,
+    content_hash: str,
+) -> None:
+    """Record that the file, at this size and modification time, held this content (one row per file)."""
+    connection.execute(f"DELETE FROM {SIGNATURE_TABLE} WHERE entity = ? AND source_file = ?", [entity, source_file])
+    connection.execute(
+        f"INSERT INTO {SIGNATURE_TABLE} VALUES (?, ?, ?, ?, ?)",
+        [entity, source_file, size_bytes, modified_ns, content_hash],
+    )

@@ -34,7 +34,9 @@ from dagster_project.ingestion.ledger import (
     QUARANTINE_TABLE,
     ensure_raw_schema,
     is_recorded,
+    known_content_hash,
     loaded_under,
+    remember_signature,
 )
 from dagster_project.ingestion.source_config import (
     CANONICAL_CONFIG_PATH,
@@ -106,6 +108,7 @@ class PlannedFile:
     system: str
     mapping: EntityMapping
     landing_file: LandingFile
+    signature: tuple[int, int]  # size on disk and modification time (ns), taken before reading
 
     @property
     def relative_path(self) -> str:
@@ -128,6 +131,7 @@ class PreparedFile:
     relative_path: str
     content_hash: str
     size_bytes: int
+    signature: tuple[int, int]
     rows: ValidatedRows | None = None
     error: str | None = None  # the whole file is rejected
 
@@ -237,6 +241,18 @@ def _plan(
             seen.add(path)
             relative_path = path.relative_to(landing_dir).as_posix()
             try:
+                status = path.stat()
+            except OSError as error:
+                outcomes[relative_path] = FileRejection(connection, contract, system, relative_path, loaded_at)(
+                    _cannot_read(relative_path, error), "", 0
+                )
+                continue
+            signature = (status.st_size, status.st_mtime_ns)
+            known = known_content_hash(connection, contract.entity, relative_path, *signature)
+            if known is not None and is_recorded(connection, contract.entity, relative_path, known):
+                outcomes[relative_path] = FileLoadResult(relative_path, "unchanged")  # not even read
+                continue
+            try:
                 landing_file = open_landing_file(path, landing_dir, mapping)
             except (UnreadableFileError, OSError) as error:
                 message = str(error) if isinstance(error, UnreadableFileError) else _cannot_read(relative_path, error)
@@ -246,6 +262,7 @@ def _plan(
                 continue
             content_hash = landing_file.content_hash
             if is_recorded(connection, contract.entity, relative_path, content_hash):
+                remember_signature(connection, contract.entity, relative_path, *signature, content_hash)
                 outcomes[relative_path] = FileLoadResult(relative_path, "unchanged")
                 continue
             original = loaded_under(connection, contract.entity, content_hash) or hashes_this_run.get(content_hash)
@@ -254,16 +271,17 @@ def _plan(
                     connection, contract, system, relative_path, content_hash, len(landing_file.content), original,
                     loaded_at,
                 )  # fmt: skip
+                remember_signature(connection, contract.entity, relative_path, *signature, content_hash)
                 outcomes[relative_path] = FileLoadResult(relative_path, "duplicate", duplicate_of=original)
                 continue
             hashes_this_run[content_hash] = relative_path
-            yield PlannedFile(system, mapping, landing_file)
+            yield PlannedFile(system, mapping, landing_file, signature)
 
 
 def _prepare(planned: PlannedFile, contract: EntityContract, scratch: CsvScratch, loaded_at: datetime) -> PreparedFile:
     """Read and validate one file (in the worker thread: no warehouse access here)."""
     landing_file = planned.landing_file
-    identity = (planned.system, planned.relative_path, planned.content_hash, planned.size_bytes)
+    identity = (planned.system, planned.relative_path, planned.content_hash, planned.size_bytes, planned.signature)
     try:
         text = read_as_text(landing_file, planned.mapping, scratch)
         rows = validate_rows(text, contract, landing_file.relative_path, planned.mapping, loaded_at)
@@ -341,6 +359,7 @@ def _commit(
                     loaded_at,
                 ],
             )
+            remember_signature(connection, contract.entity, item.relative_path, *item.signature, item.content_hash)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
