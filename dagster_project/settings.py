@@ -23,9 +23,10 @@ DBT_PROJECT_DIR = REPOSITORY_ROOT / "dbt"
 # and spills the rest of a large sort or join to disk, which keeps the whole process tree of a
 # million-customer build under 10 GiB with the model training beside it.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
-# Results in file order are not needed anywhere (every query whose order matters says ORDER BY),
-# and keeping it costs memory on large CREATE TABLE AS and COPY (DuckDB's performance guide).
-DEFAULT_DUCKDB_PRESERVE_INSERTION_ORDER = False
+# DuckDB's default: a plain scan returns rows in table order, so frames read for the models come
+# in the same order on every run. Setting it off saves memory on large CREATE TABLE AS and COPY
+# (DuckDB's performance guide); ingestion turns it off for its own inserts (loader.py).
+DEFAULT_DUCKDB_PRESERVE_INSERTION_ORDER = True
 # The variables that set them (read by load_settings and by dbt's profiles.yml).
 DUCKDB_SETTINGS_VARIABLES = (
     "CRM_DUCKDB_MEMORY_LIMIT",
