@@ -51,7 +51,8 @@ def full_refresh(settings: Settings) -> subprocess.CompletedProcess[str]:
     return run_dbt(settings, "build", "--full-refresh")
 
 
-def run_dbt(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+def run_dbt(settings: Settings, *arguments: str, name: str = "tests_of_the_tests") -> subprocess.CompletedProcess[str]:
+    """dbt with the data folder's settings; its target and logs go to the data folder under ``name``."""
     dbt = Path(sys.executable).parent / "dbt"
     environment = {**os.environ, **settings.subprocess_environment()}
     environment.pop("CRM_ANALYSIS_DATE", None)
@@ -65,9 +66,9 @@ def run_dbt(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[
             "dbt",
             # keep the repository's dbt/target and dbt/logs out of it
             "--target-path",
-            str(settings.dbt_target_dir / "tests_of_the_tests"),
+            str(settings.dbt_target_dir / name),
             "--log-path",
-            str(settings.logs_dir / "tests_of_the_tests"),
+            str(settings.logs_dir / f"dbt_{name}"),
         ],
         cwd=REPOSITORY_ROOT,
         env=environment,

@@ -11,12 +11,7 @@ check reads, so the tests do not depend on each other's order.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,8 +21,9 @@ import pytest
 
 from dagster_project.contracts import CONTRACTS
 from dagster_project.ingestion import load_entity
-from dagster_project.settings import REPOSITORY_ROOT, Settings, load_settings
+from dagster_project.settings import Settings, load_settings
 from dagster_project.warehouse import connect_warehouse
+from tests.pipeline import read_only, run_dbt
 
 pytestmark = pytest.mark.e2e
 
@@ -53,40 +49,8 @@ SCORE_COLUMNS = (
 
 
 def dbt_build(settings: Settings, name: str, *selection: str) -> None:
-    environment = {**os.environ, **settings.subprocess_environment()}
-    environment.pop("CRM_ANALYSIS_DATE", None)
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            *selection,
-            "--project-dir",
-            "dbt",
-            "--profiles-dir",
-            "dbt",
-            # keep the repository's dbt/target and dbt/logs out of it
-            "--target-path",
-            str(settings.dbt_target_dir / name),
-            "--log-path",
-            str(settings.logs_dir / f"dbt_{name}"),
-        ],
-        cwd=REPOSITORY_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    completed = run_dbt(settings, "build", *selection, name=name)
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
-
-
-@contextmanager
-def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(str(path), read_only=True)
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 def rows(connection: duckdb.DuckDBPyConnection, query: str, parameters: list | None = None) -> list[dict]:
