@@ -15,7 +15,7 @@ from dagster_project.assets.models import TRAINABLE_MODEL_ASSETS, ModelConfig, m
 from dagster_project.assets.quality_checks import quality_checks
 from dagster_project.assets.report import run_report
 from dagster_project.assets.serving import build_serving_asset, outbox
-from dagster_project.assets.warehouse import build_dbt_assets
+from dagster_project.assets.warehouse import DBT_MODELS, DbtBuildConfig, build_dbt_assets
 from dagster_project.dbt_project import crm_dbt_project, dbt_executable
 from dagster_project.resources import WarehouseResource
 from dagster_project.sensors import build_landing_sensor
@@ -25,9 +25,13 @@ WEEKLY_TRAINING_JOB_NAME = "crm_weekly_training"
 
 
 def retrain_run_config() -> dg.RunConfig:
-    """Run config that makes every trainable model asset train a new model."""
+    """Run config of the weekly job: every trainable model asset trains a new model, and dbt runs
+    the full-table audits (DbtBuildConfig)."""
     return dg.RunConfig(
-        ops={asset.op.name: ModelConfig(retrain=True) for asset in TRAINABLE_MODEL_ASSETS},
+        ops={
+            **{asset.op.name: ModelConfig(retrain=True) for asset in TRAINABLE_MODEL_ASSETS},
+            DBT_MODELS: DbtBuildConfig(full_table_audits=True),
+        },
     )
 
 

@@ -79,8 +79,23 @@ def run_dbt(settings: Settings, *arguments: str, name: str = "tests_of_the_tests
     )
 
 
+# When dbt wrote a row: differs between nightly runs and a full refresh by design.
+PROCESSING_METADATA_COLUMNS = ("_processed_at", "_link_changed_at")
+
+
+def snapshot_tables(warehouse: Path, names: list[str] | tuple[str, ...]) -> dict[str, pl.DataFrame]:
+    """Tables ("schema.name") without their processing metadata, rows sorted by all columns."""
+    with read_only(warehouse) as connection:
+        frames = {}
+        for name in names:
+            columns = [column for column, *_ in connection.execute(f"select * from {name} limit 0").description]
+            kept = ", ".join(f'"{column}"' for column in columns if column not in PROCESSING_METADATA_COLUMNS)
+            frames[name] = connection.sql(f"select {kept} from {name} order by all").pl()
+        return frames
+
+
 def snapshot_schema(warehouse: Path, schema: str) -> dict[str, pl.DataFrame]:
-    """Every table of a schema, rows sorted by all columns."""
+    """Every table of a schema (see snapshot_tables), by table name."""
     with read_only(warehouse) as connection:
         names = [
             name
@@ -88,4 +103,7 @@ def snapshot_schema(warehouse: Path, schema: str) -> dict[str, pl.DataFrame]:
                 "select table_name from information_schema.tables where table_schema = ? order by 1", [schema]
             ).fetchall()
         ]
-        return {name: connection.sql(f"select * from {schema}.{name} order by all").pl() for name in names}
+    return {
+        name.split(".", 1)[1]: frame
+        for name, frame in snapshot_tables(warehouse, [f"{schema}.{name}" for name in names]).items()
+    }

@@ -23,7 +23,7 @@ from polars.testing import assert_frame_equal
 
 from dagster_project.contracts import CONTRACTS
 from dagster_project.settings import REPOSITORY_ROOT, Settings
-from tests.pipeline import full_refresh, read_only, run_dbt, run_pipeline
+from tests.pipeline import full_refresh, read_only, run_dbt, run_pipeline, snapshot_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +35,7 @@ RFM_BUCKETS = 5
 ANALYSES = sorted((REPOSITORY_ROOT / "dbt" / "analyses").glob("*.sql"))
 INCREMENTAL_MODELS = (
     "staging.stg_marketing__email_events",
+    "intermediate.int_identity_links",
     "marts.fct_order_lines",
     "marts.fct_email_events",
     "marts.fct_interactions",
@@ -582,8 +583,7 @@ def deliver_new_exports(landing: Path) -> Delivery:
 
 
 def snapshot_facts(warehouse: Path) -> dict[str, pl.DataFrame]:
-    with read_only(warehouse) as connection:
-        return {name: connection.sql(f"select * from {name} order by all").pl() for name in INCREMENTAL_MODELS}
+    return snapshot_tables(warehouse, INCREMENTAL_MODELS)
 
 
 def test_an_incremental_run_after_new_exports_equals_a_full_refresh(built) -> None:

@@ -10,6 +10,7 @@ row for row.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -20,7 +21,7 @@ from polars.testing import assert_frame_equal
 
 from dagster_project.synthetic import generate_exports
 from dagster_project.synthetic.next_day import generate_next_day
-from tests.pipeline import full_refresh, read_only, run_pipeline, snapshot_schema
+from tests.pipeline import full_refresh, read_only, run_dbt, run_pipeline, snapshot_schema
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +59,16 @@ def test_nights_of_next_day_exports_end_where_a_full_refresh_does(tmp_path: Path
             assert newest == day.day
     assert [day.day for day in days] == [date(2026, 7, 1), date(2026, 7, 2), date(2026, 7, 3)]
 
+    # The full-table audits ran in the first build only; on the nights' warehouse they pass.
+    audits = ["assert_fct_email_events_match_their_sources", "assert_fct_interactions_match_their_sources"]
+    builds = sorted(
+        (settings.dbt_target_dir / "runs").glob("*-crm_dbt_models"),
+        key=lambda path: (path / "run_results.json").stat().st_mtime,
+    )
+    assert [_ran(build, audits) for build in builds] == [True] + [False] * NIGHTS
+    audited = run_dbt(settings, "test", "--select", "tag:full_table_audit", name="audits")
+    assert audited.returncode == 0 and "PASS=3" in audited.stdout, audited.stdout[-3000:]
+
     incremental = snapshot_schema(settings.warehouse_path, "marts")
     incremental_staging = snapshot_schema(settings.warehouse_path, "staging")["stg_marketing__email_events"]
     # keep the nights' warehouse for a look when the comparison fails
@@ -74,6 +85,14 @@ def test_nights_of_next_day_exports_end_where_a_full_refresh_does(tmp_path: Path
         incremental_staging,
         snapshot_schema(settings.warehouse_path, "staging")["stg_marketing__email_events"],
     )
+
+
+def _ran(build: Path, tests: list[str]) -> bool:
+    """Whether the dbt build whose target folder is ``build`` ran all of ``tests`` (none: False)."""
+    results = json.loads((build / "run_results.json").read_text())["results"]
+    ran = {result["unique_id"].split(".")[2] for result in results if result["unique_id"].startswith("test.")}
+    assert all(test in ran for test in tests) or not any(test in ran for test in tests), ran
+    return all(test in ran for test in tests)
 
 
 def _assert_same_rows(name: str, incremental: pl.DataFrame, refreshed: pl.DataFrame) -> None:

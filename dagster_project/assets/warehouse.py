@@ -12,6 +12,7 @@ from dagster_dbt import (
     DbtCliResource,
     dbt_assets,
 )
+from pydantic import Field
 
 from dagster_project.dbt_project import crm_dbt_project
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
@@ -37,6 +38,35 @@ class CrmDbtTranslator(DagsterDbtTranslator):
 # Models tagged `scored` join the model scores back (customer_360, crm_sync): they run after the
 # models in ml.*, which themselves read the marts. Two dbt asset definitions keep the graph acyclic.
 SCORED_SELECTION = "tag:scored"
+DBT_MODELS = "crm_dbt_models"  # the asset definition (and op) of everything but the scored models
+
+
+# dbt tests that compare a whole incremental fact with what its sources give now (tens of millions
+# of rows at a million customers, half a minute each): they catch a nightly run that missed a
+# correction or a relink. The nightly run leaves them to the weekly job and to a warehouse's first
+# build; every other test runs every night (on the rows the night wrote, for the largest facts).
+FULL_TABLE_AUDITS = "tag:full_table_audit"
+
+
+class DbtBuildConfig(dg.Config):
+    """Which dbt tests a run includes."""
+
+    full_table_audits: bool = Field(
+        default=False,
+        description=(
+            "Also run the tests tagged full_table_audit (whole facts against their sources). "
+            "The weekly job sets it; a warehouse's first build runs them anyway."
+        ),
+    )
+
+
+def _holds_marts(warehouse: WarehouseResource) -> bool:
+    with warehouse.connect(read_only=True) as connection:
+        count = connection.execute(
+            "select count(*) from information_schema.tables where table_catalog = current_database() "
+            "and table_schema = 'marts'"
+        ).fetchall()[0][0]
+    return count > 0
 
 
 def _has_scored_models(manifest_path: Path) -> bool:
@@ -56,13 +86,19 @@ def _dbt_build(name: str, select: str, exclude: str | None) -> dg.AssetsDefiniti
         dagster_dbt_translator=CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
         pool=WAREHOUSE_WRITER_POOL,
     )
-    def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
+    def _models(
+        context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
+    ) -> Iterator[Any]:
         settings = warehouse.settings()
         # profiles.yml reads CRM_DATA_DIR: make sure dbt sees the same absolute folder.
         settings.export_to_environment()
         warehouse.wait_until_writable()  # a file locked by someone else: retry later, before dbt starts
         target_path = settings.dbt_target_dir / "runs" / f"{context.run.run_id}-{name}"
-        yield from dbt.cli(["build"], context=context, target_path=target_path).stream()
+        args = ["build"]
+        if not config.full_table_audits and _holds_marts(warehouse):
+            context.log.info(f"Nightly run: the tests {FULL_TABLE_AUDITS} are left to the weekly job.")
+            args += ["--exclude", FULL_TABLE_AUDITS]
+        yield from dbt.cli(args, context=context, target_path=target_path).stream()
 
     return _models
 
@@ -71,8 +107,8 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     """The warehouse models, and (when the project has any) the models that join scores back."""
     project = crm_dbt_project()
     if not _has_scored_models(project.manifest_path):
-        return [_dbt_build("crm_dbt_models", select="fqn:*", exclude=None)]
+        return [_dbt_build(DBT_MODELS, select="fqn:*", exclude=None)]
     return [
-        _dbt_build("crm_dbt_models", select="fqn:*", exclude=SCORED_SELECTION),
+        _dbt_build(DBT_MODELS, select="fqn:*", exclude=SCORED_SELECTION),
         _dbt_build("crm_dbt_scored_models", select=SCORED_SELECTION, exclude=None),
     ]

@@ -9,8 +9,13 @@
     (ledger.next_load_time), inside the single-writer slot. var('incremental_lookback_days')
     (default 0) widens the window for warehouses that are also loaded by other tools. A window
     measured in days would make the nights after the first full load reprocess all of it.
-    Links that depend on identity resolution are compared with the table separately in each model
-    (a new customer record can link old email events without any of them being reloaded).
+    Links that depend on identity resolution change without any record being reloaded (a new
+    customer record links old email events). int_identity_links stamps each identity with the
+    time its link last changed (_link_changed_at), and the models that link records through
+    identities stamp each row they write (_processed_at): a run reprocesses the records of the
+    identities whose link changed after the latest _processed_at the model holds. Both stamps are
+    the start of the dbt invocation (processing_stamp), so a model that failed in one run catches
+    up in the next, and none of them compares its tens of millions of rows with the identities.
 #}
 
 {#- Rows with _loaded_at after this SQL expression are new to the table. -#}
@@ -55,3 +60,23 @@
     {%- endif -%}
     {%- do return(config_full_refresh) -%}
 {% endmacro %}
+
+
+{#-
+    When this dbt invocation started (UTC), as a timestamp literal: the _processed_at of every row
+    an incremental model writes and the _link_changed_at of int_identity_links. One value for the
+    whole invocation, so "changed after the model last wrote" compares stamps of whole runs.
+-#}
+{% macro processing_stamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+
+{#- The latest _processed_at in a relation (rows it wrote in its latest run that wrote any). -#}
+{% macro latest_processed_at(relation=this, where=none) -%}
+    (
+        select coalesce(max(_processed_at), cast('1900-01-01' as timestamp))
+        from {{ relation }}
+        {% if where %}where {{ where }}{% endif %}
+    )
+{%- endmacro %}

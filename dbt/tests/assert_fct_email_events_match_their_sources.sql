@@ -1,3 +1,5 @@
+{{ config(tags=['full_table_audit']) }}
+
 -- The incremental fct_email_events holds exactly what its sources give now: one row per
 -- deduplicated email event, linked to the customer its recipient resolves to today (an
 -- incremental run that missed a re-link after new customer records would show up here).

@@ -1,3 +1,5 @@
+{{ config(tags=['full_table_audit']) }}
+
 -- The incremental fct_interactions holds exactly the touchpoints that resolve to a customer
 -- today, with their current customer: rows that should have been inserted, re-linked or deleted
 -- by an incremental run show up here. Compared by fingerprint in 256 buckets of the key (see

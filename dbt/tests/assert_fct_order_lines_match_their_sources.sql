@@ -1,3 +1,5 @@
+{{ config(tags=['full_table_audit']) }}
+
 -- The incremental fct_order_lines holds exactly what its sources give now: every line of the
 -- deduplicated order lines, with the current order and product values (an incremental run that
 -- missed a late or corrected record would show up here). Returns the differing rows.

@@ -24,8 +24,9 @@
 -- Incremental (merge on interaction_id): a run reprocesses the touchpoints loaded since the
 -- latest load the table holds and those whose customer link changed; a touchpoint that no longer
 -- resolves to a customer (or no longer exists) is deleted, one that newly resolves is inserted.
--- Email events are compared per recipient identity (a few million links), not per event (tens
--- of millions).
+-- Email events are taken over from fct_email_events when it wrote them after this table last
+-- took any (_processed_at): new, corrected and relinked events, without comparing tens of
+-- millions of rows.
 
 with
 
@@ -44,7 +45,8 @@ touchpoints as (
         revenue_usd,
         satisfaction_score,
         identity_id,
-        _loaded_at
+        _loaded_at,
+        {{ processing_stamp() }} as _processed_at
 
     from {{ ref('int_interactions__unioned') }}
 
@@ -64,7 +66,9 @@ email_touchpoints as (
         cast(null as decimal(18, 2)) as revenue_usd,
         cast(null as bigint) as satisfaction_score,
         identity_id,
-        _loaded_at
+        _loaded_at,
+        {{ processing_stamp() }} as _processed_at,
+        _processed_at as _email_processed_at
 
     from {{ ref('fct_email_events') }}
 
@@ -115,35 +119,6 @@ vanished as (
         on existing.interaction_id = touchpoints.interaction_id
     where touchpoints.interaction_id is null
 
-),
-
-email_links_now as (
-
-    select distinct identity_id, customer_id, customer_link_method
-    from email_touchpoints
-    where customer_id is not null
-
-),
-
-email_links_held as (
-
-    select distinct identity_id, customer_id, customer_link_method
-    from {{ this }}
-    where interaction_channel = 'email'
-
-),
-
-relinked_email_identities as (
-
-    -- recipients linked to another customer, newly linked, or no longer linked
-    select coalesce(email_links_now.identity_id, email_links_held.identity_id) as identity_id
-    from email_links_now
-    full outer join email_links_held
-        on email_links_now.identity_id = email_links_held.identity_id
-        and email_links_now.customer_id = email_links_held.customer_id
-        and email_links_now.customer_link_method is not distinct from email_links_held.customer_link_method
-    where email_links_now.identity_id is null or email_links_held.identity_id is null
-
 )
 
 select * from touchpoints
@@ -151,10 +126,8 @@ where interaction_id in (select interaction_id from changed)
 
 union all by name
 
-select * from email_touchpoints
-where
-    _loaded_at > {{ incremental_loaded_at_cutoff() }}
-    or identity_id in (select identity_id from relinked_email_identities)
+select * exclude (_email_processed_at) from email_touchpoints
+where _email_processed_at > {{ latest_processed_at(where="interaction_channel = 'email'") }}
 
 union all by name
 
@@ -171,7 +144,7 @@ where customer_id is not null
 
 union all
 
-select * from email_touchpoints
+select * exclude (_email_processed_at) from email_touchpoints
 where customer_id is not null
 
 {% endif %}
