@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from dagster_project import pii
 from dagster_project.serving import publish_serving_file
 
 
@@ -57,6 +58,96 @@ def test_the_serving_file_holds_marts_and_current_scores_only(tmp_path):
         assert schemas == {"marts", "ml"}
         assert connection.execute("select churn_probability from ml.churn_scores_current").fetchall() == [(0.7,)]
         assert connection.execute("select revenue from marts.sales_view").fetchall()[0][0] == 10.5
+
+
+EVENTS = "marts.fct_events"
+
+
+def _build_with_stamped_facts(path: Path) -> None:
+    """A build file with a fact an incremental model writes (key, _processed_at) and a dimension."""
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            """
+            create schema marts;
+            create table marts.fct_events as
+                select 'E' || i as event_id, 'C' || (i % 50) as customer_id, 'a' || (i % 7) || '@x.com' as email,
+                       timestamp '2026-01-01 02:00:00' as _processed_at
+                from range(1000) as t(i);
+            create table marts.dim_customers as select 'C' || i as customer_id from range(50) as t(i);
+            """
+        )
+
+
+def _night(build: Path, stamp: str, first: int) -> int:
+    """What a nightly dbt run does to the fact: relinks 10 events, adds 5, deletes 3 (unlinked).
+    Returns the rows written with the new stamp."""
+    with duckdb.connect(str(build)) as connection:
+        connection.execute(
+            f"update marts.fct_events set customer_id = 'C0', _processed_at = timestamp '{stamp}' "
+            f"where event_id in (select 'E' || i from range({first}, {first + 10}) as t(i))"
+        )
+        connection.execute(
+            f"insert into marts.fct_events select 'N{stamp}-' || i, 'C1', 'new@x.com', timestamp '{stamp}' from range(5) t(i)"
+        )
+        connection.execute(
+            f"delete from marts.fct_events where event_id in (select 'E' || i from range({first + 10}, {first + 13}) as t(i))"
+        )
+    return 15
+
+
+def _served_rows(serving: Path, query: str) -> list[tuple]:
+    with duckdb.connect(str(serving), read_only=True) as connection:
+        return connection.execute(query).fetchall()
+
+
+def test_large_facts_are_updated_in_place_and_end_equal_to_the_build(tmp_path):
+    build, serving = tmp_path / "build.duckdb", tmp_path / "serving" / "crm.duckdb"
+    _build_with_stamped_facts(build)
+    keys = {("marts", "fct_events"): "event_id"}
+    everything = f"select * from {EVENTS} order by all"
+
+    def publish(masking=None):
+        with duckdb.connect(str(build)) as connection:
+            return {
+                f"{table.schema}.{table.name}": table
+                for table in publish_serving_file(connection, serving, masking, keys)
+            }
+
+    first = publish()
+    assert first[EVENTS].rows_written is None and first[EVENTS].rows == 1000  # nothing served yet: written whole
+
+    # A reader holds the served file through the next publish and keeps reading what it opened.
+    reader = duckdb.connect(str(serving), read_only=True)
+    try:
+        written = _night(build, "2026-01-02 02:00:00", first=0)
+        second = publish()
+        assert second[EVENTS].rows_written == written
+        assert second["marts.dim_customers"].rows_written is None  # no stamp: copied whole
+        assert reader.execute(f"select count(*), count(*) filter (customer_id = 'C0') from {EVENTS}").fetchall() == [
+            (1000, 20)
+        ]
+    finally:
+        reader.close()
+    assert _served_rows(serving, everything) == _served_rows(build, everything)
+    assert _served_rows(serving, f"select count(*) from {EVENTS}") == [(1002,)]
+
+    # Masking the email: the served rows were not masked, so the table is written whole once...
+    masking = pii.PiiMasking(key="k" * 32, columns={("marts", "fct_events"): {"email": "email"}})
+    assert publish(masking)[EVENTS].rows_written is None
+    # ...and updated in place after the next night, every row masked like a whole copy masks it.
+    written = _night(build, "2026-01-03 02:00:00", first=100)
+    assert publish(masking)[EVENTS].rows_written == written
+    in_place = _served_rows(serving, everything)
+    serving.unlink()
+    assert publish(masking)[EVENTS].rows_written is None
+    assert in_place == _served_rows(serving, everything)
+    assert not any(row[2].endswith("@x.com") for row in in_place)
+
+    # A build rebuilt from scratch (all rows stamped anew) is written whole again.
+    with duckdb.connect(str(build)) as connection:
+        connection.execute("update marts.fct_events set _processed_at = timestamp '2026-01-04 02:00:00'")
+    assert publish(masking)[EVENTS].rows_written is None
+    assert _served_rows(serving, everything) != in_place
 
 
 def _land_all_but_the_biggest_order_lines_file(small_export: Path, settings, waiting_dir: Path) -> tuple[Path, Path]:

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_project.outbox import DATASETS, export_outbox
 from dagster_project.pii import masking_from_settings
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
-from dagster_project.serving import SERVING_STORAGE_VERSION, publish_serving_file
+from dagster_project.serving import SERVING_STORAGE_VERSION, incremental_keys_from_manifest, publish_serving_file
 
 SERVING_ASSET_KEY = dg.AssetKey(["serving", "crm_duckdb"])
 OUTBOX_ASSET_KEY = dg.AssetKey(["serving", "outbox"])
@@ -26,24 +26,30 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         deps=list(upstream),
         description=(
             "The DuckDB file analysts, BI tools and the customer lookup open ($CRM_DATA_DIR/serving/crm.duckdb): "
-            "the marts, the current model scores and the model runs, copied into a new file in DuckDB 1.5 "
-            "storage format and renamed over the old one, so readers never see a lock or a half-written file."
+            "the marts, the current model scores and the model runs, written to a new file in DuckDB 1.4 "
+            "storage format and renamed over the old one, so readers never see a lock or a half-written file. "
+            "The largest facts are updated in a copy of the served file with the rows dbt wrote since."
         ),
     )
     def serving_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         from dagster_project.dbt_project import crm_dbt_project
 
         settings = warehouse.settings()
+        manifest_path = crm_dbt_project().manifest_path
         # Which columns are personal data: `meta: {pii: <kind>}` in the dbt yml, via the manifest.
-        masking = (
-            masking_from_settings(settings, crm_dbt_project().manifest_path) if settings.serving_mask_pii else None
-        )
+        masking = masking_from_settings(settings, manifest_path) if settings.serving_mask_pii else None
         with warehouse.connect() as connection:
-            published = publish_serving_file(connection, settings.serving_path, masking)
+            published = publish_serving_file(
+                connection, settings.serving_path, masking, incremental_keys_from_manifest(manifest_path)
+            )
         masked = [f"{table.schema}.{table.name}.{column}" for table in published for column in table.masked_columns]
+        updated = [table for table in published if table.rows_written is not None]
         context.log.info(
             f"published {len(published)} tables to {settings.serving_path}"
             + (f", {len(masked)} personal data columns masked" if masking else "")
+            + "".join(
+                f"; {table.schema}.{table.name}: {table.rows_written:,} rows updated in place" for table in updated
+            )
         )
         return dg.MaterializeResult(
             metadata={
@@ -53,6 +59,10 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 "dagster/row_count": sum(table.rows for table in published),
                 "rows_per_table": dg.MetadataValue.md(
                     "\n".join(f"- {table.schema}.{table.name}: {table.rows:,}" for table in published)
+                ),
+                "updated_in_place": dg.MetadataValue.md(
+                    "\n".join(f"- {table.schema}.{table.name}: {table.rows_written:,} rows" for table in updated)
+                    or "none: every table copied whole"
                 ),
                 "pii_masked": masking is not None,
                 "masked_columns": dg.MetadataValue.md("\n".join(f"- {name}" for name in masked) or "none"),

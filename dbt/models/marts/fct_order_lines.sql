@@ -46,7 +46,8 @@ final as (
         order_lines.is_product_known,
         cast(order_lines.quantity * order_lines.unit_price_usd as decimal(18, 2)) as gross_amount_usd,
         orders.is_revenue_generating,
-        greatest(order_lines._loaded_at, orders._loaded_at) as _loaded_at
+        greatest(order_lines._loaded_at, orders._loaded_at) as _loaded_at,
+        {{ processing_stamp() }} as _processed_at
 
     from order_lines
     left join orders
