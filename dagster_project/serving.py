@@ -135,6 +135,10 @@ def publish_serving_file(
                 connection.execute(
                     f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {SERVING_ALIAS}.{_name(schema, name)}"
                 )
+        if kept:
+            # The dropped tables' blocks are reused by the tables written next only once a
+            # checkpoint has freed them; without it the file grows by their size every night.
+            connection.execute(f"CHECKPOINT {SERVING_ALIAS}")
         for schema, name in tables:
             source = _name(schema, name)
             target = f"{SERVING_ALIAS}.{source}"
