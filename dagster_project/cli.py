@@ -134,7 +134,10 @@ def _generate_next_days(out: Path, truth: Path, days: int) -> None:
 @click.option(
     "--retrain",
     is_flag=True,
-    help="Train every model anew (as the weekly training job does) instead of scoring with the published ones.",
+    help=(
+        "The weekly job's run: train every model anew instead of scoring with the published ones, "
+        "and run the dbt tests that compare whole facts with their sources (tag full_table_audit)."
+    ),
 )
 @click.option("--verbose", is_flag=True, help="Show Dagster's and dbt's logs instead of writing them to a file.")
 def build(demo_customers: int, demo_months: int, retrain: bool, verbose: bool) -> None:
