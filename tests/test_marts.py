@@ -35,6 +35,8 @@ RFM_BUCKETS = 5
 ANALYSES = sorted((REPOSITORY_ROOT / "dbt" / "analyses").glob("*.sql"))
 INCREMENTAL_MODELS = (
     "staging.stg_marketing__email_events",
+    "staging.stg_sales__orders",
+    "staging.stg_sales__order_lines",
     "intermediate.int_identity_links",
     "marts.fct_order_lines",
     "marts.fct_email_events",

@@ -1,3 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='order_id',
+        on_schema_change='fail'
+    )
+}}
+
+-- Deduplicated once, then each night only the new loads: a record loaded later replaces the
+-- order it repeats or corrects (delete+insert on order_id), which is what deduplicate_latest
+-- keeps in a full refresh, since every new load is stamped later than the loads the table holds.
+
 with
 
 source as (
@@ -50,6 +63,9 @@ renamed as (
         _loaded_at
 
     from source
+    {% if is_incremental() %}
+    where _loaded_at > {{ incremental_loaded_at_cutoff() }}
+    {% endif %}
 
 ),
 
