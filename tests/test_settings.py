@@ -1,13 +1,11 @@
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from dagster_project.settings import REPOSITORY_ROOT, load_settings
 from dagster_project.warehouse import connect_warehouse
+from tests.pipeline import run_dbt
 
 
 def test_every_path_derives_from_crm_data_dir(tmp_path: Path):
@@ -63,32 +61,7 @@ def test_duckdb_settings_come_from_one_place_and_dbt_opens_the_database_with_the
     with connect_warehouse(settings) as connection:
         assert dict(connection.execute(query).fetchall()) == expected
 
-    shown = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "show",
-            "--inline",
-            query,
-            "--output",
-            "json",
-            "--log-format",
-            "json",
-            "--project-dir",
-            "dbt",
-            "--profiles-dir",
-            "dbt",
-            "--target-path",
-            str(tmp_path / "dbt_target"),
-            "--log-path",
-            str(tmp_path / "dbt_logs"),
-        ],
-        cwd=REPOSITORY_ROOT,
-        env={**os.environ, **settings.subprocess_environment()},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    shown = run_dbt(settings, "show", "--inline", query, "--output", "json", "--log-format", "json", name="settings")
     assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
     preview = next(
         json.loads(json.loads(line)["data"]["preview"])
