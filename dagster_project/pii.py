@@ -300,14 +300,16 @@ class MaskedColumn:
     key_id: str
 
 
-def masked_columns_in(connection: duckdb.DuckDBPyConnection) -> list[MaskedColumn]:
-    """The masked columns of an opened serving file, from their comments (none when unmasked)."""
+def masked_columns_in(connection: duckdb.DuckDBPyConnection, database: str | None = None) -> list[MaskedColumn]:
+    """The masked columns of an opened serving file (or of the attached ``database``), from their
+    comments (none when unmasked)."""
     rows = connection.execute(
         """
         select schema_name, table_name, column_name, comment from duckdb_columns()
-        where database_name = current_database() and comment like 'pii masked:%'
+        where database_name = coalesce(?, current_database()) and comment like 'pii masked:%'
         order by all
-        """
+        """,
+        [database],
     ).fetchall()
     found = []
     for schema, relation, column, comment in rows:

@@ -237,17 +237,10 @@ def _relations_in(connection: duckdb.DuckDBPyConnection, database: str) -> dict[
 
 
 def _masked_columns(connection: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict[str, tuple[str, str]]]:
-    """Masked columns of the served copy, from their comments: (schema, table) -> column -> (kind, key id)."""
-    rows = connection.execute(
-        "select schema_name, table_name, column_name, comment from duckdb_columns() "
-        "where database_name = ? and comment like 'pii masked:%'",
-        [SERVING_ALIAS],
-    ).fetchall()
+    """Masked columns of the served copy: (schema, table) -> column -> (kind, key id)."""
     found: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
-    for schema, name, column, comment in rows:
-        match = pii.MASKED_COMMENT.match(comment)
-        if match:
-            found.setdefault((schema, name), {})[column] = (match["kind"], match["key_id"])
+    for column in pii.masked_columns_in(connection, SERVING_ALIAS):
+        found.setdefault((column.schema, column.relation), {})[column.column] = (column.kind, column.key_id)
     return found
 
 

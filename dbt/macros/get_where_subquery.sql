@@ -1,5 +1,5 @@
 {#
-    dbt's `where` config of data tests, plus one placeholder for incremental models:
+    dbt's `where` config of data tests, plus one keyword for incremental models:
 
         data_tests:
           - unique:
