@@ -290,7 +290,12 @@ def read_scored_feedback(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame 
     )
 
 
-def read_customer_activity(connection: duckdb.DuckDBPyConnection, with_feedback: bool = True) -> CustomerActivity:
+def read_customer_activity(
+    connection: duckdb.DuckDBPyConnection, with_feedback: bool = True, email_events_since: datetime | None = None
+) -> CustomerActivity:
+    """What customer_features reads. ``email_events_since``: leave out the deliveries, opens and
+    clicks before it (unsubscribes are always read); see features.email_events_needed_since."""
+    recent = "" if email_events_since is None else "and (occurred_at >= ? or interaction_type = 'email_unsubscribed')"
     return CustomerActivity(
         customers=_frame(
             connection,
@@ -301,15 +306,16 @@ def read_customer_activity(connection: duckdb.DuckDBPyConnection, with_feedback:
             """,
         ),
         orders=read_orders(connection),
-        email_events=_frame(
-            connection,
+        email_events=connection.sql(
             f"""
             select customer_id, regexp_replace(interaction_type, '^email_', '') as event_type, occurred_at
             from marts.fct_interactions
             where interaction_channel = 'email'
                 and interaction_type in ({", ".join(f"'email_{kind}'" for kind in EMAIL_EVENT_TYPES)})
+                {recent}
             """,
-        ),
+            params=[] if email_events_since is None else [email_events_since],
+        ).pl(),
         tickets=_frame(
             connection,
             """

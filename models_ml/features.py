@@ -37,6 +37,9 @@ class CustomerActivity:
 # The email events the features read; a reader may leave the others out (sends and bounces are
 # about half of all events, and a million customers have tens of millions of them).
 EMAIL_EVENT_TYPES = ("delivered", "opened", "clicked", "unsubscribed")
+# Deliveries, opens and clicks count over this many days before the cutoff; an unsubscribe counts
+# whenever it happened.
+EMAIL_WINDOW_DAYS = 90
 
 FEATURE_COLUMNS = (
     "days_since_last_order",
@@ -56,6 +59,15 @@ FEATURE_COLUMNS = (
     "feedback_sentiment_last_365_days",
     "negative_feedback_last_180_days",
 )
+
+
+def email_events_needed_since(cutoff: datetime) -> datetime:
+    """The oldest email event, unsubscribes aside, that the features at ``cutoff`` read.
+
+    A reader that only scores at ``cutoff`` may leave older deliveries, opens and clicks out (at a
+    million customers that is seven eighths of two years of events); training, which computes
+    features at earlier cutoffs too, needs them all."""
+    return cutoff - timedelta(days=EMAIL_WINDOW_DAYS)
 
 
 def _before(frame: pl.DataFrame, column: str, cutoff: datetime, days: int | None = None) -> pl.DataFrame:
@@ -100,7 +112,7 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
     )
 
     email = (
-        _before(activity.email_events, "occurred_at", cutoff, days=90)
+        _before(activity.email_events, "occurred_at", cutoff, days=EMAIL_WINDOW_DAYS)
         .group_by("customer_id")
         .agg(
             (pl.col("event_type") == "delivered").sum().alias("emails_delivered_last_90_days"),

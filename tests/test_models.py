@@ -200,3 +200,24 @@ def test_model_inputs_net_refunds_into_the_order_they_follow():
         orders = read_orders(connection).sort("customer_id", "ordered_at")
 
     assert orders.select("customer_id", "revenue_usd").rows() == [("C1", 100.0), ("C1", 0.0), ("C2", 40.0)]
+
+
+def test_scoring_reads_a_window_of_email_events_and_gets_the_same_features(published_pipeline):
+    """The nights that only score read the last 90 days of deliveries, opens and clicks (and every
+    unsubscribe): the features at the analysis cutoff are those of the whole history."""
+    import duckdb
+
+    from dagster_project import model_store
+    from models_ml.features import email_events_needed_since
+
+    settings, _ = published_pipeline
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        cutoff = model_store.read_analysis_cutoff(connection)
+        everything = model_store.read_customer_activity(connection)
+        window = model_store.read_customer_activity(connection, email_events_since=email_events_needed_since(cutoff))
+    assert 0 < window.email_events.height < everything.email_events.height / 4
+    unsubscribes = pl.col("event_type") == "unsubscribed"
+    assert window.email_events.filter(unsubscribes).height == everything.email_events.filter(unsubscribes).height > 0
+    full_features = customer_features(everything, cutoff)
+    assert full_features["email_clicks_last_90_days"].sum() > 0
+    assert customer_features(window, cutoff).equals(full_features)

@@ -23,6 +23,7 @@ from pydantic import Field
 from dagster_project import model_store
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from models_ml import training
+from models_ml.features import email_events_needed_since
 
 DEFAULT_MAX_MODEL_AGE_DAYS = 7
 
@@ -214,15 +215,28 @@ def _model_step(
     train: Callable[[Any, datetime, datetime], training.TrainedModel],
     score: Callable[[object, Any, datetime], dict[str, pl.DataFrame]],
     always_train: str | None = None,
+    read_for_scoring: Callable[[duckdb.DuckDBPyConnection, datetime], Any] | None = None,
 ) -> tuple[ModelOutcome, datetime]:
     """What every model asset does: read its inputs and the analysis cutoff, then train or score.
 
     ``train(inputs, cutoff, trained_at)`` and ``score(model, inputs, cutoff)`` are the
-    ``models_ml.training`` functions (or adapters to their argument lists).
+    ``models_ml.training`` functions (or adapters to their argument lists). ``read_for_scoring``
+    reads only what scoring at the cutoff needs, on the nights that do not train (a tenth of the
+    events at a million customers); without it ``read`` serves both.
     """
     with warehouse.connect() as connection:
-        inputs = read(connection)
         cutoff = model_store.read_analysis_cutoff(connection)
+        read_for_training: list[Any] = []  # what training read, which scoring then reuses
+
+        def training_inputs() -> Any:
+            read_for_training.append(read(connection))
+            return read_for_training[-1]
+
+        def scoring_inputs() -> Any:
+            if read_for_training:
+                return read_for_training[-1]
+            return read_for_scoring(connection, cutoff) if read_for_scoring else read(connection)
+
         outcome = train_or_score(
             context.log,
             context.run.run_id,
@@ -231,8 +245,8 @@ def _model_step(
             connection,
             model_name,
             cutoff,
-            train=lambda now: train(inputs, cutoff, now),
-            score=lambda model: score(model, inputs, cutoff),
+            train=lambda now: train(training_inputs(), cutoff, now),
+            score=lambda model: score(model, scoring_inputs(), cutoff),
             always_train=always_train,
         )
     return outcome, cutoff
@@ -292,6 +306,9 @@ def churn_scores(
         warehouse,
         "churn",
         read=model_store.read_customer_activity,
+        read_for_scoring=lambda connection, cutoff: model_store.read_customer_activity(
+            connection, email_events_since=email_events_needed_since(cutoff)
+        ),
         train=training.train_churn,
         score=training.score_churn,
     )
@@ -384,6 +401,9 @@ def customer_segments(
         warehouse,
         "segments",
         read=lambda connection: model_store.read_customer_activity(connection, with_feedback=False),
+        read_for_scoring=lambda connection, cutoff: model_store.read_customer_activity(
+            connection, with_feedback=False, email_events_since=email_events_needed_since(cutoff)
+        ),
         train=training.train_segments,
         score=training.score_segments,
     )
