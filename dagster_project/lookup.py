@@ -328,7 +328,7 @@ def load_card(
         """,
         customer,
     )
-    # A model publishes its _current view only once it beats its baseline: a young warehouse may have none.
+    # A model publishes its _current table only once it beats its baseline: a young warehouse may have none.
     card.offers = (
         _records(
             connection,

@@ -7,7 +7,7 @@ Every model run is recorded in ``ml.model_runs`` (published or not, with the rea
 feature importance, where it has one, in ``ml.feature_importance``. Scores are written only by
 a published run: a model that does not beat its baseline leaves the previous scores current.
 Each score table keeps its history (``model_version``, ``scored_at`` on every row) and has a
-``<table>_current`` view with the rows of its latest published run.
+``<table>_current`` table with the rows of its latest published run.
 """
 
 from __future__ import annotations
@@ -203,39 +203,43 @@ def _append_scores(
         pl.lit(model_version).alias("model_version"), pl.lit(scored_at).cast(pl.Datetime("us")).alias("scored_at")
     )
     target = f"ml.{quote_identifier(table)}"
-    current = f"ml.{quote_identifier(table + '_current')}"
     connection.register("new_scores", rows.to_arrow())
-    exists = connection.execute(
-        "select count(*) from information_schema.tables where table_schema = 'ml' and table_name = ?", [table]
-    ).fetchall()[0][0]
-    if not exists:
-        # Created with its rows in one statement: with DuckDB 2.0.0, creating it empty and then
-        # inserting 122,880+ rows in the same transaction left them invisible to this connection.
-        connection.execute(f"CREATE TABLE {target} AS SELECT * FROM new_scores")
+    try:
+        exists = connection.execute(
+            "select count(*) from information_schema.tables where table_schema = 'ml' and table_name = ?", [table]
+        ).fetchall()[0][0]
+        if not exists:
+            # Created with its rows in one statement: with DuckDB 2.0.0, creating it empty and then
+            # inserting 122,880+ rows in the same transaction left them invisible to this connection.
+            connection.execute(f"CREATE TABLE {target} AS SELECT * FROM new_scores")
+        else:
+            # A newer model may add columns (e.g. reasons): older rows keep nulls there.
+            existing = {row[0] for row in connection.execute(f"DESCRIBE {target}").fetchall()}
+            for name, type_name, *_ in connection.execute("DESCRIBE SELECT * FROM new_scores").fetchall():
+                if name not in existing:
+                    connection.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(name)} {type_name}")
+            connection.execute(
+                f"DELETE FROM {target} WHERE model_version = ? "
+                "AND as_of_date IN (SELECT DISTINCT as_of_date FROM new_scores)",
+                [model_version],
+            )
+            column_list = ", ".join(quote_identifier(name) for name in rows.columns)
+            connection.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM new_scores")
+        _replace_current(connection, table + "_current")
+    finally:
         connection.unregister("new_scores")
-        _replace_current_view(connection, target, current)
-        return
-    # A newer model may add columns (e.g. reasons): older rows keep nulls there.
-    existing = {row[0] for row in connection.execute(f"DESCRIBE {target}").fetchall()}
-    for name, type_name, *_ in connection.execute("DESCRIBE SELECT * FROM new_scores").fetchall():
-        if name not in existing:
-            connection.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(name)} {type_name}")
-    connection.execute(
-        f"DELETE FROM {target} WHERE model_version = ? AND as_of_date IN (SELECT DISTINCT as_of_date FROM new_scores)",
-        [model_version],
-    )
-    column_list = ", ".join(quote_identifier(name) for name in rows.columns)
-    connection.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM new_scores")
-    connection.unregister("new_scores")
-    _replace_current_view(connection, target, current)
 
 
-def _replace_current_view(connection: duckdb.DuckDBPyConnection, target: str, current: str) -> None:
-    # Every run scores the whole population, so the latest run's rows are the current ones.
-    connection.execute(
-        f"CREATE OR REPLACE VIEW {current} AS "
-        f"SELECT * FROM {target} WHERE scored_at = (SELECT max(scored_at) FROM {target})"
-    )
+def _replace_current(connection: duckdb.DuckDBPyConnection, current: str) -> None:
+    """``ml.<table>_current``: the rows just scored (every run scores the whole population), as a
+    table of their own. A view over the history would be read in a time that grows with every
+    night kept (100M offer rows after ten nights at a million customers)."""
+    kind = connection.execute(
+        "select table_type from information_schema.tables where table_schema = 'ml' and table_name = ?", [current]
+    ).fetchall()
+    if kind and kind[0][0] == "VIEW":  # a warehouse written before the current scores were tables
+        connection.execute(f"DROP VIEW ml.{quote_identifier(current)}")
+    connection.execute(f"CREATE OR REPLACE TABLE ml.{quote_identifier(current)} AS SELECT * FROM new_scores")
 
 
 # --------------------------------------------------------------------------- inputs from the marts

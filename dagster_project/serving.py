@@ -18,16 +18,20 @@ release), 1.5 and 2.x clients all read a 1.4 file.
 
 Large facts are not copied whole every night. A table that an incremental dbt model writes with a
 unique key and a ``_processed_at`` stamp (the email events, the interactions: tens of millions of
-rows at a million customers) is updated in a copy of the file already served: the rows written
-after the latest ``_processed_at`` the copy holds replace their keys, and rows the build no longer
-has are removed. Every other table is copied whole. The copy is then renamed into place, as
-before. The whole file is rewritten instead when there is no served file to start from, when it
+rows at a million customers) is updated in place in an earlier file: the rows written after the
+latest ``_processed_at`` that file holds replace their keys, and rows the build no longer has are
+removed. Every other table is copied whole. The file is then renamed into place, as before. The
+earlier file is the standby, ``crm.duckdb.standby``: the file served before the current one, kept
+as a hard link when it is replaced. A reader that opened it while it was served may still hold it;
+DuckDB's file lock tells, and then a copy of the served file is updated instead. The serving
+folder therefore holds two files of about the same size. The whole file is rewritten instead when there is no served file to start from, when it
 has grown by more than a quarter since its last full write (deleted rows leave free blocks), or
 per table when its columns or masking differ.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -108,6 +112,7 @@ def publish_serving_file(
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     partial = serving_path.with_name(serving_path.name + ".partial")
+    standby = serving_path.with_name(serving_path.name + ".standby")  # the file served before this one
     size_file = serving_path.with_name(serving_path.name + ".full-size")  # bytes after the last full write
     for leftover in (partial, partial.with_name(partial.name + ".wal")):
         leftover.unlink(missing_ok=True)  # a run killed while publishing left it
@@ -118,13 +123,12 @@ def publish_serving_file(
         pii.set_key(connection, masking.key)
     incremental_keys = dict(incremental_keys or {})
     in_place = bool(incremental_keys) and _worth_updating(serving_path, size_file)
-    if in_place:
-        # Readers may hold the served file open: reading it is all a copy does.
-        shutil.copyfile(serving_path, partial)
+    if not (in_place and _attach_standby(connection, standby, partial, size_file)):
+        if in_place:
+            # Readers may hold the served file open: reading it is all a copy does.
+            shutil.copyfile(serving_path, partial)
+        _attach(connection, partial)
     published = []
-    connection.execute(
-        f"ATTACH {_literal(str(partial))} AS {SERVING_ALIAS} (STORAGE_VERSION '{SERVING_STORAGE_VERSION}', READ_WRITE)"
-    )
     try:
         kept = _relations_in(connection, SERVING_ALIAS) if in_place else {}
         base_masking = _masked_columns(connection) if in_place else {}
@@ -167,9 +171,46 @@ def publish_serving_file(
     _fsync(partial)
     if not in_place:
         size_file.write_text(str(partial.stat().st_size))
+    _keep_as_standby(serving_path, standby)
     os.replace(partial, serving_path)
     _fsync(serving_path.parent)
     return published
+
+
+def _attach(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    connection.execute(
+        f"ATTACH {_literal(str(path))} AS {SERVING_ALIAS} (STORAGE_VERSION '{SERVING_STORAGE_VERSION}', READ_WRITE)"
+    )
+
+
+def _attach_standby(connection: duckdb.DuckDBPyConnection, standby: Path, partial: Path, size_file: Path) -> bool:
+    """Start from the standby file, the one served before the current one, when no reader holds it:
+    updating it in place saves copying the whole served file (7.5 GB, 9 s at a million customers).
+
+    Readers open the served name only, so the standby can be held only by a reader that opened it
+    while it was served and is still connected. DuckDB locks a file it opens (readers share the
+    lock), so attaching it for writing fails while such a reader is there; then the served file
+    is copied instead, and that reader keeps its rows."""
+    if not (standby.exists() and _worth_updating(standby, size_file)):
+        return False
+    os.replace(standby, partial)
+    try:
+        _attach(connection, partial)
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        partial.unlink()  # the reader keeps its file: unlinking a name does not touch an open file
+        return False
+    return True
+
+
+def _keep_as_standby(serving_path: Path, standby: Path) -> None:
+    """Keep the file about to be replaced as the standby that the next publish updates in place."""
+    standby.unlink(missing_ok=True)
+    if serving_path.exists():
+        # Without hard links on this file system there is no standby: the next publish copies.
+        with contextlib.suppress(OSError):
+            os.link(serving_path, standby)
 
 
 def _worth_updating(serving_path: Path, size_file: Path) -> bool:

@@ -1,8 +1,8 @@
-"""The `scored` marts (customer_360, crm_sync_customers) join the models' current score views.
+"""The `scored` marts (customer_360, crm_sync_customers) join the models' current score tables.
 
 No Dagster run and no model training: the small generated export set is loaded into raw.*
-with the ingestion loader and dbt builds the project, first without any ml view (the score
-columns must be null and the marts still build), then, after the six ml.<table>_current views
+with the ingestion loader and dbt builds the project, first without any ml table (the score
+columns must be null and the marts still build), then, after the six ml.<table>_current tables
 were created here by hand with known values for a few customers (each over a history table
 holding an older run too, as dagster_project.model_store writes them), once more with
 `--select tag:scored`. A copy of the warehouse taken between the two runs is what the unscored
@@ -100,12 +100,12 @@ class Scores:
 
 
 def publish(connection: duckdb.DuckDBPyConnection, table: str, ddl: str, values: list[tuple]) -> None:
-    """A history table ml.<table> and its view of the latest run, as dagster_project.model_store does."""
+    """A history table ml.<table> and the table of its latest run, as dagster_project.model_store writes them."""
     connection.execute(f"create table ml.{table} ({ddl})")
     parameter_marks = ", ".join("?" for _ in ddl.split(","))  # one ? per column
     connection.executemany(f"insert into ml.{table} values ({parameter_marks})", values)
     connection.execute(
-        f"create view ml.{table}_current as "
+        f"create table ml.{table}_current as "
         f"select * from ml.{table} where scored_at = (select max(scored_at) from ml.{table})"
     )
 

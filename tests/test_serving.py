@@ -31,7 +31,7 @@ def _build_file(path: Path) -> None:
             create table ml.churn_scores as
                 select * from (values ('C1', 0.2::double, timestamp '2026-01-01'), ('C1', 0.7::double, timestamp '2026-01-02'))
                 as t(customer_id, churn_probability, scored_at);
-            create view ml.churn_scores_current as
+            create table ml.churn_scores_current as
                 select * from ml.churn_scores where scored_at = (select max(scored_at) from ml.churn_scores);
             create table ml.model_runs as select 'churn' as model_name, '{"roc_auc": 0.8}'::json as metrics;
             """
@@ -63,16 +63,16 @@ def test_the_serving_file_holds_marts_and_current_scores_only(tmp_path):
 EVENTS = "marts.fct_events"
 
 
-def _build_with_stamped_facts(path: Path) -> None:
+def _build_with_stamped_facts(path: Path, rows: int = 1000) -> None:
     """A build file with a fact an incremental model writes (key, _processed_at) and a dimension."""
     with duckdb.connect(str(path)) as connection:
         connection.execute(
-            """
+            f"""
             create schema marts;
             create table marts.fct_events as
                 select 'E' || i as event_id, 'C' || (i % 50) as customer_id, 'a' || (i % 7) || '@x.com' as email,
                        timestamp '2026-01-01 02:00:00' as _processed_at
-                from range(1000) as t(i);
+                from range({rows}) as t(i);
             create table marts.dim_customers as select 'C' || i as customer_id from range(50) as t(i);
             """
         )
@@ -148,6 +148,65 @@ def test_large_facts_are_updated_in_place_and_end_equal_to_the_build(tmp_path):
         connection.execute("update marts.fct_events set _processed_at = timestamp '2026-01-04 02:00:00'")
     assert publish(masking)[EVENTS].rows_written is None
     assert _served_rows(serving, everything) != in_place
+
+
+HOLD_OPEN = textwrap.dedent(
+    """
+    import sys, duckdb
+    held = duckdb.connect(sys.argv[1], read_only=True)
+    print(held.execute("select count(*) from marts.fct_events").fetchall()[0][0], flush=True)
+    sys.stdin.readline()  # until the test says so
+    print(held.execute("select count(*) from marts.fct_events").fetchall()[0][0], flush=True)
+    """
+)
+
+
+def test_the_file_served_before_is_updated_in_place_unless_a_reader_still_holds_it(tmp_path):
+    """Publishes alternate between two files: the served one and the standby (the one served
+    before it), which is updated in place instead of copying the served file, unless a reader
+    that opened it while it was served still holds it (then the served file is copied)."""
+    build, serving = tmp_path / "build.duckdb", tmp_path / "serving" / "crm.duckdb"
+    standby = serving.with_name("crm.duckdb.standby")
+    # Big enough that a night's changes do not grow the file by a quarter (then it is written whole).
+    _build_with_stamped_facts(build, rows=300_000)
+    keys = {("marts", "fct_events"): "event_id"}
+    everything = f"select * from {EVENTS} order by all"
+
+    def publish_night(stamp: str, first: int) -> tuple[int, int | None]:
+        """The served file's inode after the publish, and the fact's rows it wrote in place."""
+        _night(build, stamp, first)
+        with duckdb.connect(str(build)) as connection:
+            published = publish_serving_file(connection, serving, incremental_keys=keys)
+        assert _served_rows(serving, everything) == _served_rows(build, everything)
+        return serving.stat().st_ino, next(table.rows_written for table in published if table.name == "fct_events")
+
+    with duckdb.connect(str(build)) as connection:
+        publish_serving_file(connection, serving, incremental_keys=keys)
+    first = serving.stat().st_ino
+    assert not standby.exists()  # nothing was served before
+    # No standby yet: a copy of the served file, updated with the night's 15 rows.
+    second, written = publish_night("2026-01-02 02:00:00", first=0)
+    assert (second != first, written, standby.stat().st_ino) == (True, 15, first)
+    # The standby, updated in place with the rows of the two nights since it was served.
+    third, written = publish_night("2026-01-03 02:00:00", first=100)
+    assert (third, written, standby.stat().st_ino) == (first, 30, second)
+
+    # A reader opened the file served now; after the next publish it is the standby, still held.
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, str(serving)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        rows_seen = reader.stdout.readline().strip()
+        fourth, written = publish_night("2026-01-04 02:00:00", first=200)
+        assert (fourth, written, standby.stat().st_ino) == (second, 30, third)
+        # The standby is held: the served file is copied and updated with one night.
+        fifth, written = publish_night("2026-01-05 02:00:00", first=300)
+        assert (fifth not in (first, second), written, standby.stat().st_ino) == (True, 15, fourth)
+        output, _ = reader.communicate("go\n", timeout=30)
+    finally:
+        reader.kill()
+    assert reader.returncode == 0
+    assert output.split() == [rows_seen]  # what the reader opened did not change under it
 
 
 def _land_all_but_the_biggest_order_lines_file(small_export: Path, settings, waiting_dir: Path) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ from dagster_dbt import (
 )
 from pydantic import Field
 
-from dagster_project.dbt_project import crm_dbt_project
+from dagster_project.dbt_project import crm_dbt_project, keep_partial_parse, seed_partial_parse
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
 
@@ -93,12 +93,15 @@ def _dbt_build(name: str, select: str, exclude: str | None) -> dg.AssetsDefiniti
         # profiles.yml reads CRM_DATA_DIR: make sure dbt sees the same absolute folder.
         settings.export_to_environment()
         warehouse.wait_until_writable()  # a file locked by someone else: retry later, before dbt starts
-        target_path = settings.dbt_target_dir / "runs" / f"{context.run.run_id}-{name}"
+        runs_dir = settings.dbt_target_dir / "runs"
+        target_path = runs_dir / f"{context.run.run_id}-{name}"
         args = ["build"]
         if not config.full_table_audits and _holds_marts(warehouse):
             context.log.info(f"Nightly run: the tests {FULL_TABLE_AUDITS} are left to the weekly job.")
             args += ["--exclude", FULL_TABLE_AUDITS]
+        seed_partial_parse(runs_dir, target_path)
         yield from dbt.cli(args, context=context, target_path=target_path).stream()
+        keep_partial_parse(target_path, runs_dir)
 
     return _models
 

@@ -1,5 +1,5 @@
 {#-
-    current_scores(table_name, columns): the rows of one of the Python models' score views,
+    current_scores(table_name, columns): the rows of one of the Python models' current score tables,
     source('ml', table_name) (e.g. 'churn_scores_current'), as a select of the given columns
     (a mapping name -> SQL type, in the order to select them), each cast to its type. Only the
     listed columns: a model that starts writing a new column changes no mart by itself.
@@ -8,9 +8,9 @@
             {{ current_scores('churn_scores_current', {'customer_id': 'varchar', 'churn_probability': 'double'}) }}
         ),
 
-    The ml.* views exist only after the model has published a first run (Dagster builds the
+    The ml.*_current tables exist only after the model has published a first run (Dagster builds the
     `scored` models after the models, but a plain `dbt build` on a fresh warehouse comes
-    first). When the view does not exist yet this returns a select of the same columns, typed,
+    first). When the table does not exist yet this returns a select of the same columns, typed,
     with no row: the model reading it still builds, with its score columns null, and its
     contract sees the same types either way.
 
@@ -18,7 +18,7 @@
     the dependency (the lineage, and Dagster's ml/<model> -> marts edge via the source's meta).
     At parse time (execute is false) nothing is looked up and the empty select is rendered.
 
-    A column missing from an existing view is an error, not a silent null: a renamed score
+    A column missing from an existing table is an error, not a silent null: a renamed score
     column should break the build rather than empty a column of the marts.
 -#}
 {% macro current_scores(table_name, columns) -%}

@@ -3,7 +3,7 @@
 -- One row per customer: the current state as of the analysis date, in one place. Orders and
 -- margins (revenue-generating orders; profitability from customer_profitability), email
 -- engagement, support, the latest touch per channel, the RFM segment, and what the Python
--- models published last (the ml.*_current views): churn score and reasons, lifetime value,
+-- models published last (the ml.*_current tables): churn score and reasons, lifetime value,
 -- the best next offer, the behavioural segment and the sentiment of the customer's feedback.
 --
 -- Tagged `scored`: the Dagster run builds it after the models have scored. In a plain
