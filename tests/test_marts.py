@@ -38,6 +38,7 @@ INCREMENTAL_MODELS = (
     "staging.stg_sales__orders",
     "staging.stg_sales__order_lines",
     "intermediate.int_identity_links",
+    "marts.fct_orders",
     "marts.fct_order_lines",
     "marts.fct_email_events",
     "marts.fct_interactions",
@@ -520,6 +521,8 @@ class Delivery:
     clicked_event_id: str  # re-exported as clicked
     new_customer_id: str
     new_customer_email: str  # a recipient nobody had before
+    earlier_order: tuple[str, str, str]  # order_id, customer_id, the customer's first order before it
+    moved_order: tuple[str, str, str]  # order_id (the first order of the customer it leaves), from, to
 
 
 def deliver_new_exports(landing: Path) -> Delivery:
@@ -546,6 +549,29 @@ def deliver_new_exports(landing: Path) -> Delivery:
     new_lines = lines.join(renamed, on="order_id").with_columns(pl.col("new_order_id").alias("order_id"))
     corrected_order = orders.filter(pl.col("status") == "completed").sort("order_id").head(1)
     corrected_order = corrected_order.with_columns(pl.lit("returned").alias("status"))
+    # A late record dated before a customer's first order (it becomes their first order), and a
+    # correction that gives another customer's first order to a third: both change is_first_order
+    # of orders loaded before.
+    repeat_buyers = (
+        orders.filter(pl.col("order_id") != corrected_order["order_id"].item())
+        .group_by("customer_id")
+        .len()
+        .filter(pl.col("len") >= 2)
+        .sort("customer_id")["customer_id"]
+    )
+    earlier_customer, moved_from, moved_to = repeat_buyers[0], repeat_buyers[1], repeat_buyers[2]
+    earliest_order = (
+        orders.filter(pl.col("customer_id") == earlier_customer).sort(timestamp("ordered_at"), "order_id").head(1)
+    )
+    earlier_order = earliest_order.with_columns(
+        pl.lit("O8000001").alias("order_id"), shifted("ordered_at", pl.lit(-30)), pl.lit("completed").alias("status")
+    )
+    moved_order = (
+        orders.filter(pl.col("customer_id") == moved_from)
+        .sort(timestamp("ordered_at"), "order_id")
+        .head(1)
+        .with_columns(pl.lit(moved_to).alias("customer_id"))
+    )
     corrected_line = lines.sort("order_id", "line_number", descending=True).head(1)
     corrected_line = corrected_line.with_columns((pl.col("quantity").cast(pl.Int64) + 1).cast(pl.String))
 
@@ -556,7 +582,9 @@ def deliver_new_exports(landing: Path) -> Delivery:
         (pl.lit("E9") + pl.int_range(pl.len()).cast(pl.String).str.zfill(8)).alias("event_id"),
         shifted("occurred_at", half_late),
     )
-    write_export(pl.concat([new_orders, corrected_order]), landing, "orders", "orders_late_delivery")
+    write_export(
+        pl.concat([new_orders, corrected_order, earlier_order, moved_order]), landing, "orders", "orders_late_delivery"
+    )
     write_export(
         pl.concat([new_lines.drop("new_order_id"), corrected_line]), landing, "order_lines", "order_lines_late_delivery"
     )
@@ -581,6 +609,8 @@ def deliver_new_exports(landing: Path) -> Delivery:
         clicked_event_id=corrected_event["event_id"].item(),
         new_customer_id="C9000001",
         new_customer_email=stranger,
+        earlier_order=("O8000001", earlier_customer, earliest_order["order_id"].item()),
+        moved_order=(moved_order["order_id"].item(), moved_from, moved_to),
     )
 
 
@@ -612,6 +642,16 @@ def test_an_incremental_run_after_new_exports_equals_a_full_refresh(built) -> No
     assert corrected["quantity"].to_list() == [quantity]
     returned = lines.filter(pl.col("order_id") == delivered.returned_order_id)
     assert returned.height > 0 and not returned["is_revenue_generating"].any()
+    # The customers' first orders moved with the late record and the corrected customer.
+    orders = incremental["marts.fct_orders"]
+    first_orders = dict(orders.filter("is_first_order").select("customer_id", "order_id").iter_rows())
+    earlier_order_id, earlier_customer, previous_first = delivered.earlier_order
+    assert first_orders[earlier_customer] == earlier_order_id
+    assert orders.filter(pl.col("order_id") == previous_first)["is_first_order"].to_list() == [False]
+    moved_order_id, moved_from, moved_to = delivered.moved_order
+    assert orders.filter(pl.col("order_id") == moved_order_id)["customer_id"].to_list() == [moved_to]
+    assert first_orders[moved_from] != moved_order_id
+    assert orders.group_by("customer_id").agg(pl.col("is_first_order").sum())["is_first_order"].max() == 1
 
     result = full_refresh(settings)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
