@@ -38,6 +38,7 @@ INCREMENTAL_MODELS = (
     "staging.stg_sales__orders",
     "staging.stg_sales__order_lines",
     "intermediate.int_identity_links",
+    "intermediate.int_order_lines__costed",
     "marts.fct_orders",
     "marts.fct_order_lines",
     "marts.fct_email_events",

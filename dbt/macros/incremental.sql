@@ -1,6 +1,7 @@
 {#
     Helpers of the incremental models (stg_marketing__email_events, stg_sales__orders,
-    stg_sales__order_lines, fct_orders, fct_order_lines, fct_email_events, fct_interactions).
+    stg_sales__order_lines, int_order_lines__costed, fct_orders, fct_order_lines,
+    fct_email_events, fct_interactions).
 
     Each of them carries _loaded_at: the latest load time of the records a row is built from
     (greatest over the joined records). An incremental run reprocesses every row loaded after the

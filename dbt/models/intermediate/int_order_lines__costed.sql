@@ -1,3 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='order_line_id',
+        on_schema_change='fail'
+    )
+}}
+
+-- Incremental: a run reprocesses the lines whose line or product record was loaded after the
+-- latest _loaded_at the table holds (macro incremental_loaded_at_cutoff); a product reloaded with
+-- a new cost brings back every line of that product. A full refresh gives the same rows.
+
 with
 
 order_lines as (
@@ -58,10 +71,14 @@ final as (
         revenue_usd,
         cost_usd,
         cast(revenue_usd - cost_usd as decimal(18, 2)) as gross_margin_usd,
-        _loaded_at
+        _loaded_at,
+        {{ processing_stamp() }} as _processed_at
 
     from costed
 
 )
 
 select * from final
+{% if is_incremental() %}
+where _loaded_at > {{ incremental_loaded_at_cutoff() }}
+{% endif %}
