@@ -24,9 +24,9 @@ removed. Every other table is copied whole. The file is then renamed into place,
 earlier file is the standby, ``crm.duckdb.standby``: the file served before the current one, kept
 as a hard link when it is replaced. A reader that opened it while it was served may still hold it;
 DuckDB's file lock tells, and then a copy of the served file is updated instead. The serving
-folder therefore holds two files of about the same size. The whole file is rewritten instead when there is no served file to start from, when it
-has grown by more than a quarter since its last full write (deleted rows leave free blocks), or
-per table when its columns or masking differ.
+folder therefore holds two files of about the same size. The whole file is rewritten instead when
+there is no served file to start from, when it has grown by more than a quarter since its last
+full write (deleted rows leave free blocks), or per table when its columns or masking differ.
 """
 
 from __future__ import annotations

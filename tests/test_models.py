@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -221,3 +221,40 @@ def test_scoring_reads_a_window_of_email_events_and_gets_the_same_features(publi
     full_features = customer_features(everything, cutoff)
     assert full_features["email_clicks_last_90_days"].sum() > 0
     assert customer_features(window, cutoff).equals(full_features)
+
+
+def test_current_scores_are_a_table_of_the_latest_run_also_in_a_warehouse_that_had_a_view(tmp_path):
+    """ml.<table>_current holds the latest scoring run's rows as a table; a warehouse written when
+    it was a view over the history gets the table at its next scoring run."""
+    import duckdb
+
+    from dagster_project import model_store
+
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    connection.execute(
+        """
+        create schema ml;
+        create table ml.churn_scores as
+            select 'C1' as customer_id, 0.9 as churn_probability, date '2026-01-01' as as_of_date,
+                   'churn-v1' as model_version, timestamp '2026-01-01 02:00:00' as scored_at;
+        create view ml.churn_scores_current as
+            select * from ml.churn_scores where scored_at = (select max(scored_at) from ml.churn_scores);
+        """
+    )
+    for day, probability in ((2, 0.5), (3, 0.25)):
+        scores = pl.DataFrame(
+            {
+                "customer_id": ["C1", "C2"],
+                "churn_probability": [probability, 0.1],
+                "as_of_date": [date(2026, 1, day)] * 2,
+            }
+        )
+        model_store.record_scores(connection, "churn-v1", {"churn_scores": scores}, datetime(2026, 1, day, 2))
+    assert connection.execute(
+        "select table_type from information_schema.tables where table_name = 'churn_scores_current'"
+    ).fetchall() == [("BASE TABLE",)]
+    assert connection.execute(
+        "select customer_id, churn_probability, scored_at from ml.churn_scores_current order by 1"
+    ).fetchall() == [("C1", 0.25, datetime(2026, 1, 3, 2)), ("C2", 0.1, datetime(2026, 1, 3, 2))]
+    assert connection.execute("select count(*) from ml.churn_scores").fetchall() == [(5,)]  # the history stays
+    connection.close()
