@@ -76,3 +76,20 @@ def keep_partial_parse(target_path: Path, runs_dir: Path) -> None:
         partial = runs_dir / (PARTIAL_PARSE_FILE + ".partial")
         shutil.copyfile(written, partial)
         os.replace(partial, runs_dir / PARTIAL_PARSE_FILE)
+
+
+# The artifacts of the latest invocations kept in <data>/dbt/runs (run_results.json, logs, the
+# compiled SQL: 5 to 15 MB each at a million customers); older ones are removed when a new one
+# starts, or a nightly warehouse would keep gigabytes of them a year. Two invocations per run.
+DBT_INVOCATIONS_KEPT = 30
+
+
+def prune_invocation_folders(runs_dir: Path, keep: int = DBT_INVOCATIONS_KEPT) -> list[Path]:
+    """Remove all but the ``keep`` newest invocation folders of ``runs_dir``; returns the removed."""
+    if not runs_dir.is_dir():
+        return []
+    folders = sorted((path for path in runs_dir.iterdir() if path.is_dir()), key=lambda path: path.stat().st_mtime)
+    removed = folders[: max(len(folders) - keep, 0)]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed

@@ -14,7 +14,13 @@ from dagster_dbt import (
 )
 from pydantic import Field
 
-from dagster_project.dbt_project import crm_dbt_project, keep_partial_parse, seed_partial_parse
+from dagster_project.dbt_project import (
+    DBT_INVOCATIONS_KEPT,
+    crm_dbt_project,
+    keep_partial_parse,
+    prune_invocation_folders,
+    seed_partial_parse,
+)
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
 
@@ -99,6 +105,7 @@ def _dbt_build(name: str, select: str, exclude: str | None) -> dg.AssetsDefiniti
         if not config.full_table_audits and _holds_marts(warehouse):
             context.log.info(f"Nightly run: the tests {FULL_TABLE_AUDITS} are left to the weekly job.")
             args += ["--exclude", FULL_TABLE_AUDITS]
+        prune_invocation_folders(runs_dir, keep=DBT_INVOCATIONS_KEPT - 1)  # and this one makes the count
         seed_partial_parse(runs_dir, target_path)
         yield from dbt.cli(args, context=context, target_path=target_path).stream()
         keep_partial_parse(target_path, runs_dir)
