@@ -51,4 +51,8 @@ deduplicated as (
 
 )
 
-select * from deduplicated
+select
+    *,
+    {{ processing_stamp() }} as _processed_at  -- the run that wrote the row
+
+from deduplicated
