@@ -226,15 +226,16 @@ def _model_step(
     """
     with warehouse.connect() as connection:
         cutoff = model_store.read_analysis_cutoff(connection)
-        read_for_training: list[Any] = []  # what training read, which scoring then reuses
+        everything = None  # what training read, which scoring then reuses
 
         def training_inputs() -> Any:
-            read_for_training.append(read(connection))
-            return read_for_training[-1]
+            nonlocal everything
+            everything = read(connection)
+            return everything
 
         def scoring_inputs() -> Any:
-            if read_for_training:
-                return read_for_training[-1]
+            if everything is not None:
+                return everything
             return read_for_scoring(connection, cutoff) if read_for_scoring else read(connection)
 
         outcome = train_or_score(

@@ -30,11 +30,17 @@ order_lines as (
 
 {% if is_incremental() %}
 
+cutoff as (
+
+    select {{ incremental_loaded_at_cutoff() }} as loaded_after
+
+),
+
 changed_orders as (
 
-    select order_id from orders where _loaded_at > {{ incremental_loaded_at_cutoff() }}
+    select orders.order_id from orders cross join cutoff where orders._loaded_at > cutoff.loaded_after
     union
-    select order_id from order_lines where _loaded_at > {{ incremental_loaded_at_cutoff() }}
+    select order_lines.order_id from order_lines cross join cutoff where order_lines._loaded_at > cutoff.loaded_after
 
 ),
 
