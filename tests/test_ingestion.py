@@ -229,6 +229,30 @@ def test_binary_file_named_csv_is_rejected_and_the_rest_loads(landing, connectio
     assert rows(connection, "select count(*) from raw.orders") == [(3,)]
 
 
+def test_a_panic_inside_a_reader_rejects_that_file_and_the_others_load(landing, connection, monkeypatch):
+    """A panic in polars' Rust code reaches Python as pyo3's PanicException, a BaseException that
+    ``except Exception`` lets through: it must cost one file, not the whole load."""
+    from dagster_project.ingestion import loader
+
+    real_validate = loader.validate_rows
+
+    def validate_or_panic(text, contract, file_name, *args):
+        if file_name.endswith("a_panics.csv"):
+            raise pl.exceptions.PanicException("assertion failed: i < self.len()")
+        return real_validate(text, contract, file_name, *args)
+
+    monkeypatch.setattr(loader, "validate_rows", validate_or_panic)
+    write(landing, "a_panics.csv", GOOD_ORDERS)
+    write(landing, "b_orders.csv", GOOD_ORDERS.replace("O1", "O7").replace("O2", "O8").replace("O3", "O9"))
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert [(file.source_file, file.status) for file in result.files] == [
+        ("sales/orders/a_panics.csv", "rejected"),
+        ("sales/orders/b_orders.csv", "loaded"),
+    ]
+    assert "PanicException: assertion failed" in result.files[0].error
+    assert rows(connection, "select count(*) from raw.orders") == [(3,)]
+
+
 def test_undecodable_file_does_not_stop_the_others(landing, connection):
     (landing / "sales" / "orders" / "a_latin1.csv").write_bytes(
         "order_id,customer_id,ordered_at\nO9,Jos\xe9,2025-01-01\n".encode("latin-1")

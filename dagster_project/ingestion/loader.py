@@ -288,7 +288,11 @@ def _prepare(planned: PlannedFile, contract: EntityContract, scratch: CsvScratch
         return PreparedFile(*identity, rows=rows)
     except (UnreadableFileError, ContractViolationError) as error:
         return PreparedFile(*identity, error=str(error))
-    except Exception as error:  # whatever one file does, the other files still load
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # whatever one file does, the other files still load
+        # BaseException: a panic inside polars or DuckDB's Rust/C++ (pyo3's PanicException) is not
+        # an Exception, and must reject this file rather than stop the whole load.
         logger.exception("reading %s failed", planned.relative_path)
         return PreparedFile(*identity, error=_cannot_read(planned.relative_path, error))
 
