@@ -157,7 +157,7 @@ def ensure_dirty_copy(landing: Path, entities: list[str], share: float, seed: in
 
 
 def entity_files(landing: Path, entity: str) -> list[Path]:
-    """The entity's CSV files in the canonical layout, ``<source>/<entity>/*.csv``, in name order.
+    """The entity's files in the canonical layout, ``<source>/<entity>/*.csv`` (or ``*.jsonl``), in name order.
 
     Listed here rather than with the loader's discovery, whose signature is not public.
     """
@@ -165,7 +165,19 @@ def entity_files(landing: Path, entity: str) -> list[Path]:
 
     contract = CONTRACTS[entity]
     folder = landing / contract.source / contract.entity
-    return sorted(path for path in folder.glob("*.csv") if not path.name.startswith(".") and path.is_file())
+    suffix = "jsonl" if contract.file_format == "jsonl" else "csv"
+    return sorted(path for path in folder.glob(f"*.{suffix}") if not path.name.startswith(".") and path.is_file())
+
+
+def duckdb_reader(entity: str, typed: bool) -> tuple[str, str, int]:
+    """DuckDB's own reader of the entity's files, its options, and the line of the first record
+    (CSV: 2, after the header; JSON lines: 1)."""
+    from dagster_project.contracts import CONTRACTS
+
+    columns = f"columns={duckdb_columns(entity)}" if typed else ""
+    if CONTRACTS[entity].file_format == "jsonl":
+        return "read_ndjson", columns or "format='newline_delimited'", 1
+    return "read_csv", "header=true" + (f", {columns}" if columns else ""), 2
 
 
 def describe_code(code_dir: Path) -> str:
@@ -254,12 +266,12 @@ def sql_text(value: str) -> str:
 def child_duckdb(entity: str, landing: Path, database: Path, typed: bool, dirty: bool) -> dict:
     files = entity_files(landing, entity)
     file_list = "[" + ", ".join(sql_text(str(path)) for path in files) + "]"
-    options = "header=true" + (f", columns={duckdb_columns(entity)}" if typed else "")
+    reader, options, _ = duckdb_reader(entity, typed)
     if dirty:  # DuckDB's own way to keep going past bad lines: skip them into its rejects table
         options += ", store_rejects=true"
     started = time.perf_counter()
     connection = connect(database)
-    connection.execute(f"CREATE TABLE {entity} AS SELECT * FROM read_csv({file_list}, {options})")
+    connection.execute(f"CREATE TABLE {entity} AS SELECT * FROM {reader}({file_list}, {options})")
     rows = connection.execute(f"SELECT count(*) FROM {entity}").fetchall()[0][0]
     rejected = 0
     if dirty:
@@ -279,21 +291,21 @@ def child_duckdb_per_file(entity: str, landing: Path, database: Path) -> dict:
     """DuckDB loading the way our loader must: one INSERT and one transaction per file, typed,
     with lineage columns (file name, line, load time) and a ledger row per file; no validation."""
     files = entity_files(landing, entity)
-    options = f"header=true, columns={duckdb_columns(entity)}"
+    reader, options, first_line = duckdb_reader(entity, typed=True)
     lineage = (
-        "{file} AS _source_file, row_number() OVER () + 1 AS _source_line, "
+        f"{{file}} AS _source_file, row_number() OVER () + {first_line - 1} AS _source_line, "
         f"TIMESTAMP '{LOADED_AT.isoformat(sep=' ')}' AS _loaded_at"
     )
     started = time.perf_counter()
     connection = connect(database)
     connection.execute(
         f"CREATE TABLE {entity} AS SELECT *, {lineage.format(file='NULL::VARCHAR')} "
-        f"FROM read_csv({sql_text(str(files[0]))}, {options}) LIMIT 0"
+        f"FROM {reader}({sql_text(str(files[0]))}, {options}) LIMIT 0"
     )
     connection.execute("CREATE TABLE ledger (source_file VARCHAR, rows BIGINT)")
     for path in files:
         name = sql_text(path.relative_to(landing).as_posix())
-        source = f"read_csv({sql_text(str(path))}, {options})"
+        source = f"{reader}({sql_text(str(path))}, {options})"
         connection.execute("BEGIN TRANSACTION")
         inserted = connection.execute(f"INSERT INTO {entity} SELECT *, {lineage.format(file=name)} FROM {source}")
         connection.execute(f"INSERT INTO ledger VALUES ({name}, ?)", [inserted.fetchall()[0][0]])
@@ -541,9 +553,9 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [e for e in entities if e not in CONTRACTS] + [m for m in methods if m not in METHODS]
     if unknown:
         raise SystemExit(f"unknown entity or method: {', '.join(unknown)}")
-    non_csv = [e for e in entities if CONTRACTS[e].file_format != "csv"]
-    if non_csv:
-        raise SystemExit(f"only CSV entities can be compared with read_csv: {', '.join(non_csv)}")
+    json_lines = [e for e in entities if CONTRACTS[e].file_format == "jsonl"]
+    if json_lines and args.dirty_share > 0:
+        raise SystemExit(f"--dirty-share breaks CSV lines only: {', '.join(json_lines)} are JSON lines")
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
     landing = ensure_exports(args)

@@ -256,12 +256,8 @@ def read_analysis_cutoff(connection: duckdb.DuckDBPyConnection) -> datetime:
     return rows[0][0]
 
 
-def _frame(connection: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None) -> pl.DataFrame:
-    """The query's rows sorted by all their columns: a model fitted twice on the same data reads
-    the same frame, however the tables were written (DuckDB writes large tables in parallel, in
-    any row order) and however the query was planned. Sums of floats, samples and splits depend on
-    row order."""
-    return connection.sql(f"select * from ({query}) order by all", params=params or []).pl()
+def _frame(connection: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
+    return connection.sql(query).pl()
 
 
 def read_feedback(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -314,8 +310,7 @@ def read_customer_activity(
             """,
         ),
         orders=read_orders(connection),
-        email_events=_frame(
-            connection,
+        email_events=connection.sql(
             f"""
             select customer_id, regexp_replace(interaction_type, '^email_', '') as event_type, occurred_at
             from marts.fct_interactions
@@ -323,8 +318,8 @@ def read_customer_activity(
                 and interaction_type in ({", ".join(f"'email_{kind}'" for kind in EMAIL_EVENT_TYPES)})
                 {recent}
             """,
-            [] if email_events_since is None else [email_events_since],
-        ),
+            params=[] if email_events_since is None else [email_events_since],
+        ).pl(),
         tickets=_frame(
             connection,
             """
@@ -420,10 +415,11 @@ def read_monthly_revenue(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         from marts.sales_monthly
         where date_month + interval 1 month
             <= (select cast(analysis_date as date) + interval 1 day from intermediate.int_analysis_date)
+        order by 1
         """,
     )
 
 
 def read_customer_ids(connection: duckdb.DuckDBPyConnection) -> pl.Series:
     """Every customer of dim_customers, the population offers are made for."""
-    return _frame(connection, "select customer_id from marts.dim_customers")["customer_id"]
+    return _frame(connection, "select customer_id from marts.dim_customers order by 1")["customer_id"]

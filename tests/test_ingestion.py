@@ -167,6 +167,41 @@ def test_jsonl_parquet_and_gzip_are_read(landing, connection):
     ]
 
 
+def test_json_lines_keep_a_key_that_first_appears_deep_in_the_file_and_numbers_as_written(landing, connection):
+    """The reader lists the keys of every line, not of a sample: a key first seen on line 4,000
+    still loads (here into the extra columns). Numbers keep their text: an id written as 7 in
+    one line and 7.5 in another is "7", not the "7.0" of a column typed as float."""
+    lines = [
+        {"order_id": f"J{index}", "customer_id": "C1", "ordered_at": "2025-02-02", "total_amount": index % 7}
+        for index in range(5_000)
+    ]
+    lines[3_999]["gift_note"] = "for Ada"
+    lines[10]["customer_id"], lines[11]["customer_id"] = 7, 7.5
+    (landing / "sales" / "orders" / "orders.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert (result.rows_loaded, result.rows_quarantined) == (5_000, 0)
+    assert result.files[0].extra_columns == ("gift_note",)
+    noted = "select order_id, _extra_columns ->> 'gift_note' from raw.orders where _extra_columns ->> 'gift_note' <> ''"
+    assert rows(connection, noted) == [("J3999", "for Ada")]
+    assert rows(connection, "select customer_id from raw.orders where order_id in ('J10', 'J11') order by 1") == [
+        ("7",),
+        ("7.5",),
+    ]
+    assert rows(connection, "select sum(total_amount) from raw.orders") == [(sum(index % 7 for index in range(5_000)),)]
+
+
+def test_json_lines_with_nested_values_keep_them_as_compact_json(landing, connection):
+    (landing / "sales" / "orders" / "orders.jsonl").write_text(
+        '{"order_id": "J1", "customer_id": "C1", "ordered_at": "2025-02-02", "tags": ["a", "b"]}\n'
+        '{"order_id": "J2", "customer_id": "C1", "ordered_at": "2025-02-03", "tags": {"k": [1, 2]}}\n'
+    )
+    load_entity(connection, ORDERS, landing, LOADED_AT)
+    assert rows(connection, "select order_id, _extra_columns from raw.orders order by 1") == [
+        ("J1", '{"tags":"[\\"a\\",\\"b\\"]"}'),
+        ("J2", '{"tags":"{\\"k\\":[1,2]}"}'),
+    ]
+
+
 def test_optional_entity_without_files_gets_an_empty_table(landing, connection):
     for entity in ENTITIES:
         load_entity(connection, CONTRACTS[entity], landing, LOADED_AT)

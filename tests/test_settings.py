@@ -55,7 +55,7 @@ def test_duckdb_settings_come_from_one_place_and_dbt_opens_the_database_with_the
         "memory_limit": "953.6 MiB",  # DuckDB reports 1GB (10^9 bytes) in binary units
         "threads": "1",
         "temp_directory": str(tmp_path / "spill"),
-        "preserve_insertion_order": "false",
+        "preserve_insertion_order": "true",
     }
     query = "select name, value from duckdb_settings() where name in ('memory_limit', 'threads', 'temp_directory', 'preserve_insertion_order')"
     with connect_warehouse(settings) as connection:
@@ -77,6 +77,6 @@ def test_duckdb_settings_refuse_nonsense():
     with pytest.raises(ValueError, match="CRM_DUCKDB_PRESERVE_INSERTION_ORDER"):
         load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "maybe"})
     assert (
-        load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "yes"}).duckdb_config()["preserve_insertion_order"]
-        == "true"
+        load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "no"}).duckdb_config()["preserve_insertion_order"]
+        == "false"
     )

@@ -152,7 +152,11 @@ def read_as_text(landing_file: LandingFile, mapping: EntityMapping, scratch: Csv
             fast = _read_csv_fast(landing_file, mapping, scratch)
         rows = fast or _read_csv_strict(landing_file, mapping)
     elif landing_file.format == "jsonl":
-        rows = _read_json_lines(landing_file, mapping)
+        if scratch is None:
+            with CsvScratch() as own_scratch:
+                rows = _read_json_lines(landing_file, mapping, own_scratch)
+        else:
+            rows = _read_json_lines(landing_file, mapping, scratch)
     else:
         rows = _read_parquet(landing_file)
     return rows
@@ -497,28 +501,32 @@ def _as_text(value: object) -> str | None:
     return orjson.dumps(value).decode()
 
 
-def _read_json_lines(landing_file: LandingFile, mapping: EntityMapping) -> TextRows:
+def _read_json_lines(landing_file: LandingFile, mapping: EntityMapping, scratch: CsvScratch) -> TextRows:
     name = landing_file.relative_path
     try:
         text = landing_file.content.decode("utf-8-sig" if mapping.encoding == "utf-8" else mapping.encoding)
     except UnicodeDecodeError as error:
         raise _undecodable(name, landing_file.content, mapping.encoding, error) from error
 
-    # Fast path: polars reads the whole file when every line is one JSON object.
-    try:
-        frame = pl.read_ndjson(io.BytesIO(text.encode("utf-8")), infer_schema_length=None)
-        if frame.height == _physical_line_count(landing_file.content):
-            frame = frame.with_columns(
-                pl.Series(column, [_as_text(value) for value in frame[column].to_list()], dtype=pl.String)
-                if frame.schema[column].is_nested()
-                else pl.col(column).cast(pl.String)
-                for column in frame.columns
-            )
+    # Fast path, when every line is one JSON object: DuckDB lists the keys of all of them, and
+    # polars reads every key as text. Declaring the columns saves polars inferring types over the
+    # whole file (3.1 against 0.8 s for 1.8M lines; listing the keys takes 1.1 s), and a number
+    # keeps its text ("2", not the "2.0" of a column inferred as float).
+    utf8 = text.encode("utf-8")
+    keys = _json_keys(utf8, scratch)
+    if keys is not None:
+        try:
+            frame = pl.read_ndjson(io.BytesIO(utf8), schema=dict.fromkeys(keys, pl.String))
+        except pl.exceptions.PolarsError:
+            frame = None
+        if (
+            frame is not None
+            and frame.height == _physical_line_count(landing_file.content)
+            and not _has_nested_values(frame)
+        ):
             frame = frame.rename({column: column.strip() for column in frame.columns})
             frame = frame.with_row_index("_source_line", offset=1).with_columns(pl.col("_source_line").cast(pl.Int64))
             return TextRows(frame, pl.DataFrame(schema=MALFORMED_SCHEMA))
-    except pl.exceptions.PolarsError:
-        pass
 
     # Record by record: a broken line is quarantined with its number, the others load.
     records: list[dict[str, str | None]] = []
@@ -545,6 +553,42 @@ def _read_json_lines(landing_file: LandingFile, mapping: EntityMapping) -> TextR
         schema=dict.fromkeys(columns, pl.String),
     ).with_columns(pl.Series("_source_line", lines, dtype=pl.Int64))
     return TextRows(frame, pl.DataFrame(malformed, schema=MALFORMED_SCHEMA, orient="row"))
+
+
+def _json_keys(utf8: bytes, scratch: CsvScratch) -> list[str] | None:
+    """Every key of the file's objects: those of its first lines in their order, then the others
+    by name. None when DuckDB cannot read every line as JSON (then the lines are read one by one,
+    and a broken one is quarantined with its number)."""
+    try:
+        lines = scratch.connection.read_json(
+            io.BytesIO(utf8), format="newline_delimited", records="false", columns={"json": "JSON"}
+        )
+        listed = lines.query("lines", "select distinct unnest(json_keys(json)) from lines").fetchall()
+        found = {key for (key,) in listed}
+    except duckdb.Error:
+        return None
+    first_lines = itertools.islice((line for line in io.BytesIO(utf8) if line.strip()), 100)
+    ordered: dict[str, None] = {}
+    for line in first_lines:
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if isinstance(value, dict):
+            ordered.update(dict.fromkeys(key for key in value if key in found))
+    return [*ordered, *sorted(found - ordered.keys())]
+
+
+def _has_nested_values(frame: pl.DataFrame) -> bool:
+    """Whether a value is an object or a list: polars writes those as JSON of its own layout, while
+    the line-by-line reader writes compact JSON; such files keep going through that reader so a
+    nested value always reads the same."""
+    if not frame.width:
+        return False
+    starts_nested = [
+        (pl.col(column).str.starts_with("{") | pl.col(column).str.starts_with("[")).any() for column in frame.columns
+    ]
+    return bool(frame.select(pl.any_horizontal(starts_nested)).item())
 
 
 def _read_parquet(landing_file: LandingFile) -> TextRows:
