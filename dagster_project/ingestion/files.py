@@ -17,6 +17,7 @@ CSV goes through the first reader that can vouch for every line:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -124,7 +125,8 @@ def open_landing_file(path: Path, landing_dir: Path, mapping: EntityMapping) -> 
 
 
 class CsvScratch:
-    """A private in-memory DuckDB for parsing CSV files, reused across the files of one load."""
+    """A private in-memory DuckDB for parsing CSV files and listing the keys of JSON lines, reused
+    across the files of one load."""
 
     def __init__(self) -> None:
         self.connection = duckdb.connect()
@@ -142,24 +144,14 @@ def read_as_text(landing_file: LandingFile, mapping: EntityMapping, scratch: Csv
     name = landing_file.relative_path
     if not landing_file.content.strip():
         raise UnreadableFileError(f"{name}: the file is empty")
-    if landing_file.format == "csv":
-        if (vectorised := _read_csv_vectorised(landing_file, mapping)) is not None:
-            return vectorised
-        if scratch is None:
-            with CsvScratch() as own_scratch:
-                fast = _read_csv_fast(landing_file, mapping, own_scratch)
-        else:
-            fast = _read_csv_fast(landing_file, mapping, scratch)
-        rows = fast or _read_csv_strict(landing_file, mapping)
-    elif landing_file.format == "jsonl":
-        if scratch is None:
-            with CsvScratch() as own_scratch:
-                rows = _read_json_lines(landing_file, mapping, own_scratch)
-        else:
-            rows = _read_json_lines(landing_file, mapping, scratch)
-    else:
-        rows = _read_parquet(landing_file)
-    return rows
+    if landing_file.format == "parquet":
+        return _read_parquet(landing_file)
+    if landing_file.format == "csv" and (vectorised := _read_csv_vectorised(landing_file, mapping)) is not None:
+        return vectorised
+    with contextlib.nullcontext(scratch) if scratch is not None else CsvScratch() as duckdb_scratch:
+        if landing_file.format == "csv":
+            return _read_csv_fast(landing_file, mapping, duckdb_scratch) or _read_csv_strict(landing_file, mapping)
+        return _read_json_lines(landing_file, mapping, duckdb_scratch)
 
 
 def _undecodable(name: str, content: bytes, encoding: str, error: UnicodeDecodeError) -> UnreadableFileError:

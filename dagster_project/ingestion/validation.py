@@ -202,9 +202,7 @@ def validate_rows(
         loaded = typed.select(*contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line"))
         quarantined = text.malformed
         return ValidatedRows(loaded=loaded, quarantined=quarantined, extra_columns=extra_columns)
-    # One chunk: polars 2.1 can panic formatting strings of a frame filtered into many chunks
-    # (seen on a 1.8M-line JSON file with half its rows failing).
-    flagged = typed.with_columns(is_bad.alias("__is_bad")).rechunk()
+    flagged = typed.with_columns(is_bad.alias("__is_bad"))
     loaded = flagged.filter(~pl.col("__is_bad")).select(
         *contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line")
     )
@@ -213,9 +211,11 @@ def validate_rows(
     # The text frame is row for row the typed one, so the same mask picks the rows as they were.
     bad_records = pl.concat(
         [
-            flagged.filter(pl.col("__is_bad")).select(
-                "_source_line", pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(QUARANTINE_REASON)
-            ),
+            # One chunk: polars 2.1 can panic formatting strings of a frame filtered into many
+            # chunks (seen on a 1.8M-line JSON file with half its rows failing).
+            flagged.filter(pl.col("__is_bad"))
+            .rechunk()
+            .select("_source_line", pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(QUARANTINE_REASON)),
             text.frame.filter(is_bad)
             .rechunk()
             .select(pl.struct([pl.col(name) for name in present]).struct.json_encode().alias("_raw_record")),
