@@ -48,7 +48,10 @@ DATASETS = (
     ),
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-ROW_HASH = "_row_hash"
+# Relative difference under which two floats are the same value (see :func:`changes`).
+FLOAT_TOLERANCE = 1e-9
+PREVIOUS = "__previous"
+SEEN = "__seen_before"
 
 
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
@@ -61,23 +64,45 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _unchanged(name: str, dtype: pl.DataType) -> pl.Expr:
+    """True where the current value of column ``name`` equals the previous one (``name`` + PREVIOUS)."""
+    now, before = pl.col(name), pl.col(name + PREVIOUS)
+    if dtype.is_float():
+        # Scores are recomputed on every run: a mean of the same values summed in another order
+        # differs in its last digits, and that is not a change a CRM should be told about.
+        scale = pl.max_horizontal(now.abs(), before.abs(), pl.lit(1.0))
+        close = (now - before).abs() <= FLOAT_TOLERANCE * scale
+        both_missing = (now.is_null() | now.is_nan()) & (before.is_null() | before.is_nan())
+        return both_missing | close.fill_null(False)  # NaN compares as False
+    return now.eq_missing(before)
+
+
 def changes(
     previous: pl.DataFrame | None, current: pl.DataFrame, key: tuple[str, ...], ignored: tuple[str, ...] = ()
 ) -> pl.DataFrame:
     """Rows of ``current`` that are new or differ from ``previous`` in any column but ``ignored``
-    (change='upsert'), and the keys of ``previous`` that are gone (change='delete', other columns null)."""
+    (change='upsert'), and the keys of ``previous`` that are gone (change='delete', other columns null).
+
+    Floats count as equal within a relative :data:`FLOAT_TOLERANCE`. A column that is new, or
+    whose type changed, makes every row an upsert: the receiving tool has to learn its values."""
     if previous is None:
         return current.with_columns(pl.lit("upsert").alias("change"))
-    compared = [name for name in current.columns if name not in ignored]
-    hashed = current.with_columns(pl.struct(compared).hash(seed=0).alias(ROW_HASH))
-    previous_hashed = previous.with_columns(
-        pl.struct([name for name in compared if name in previous.columns]).hash(seed=0).alias(ROW_HASH)
-    )
-    upserts = hashed.join(previous_hashed.select(*key, ROW_HASH), on=[*key, ROW_HASH], how="anti")
-    deletes = previous.select(key).join(current.select(key), on=list(key), how="anti")
+    compared = [name for name in current.columns if name not in ignored and name not in key]
+    if any(name not in previous.columns or previous.schema[name] != current.schema[name] for name in compared):
+        upserts = current
+    else:
+        earlier = previous.select(
+            *key, *(pl.col(name).alias(name + PREVIOUS) for name in compared), pl.lit(True).alias(SEEN)
+        )
+        joined = current.join(earlier, on=list(key), how="left", nulls_equal=True)
+        changed = pl.col(SEEN).is_null()
+        if compared:
+            changed = changed | ~pl.all_horizontal(_unchanged(name, current.schema[name]) for name in compared)
+        upserts = joined.filter(changed).select(current.columns)
+    deletes = previous.select(key).join(current.select(key), on=list(key), how="anti", nulls_equal=True)
     return pl.concat(
         [
-            upserts.drop(ROW_HASH).with_columns(pl.lit("upsert").alias("change")),
+            upserts.with_columns(pl.lit("upsert").alias("change")),
             deletes.with_columns(pl.lit("delete").alias("change")),
         ],
         how="diagonal_relaxed",

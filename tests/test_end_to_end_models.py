@@ -154,3 +154,23 @@ def test_a_retraining_run_replaces_the_runs_of_the_same_data_and_keeps_the_score
     retrained = {name for (name, _, old), (_, _, new) in zip(before, after, strict=True) if new > old}
     assert {"churn", "clv", "next_best_offer", "segments"} <= retrained
     assert counts_after == counts_before
+
+
+def test_a_rerun_with_no_new_exports_sends_an_empty_outbox_delta(model_warehouse, tmp_path, monkeypatch):
+    """The nightly run on a day with no new files: every score is recomputed, nothing changed, so the
+    tools reading the outbox are told about no customer and no offer."""
+    built, _ = model_warehouse
+    shutil.copytree(built.data_dir, tmp_path / "data")
+    settings = _settings(tmp_path / "data", monkeypatch)
+    outbox = settings.outbox_dir
+    snapshots_before = {
+        name: pl.read_parquet(outbox / name / "snapshot.parquet").height
+        for name in ("crm_sync_customers", "next_best_offers")
+    }
+    assert all(snapshots_before.values())
+    outcome = run_full_pipeline(settings)
+    assert outcome.success, outcome.failure_messages
+    for name, rows in snapshots_before.items():
+        delta = pl.read_parquet(outbox / name / "delta.parquet")
+        assert delta.is_empty(), f"{name}: {delta.height} rows changed on a rerun with no new data\n{delta.head()}"
+        assert pl.read_parquet(outbox / name / "snapshot.parquet").height == rows

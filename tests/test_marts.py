@@ -207,15 +207,32 @@ def expected_rfm(orders: pl.DataFrame, analysis_date: date) -> pl.DataFrame:
     return scored.sort("customer_id")
 
 
-def expected_cohorts(orders: pl.DataFrame) -> pl.DataFrame:
+def expected_acquisitions(orders: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+    """customer_id, cohort_month and is_new: the first revenue-generating order, and whether it is an
+    acquisition inside the data window (the earliest order's day on). Customers created before that
+    day, or without a created_at and first ordering on that very day, may have bought before."""
+    window_start = orders["ordered_at"].min().date()
+    created = customers.select("customer_id", timestamp("created_at").dt.date().alias("created_on"))
+    return (
+        orders.filter(pl.col("is_revenue_generating"))
+        .group_by("customer_id")
+        .agg(pl.col("ordered_at").min().alias("first_order_at"))
+        .join(created, on="customer_id", how="left")
+        .with_columns(
+            pl.col("first_order_at").dt.truncate("1mo").dt.date().alias("cohort_month"),
+            pl.when(pl.col("created_on").is_not_null())
+            .then(pl.col("created_on") >= window_start)
+            .otherwise(pl.col("first_order_at").dt.date() > window_start)
+            .alias("is_new"),
+        )
+    )
+
+
+def expected_cohorts(orders: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
     revenue_orders = orders.filter(pl.col("is_revenue_generating") | pl.col("is_refund")).with_columns(
         pl.col("ordered_at").dt.truncate("1mo").dt.date().alias("order_month")
     )
-    cohorts = (
-        revenue_orders.filter(pl.col("is_revenue_generating"))
-        .group_by("customer_id")
-        .agg(pl.col("order_month").min().alias("cohort_month"))
-    )
+    cohorts = expected_acquisitions(orders, customers).filter("is_new").select("customer_id", "cohort_month")
     sizes = cohorts.group_by("cohort_month").agg(pl.len().cast(pl.Int64).alias("cohort_size"))
     return (
         revenue_orders.join(cohorts, on="customer_id")
@@ -444,7 +461,7 @@ def test_customer_rfm_matches_an_independent_polars_computation(built, exports) 
 
 
 def test_cohort_retention_matches_an_independent_polars_computation(built, exports) -> None:
-    expected = expected_cohorts(exports.orders)
+    expected = expected_cohorts(exports.orders, exports.customers)
     with read_only(built.snapshot) as connection:
         actual = connection.sql(
             "select cast(cohort_month as date) as cohort_month,"
@@ -466,6 +483,37 @@ def test_cohort_retention_matches_an_independent_polars_computation(built, expor
     assert_frame_equal(
         active.select("retention_rate"), expected.select("retention_rate"), check_exact=False, abs_tol=1e-9
     )
+
+
+def test_customers_from_before_the_data_window_are_in_no_cohort_and_never_new(built, exports) -> None:
+    """One definition of a new customer: the cohorts' sizes and sales_monthly's / sales_daily's new
+    customers count the same acquisitions, and the customers who existed before the export began
+    (most of the first month's buyers) are none of them."""
+    acquisitions = expected_acquisitions(exports.orders, exports.customers)
+    window_start = exports.orders["ordered_at"].min()
+    first_month = acquisitions.filter(pl.col("cohort_month") == window_start.date().replace(day=1))
+    assert first_month.filter(~pl.col("is_new")).height > first_month.filter("is_new").height > 0
+    new = acquisitions.filter("is_new")
+    with read_only(built.snapshot) as connection:
+        cohort_sizes = dict(
+            connection.execute(
+                "select cohort_month, cohort_size from marts.cohort_retention where months_since_first_order = 0"
+            ).fetchall()
+        )
+        monthly_new = dict(
+            connection.execute("select date_month, new_customers from marts.sales_monthly").fetchall()
+        )
+        daily_new = connection.execute("select sum(new_customers) from marts.sales_daily").fetchone()[0]
+        statuses = dict(
+            connection.execute(
+                "select acquisition, count(*) from intermediate.int_customer_acquisition group by 1"
+            ).fetchall()
+        )
+    expected_sizes = dict(new.group_by("cohort_month").len().iter_rows())
+    assert cohort_sizes == expected_sizes
+    assert {month: count for month, count in monthly_new.items() if count} == expected_sizes
+    assert daily_new == new.height == sum(cohort_sizes.values())
+    assert statuses == {"in_window": new.height, "before_window": acquisitions.height - new.height}
 
 
 # --- analyst questions ------------------------------------------------------------------------

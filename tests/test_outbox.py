@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from dagster_project.outbox import export_outbox
+from dagster_project.outbox import changes, export_outbox
 
 
 def _warehouse(path, customers: list[tuple], as_of: str):
@@ -80,3 +80,34 @@ def test_a_dataset_not_built_yet_is_skipped_and_said_so(tmp_path):
     assert manifest["datasets"]["next_best_offers"] == {"skipped": "ml.next_best_offers_current does not exist yet"}
     assert not (outbox / "next_best_offers").exists()
     assert (outbox / "crm_sync_customers" / "snapshot.parquet").exists()
+
+
+def test_a_float_recomputed_with_noise_in_its_last_digits_is_not_a_change():
+    previous = pl.DataFrame(
+        {"customer_id": ["C1", "C2", "C3", "C4"], "sentiment": [0.1 + 0.2, 0.5, None, float("nan")], "band": "low"}
+    )
+    # The same means summed in another order, one real change, and missing values that stay missing.
+    current = pl.DataFrame(
+        {"customer_id": ["C1", "C2", "C3", "C4"], "sentiment": [0.3, 0.5001, None, float("nan")], "band": "low"}
+    )
+    assert 0.1 + 0.2 != 0.3  # the noise the tolerance has to absorb
+    delta = changes(previous, current, ("customer_id",))
+    assert delta["customer_id"].to_list() == ["C2"]
+    assert delta["change"].to_list() == ["upsert"]
+
+    # A value that appears or disappears is a change; so is a text change beside an unchanged float.
+    current = current.with_columns(
+        pl.when(pl.col("customer_id") == "C3").then(0.2).otherwise(pl.col("sentiment")).alias("sentiment"),
+        pl.when(pl.col("customer_id") == "C1").then(pl.lit("high")).otherwise(pl.col("band")).alias("band"),
+    )
+    assert sorted(changes(previous, current, ("customer_id",))["customer_id"].to_list()) == ["C1", "C2", "C3"]
+
+
+def test_a_delta_sends_every_row_again_when_a_column_is_added_or_retyped():
+    previous = pl.DataFrame({"customer_id": ["C1", "C2"], "score": [1, 2]})
+    added = previous.with_columns(pl.lit("gold").alias("tier"))
+    assert changes(previous, added, ("customer_id",))["customer_id"].to_list() == ["C1", "C2"]
+    retyped = previous.with_columns(pl.col("score").cast(pl.Float64))
+    assert changes(previous, retyped, ("customer_id",))["customer_id"].to_list() == ["C1", "C2"]
+    # A column dropped by the new export is not a change of any row's values.
+    assert changes(added, previous, ("customer_id",)).is_empty()

@@ -1,13 +1,21 @@
 -- Acquisition cohorts (month of a customer's first revenue-generating order) by months since
 -- that order: how many of the cohort ordered again (revenue-generating) in each month, the
 -- retention rate and the revenue. The full grid from month 0 up to the analysis month for every
--- cohort, with zeros. Only orders placed on or before the analysis date count.
+-- cohort, with zeros. Only orders placed on or before the analysis date count. Only customers
+-- acquired inside the data window form cohorts (int_customer_acquisition): those who existed
+-- before the export begins would otherwise swell its first month.
 
 with
 
 orders as (
 
     select * from {{ ref('fct_orders') }}
+
+),
+
+acquisitions as (
+
+    select * from {{ ref('int_customer_acquisition') }}
 
 ),
 
@@ -37,11 +45,10 @@ customer_cohorts as (
 
     select
         customer_id,
-        min(order_month) as cohort_month
+        first_order_month as cohort_month
 
-    from revenue_orders
-    where is_revenue_generating
-    group by customer_id
+    from acquisitions
+    where is_acquired_in_window
 
 ),
 

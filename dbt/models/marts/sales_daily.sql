@@ -1,8 +1,8 @@
 -- Sales per day, from the first order day to the analysis date (days without orders included,
--- with zeros). Orders, new and returning customers count every order placed (any status);
--- revenue, margin and average order value only the revenue-generating ones. A customer is new
--- on the day of their first order (fct_orders.is_first_order) and returning on any later day
--- they order.
+-- with zeros). Orders count every order placed (any status); revenue, margin, average order
+-- value and customers only the revenue-generating ones. A customer is new on the day of their
+-- acquisition (int_customer_acquisition: the first revenue-generating order, inside the data
+-- window; the cohorts' definition) and returning on any other day they place such an order.
 
 with
 
@@ -24,14 +24,9 @@ analysis as (
 
 ),
 
-first_orders as (
+acquisitions as (
 
-    select
-        customer_id,
-        min(order_date) as first_order_date
-
-    from orders
-    group by customer_id
+    select * from {{ ref('int_customer_acquisition') }}
 
 ),
 
@@ -46,13 +41,24 @@ daily_orders as (
         -sum(orders.net_revenue_usd) filter (where orders.is_refund) as refunded_usd,
         sum(orders.total_amount_usd) filter (where orders.is_revenue_generating) as order_value_usd,
         sum(case when orders.is_revenue_generating then orders.gross_margin_usd end) as gross_margin_usd,
-        count(distinct case when orders.is_first_order then orders.customer_id end) as new_customers,
-        count(distinct case when first_orders.first_order_date < orders.order_date then orders.customer_id end)
-            as returning_customers
+        count(
+            distinct case
+                when orders.is_revenue_generating and acquisitions.is_acquired_in_window
+                    and acquisitions.first_order_date = orders.order_date
+                    then orders.customer_id
+            end
+        ) as new_customers,
+        count(
+            distinct case
+                when orders.is_revenue_generating
+                    and not (acquisitions.is_acquired_in_window and acquisitions.first_order_date = orders.order_date)
+                    then orders.customer_id
+            end
+        ) as returning_customers
 
     from orders
-    inner join first_orders
-        on orders.customer_id = first_orders.customer_id
+    left join acquisitions
+        on orders.customer_id = acquisitions.customer_id
     group by orders.order_date
 
 ),

@@ -1,7 +1,8 @@
 -- Sales per calendar month, from the month of the first order to the analysis month (months
 -- without orders included), on or before the analysis date. Same definitions as sales_daily,
--- with customers counted once per month: new in the month of their first order, returning in
--- a later month they order in (so the month's figures are not sums of the daily ones).
+-- with customers counted once per month: new in the month of their acquisition
+-- (int_customer_acquisition, the cohorts' definition), returning in any other month they place a
+-- revenue-generating order (so the month's figures are not sums of the daily ones).
 
 with
 
@@ -23,14 +24,9 @@ analysis as (
 
 ),
 
-first_orders as (
+acquisitions as (
 
-    select
-        customer_id,
-        cast(date_trunc('month', min(order_date)) as date) as first_order_month
-
-    from orders
-    group by customer_id
+    select * from {{ ref('int_customer_acquisition') }}
 
 ),
 
@@ -39,12 +35,13 @@ months_orders as (
     select
         cast(date_trunc('month', orders.order_date) as date) as date_month,
         orders.*,
-        first_orders.first_order_month
+        -- the month a customer is new in; null for customers acquired before the data window
+        case when acquisitions.is_acquired_in_window then acquisitions.first_order_month end as acquisition_month
 
     from orders
     cross join analysis
-    inner join first_orders
-        on orders.customer_id = first_orders.customer_id
+    left join acquisitions
+        on orders.customer_id = acquisitions.customer_id
     where orders.order_date <= analysis.analysis_date
 
 ),
@@ -60,8 +57,13 @@ monthly_orders as (
         -sum(net_revenue_usd) filter (where is_refund) as refunded_usd,
         sum(total_amount_usd) filter (where is_revenue_generating) as order_value_usd,
         sum(case when is_revenue_generating then gross_margin_usd end) as gross_margin_usd,
-        count(distinct case when first_order_month = date_month then customer_id end) as new_customers,
-        count(distinct case when first_order_month < date_month then customer_id end) as returning_customers
+        count(distinct case when is_revenue_generating and acquisition_month = date_month then customer_id end)
+            as new_customers,
+        count(
+            distinct case
+                when is_revenue_generating and acquisition_month is distinct from date_month then customer_id
+            end
+        ) as returning_customers
 
     from months_orders
     group by date_month
