@@ -404,8 +404,11 @@ MAX_CAMPAIGNS = 20
 def draw_campaign_roi(connection: duckdb.DuckDBPyConnection, figure) -> None:
     campaigns = _frame(
         connection,
-        "select campaign_name, roi, attributed_revenue_usd::double as revenue, cost_usd::double as cost "
-        "from marts.campaign_performance where roi is not null order by roi",
+        "select campaign_name, roi, incremental_roi, cost_usd::double as cost, "
+        "(incremental_revenue_low_usd::double - cost_usd::double) / nullif(cost_usd::double, 0) as low, "
+        "(incremental_revenue_high_usd::double - cost_usd::double) / nullif(cost_usd::double, 0) as high "
+        "from marts.campaign_performance where roi is not null "
+        "order by incremental_roi nulls first, roi",
         "campaign performance with a cost (marts.campaign_performance)",
     )
     note = ""
@@ -416,15 +419,37 @@ def draw_campaign_roi(connection: duckdb.DuckDBPyConnection, figure) -> None:
         campaigns = pl.concat([campaigns.head(half), campaigns.tail(half)])
     axes = figure.add_subplot()
     names = [_shorten(name or "(unnamed)", 48) for name in campaigns["campaign_name"]]
-    colours = [GREEN if roi >= 0 else RED for roi in campaigns["roi"]]
-    bars = axes.barh(range(campaigns.height), campaigns["roi"], color=colours)
-    axes.set_yticks(range(campaigns.height))
+    measured = campaigns["incremental_roi"].fill_null(0.0)
+    colours = [GREY if roi is None else GREEN if roi >= 0 else RED for roi in campaigns["incremental_roi"]]
+    positions = range(campaigns.height)
+    bars = axes.barh(positions, measured, color=colours, label="measured lift (95% interval)")
+    with_interval = campaigns.with_row_index("position").drop_nulls(["low", "high", "incremental_roi"])
+    axes.errorbar(
+        with_interval["incremental_roi"],
+        with_interval["position"],
+        xerr=[
+            with_interval["incremental_roi"] - with_interval["low"],
+            with_interval["high"] - with_interval["incremental_roi"],
+        ],
+        fmt="none",
+        ecolor=GREY,
+        elinewidth=1,
+        capsize=2,
+    )
+    axes.scatter(
+        campaigns["roi"], positions, marker="|", s=90, color="#111827", label="last-touch attribution", zorder=3
+    )
+    axes.set_yticks(list(positions))
     axes.set_yticklabels(names, fontsize=8)
-    axes.bar_label(bars, labels=[f"{roi:+.0%}" for roi in campaigns["roi"]], fontsize=7, padding=3)
+    labels = ["n/a" if roi is None else f"{roi:+.0%}" for roi in campaigns["incremental_roi"]]
+    axes.bar_label(bars, labels=labels, fontsize=7, padding=3)
     axes.axvline(0, color=GREY, linewidth=1)
     axes.xaxis.set_major_formatter(_percent_formatter())
-    axes.set_xlabel("return on campaign cost (attributed revenue minus cost, over cost)" + note)
-    low, high = min(0.0, campaigns["roi"].min()), max(0.0, campaigns["roi"].max())
+    axes.set_xlabel("return on campaign cost: revenue the campaign added, minus cost, over cost" + note)
+    axes.legend(loc="lower right", fontsize=8, frameon=False)
+    values = [campaigns["roi"], measured, campaigns["low"].drop_nulls(), campaigns["high"].drop_nulls()]
+    low = min(0.0, *(series.min() for series in values if series.len()))
+    high = max(0.0, *(series.max() for series in values if series.len()))
     margin = (high - low) * 0.12 or 1.0
     axes.set_xlim(low - (margin if low < 0 else 0), high + margin)
     for side in ("top", "right"):
@@ -474,7 +499,10 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "campaign_roi",
         "Campaign return on investment",
-        "What each campaign brought back per dollar spent, after its cost: green paid for itself, red did not.",
+        "What each campaign brought back per dollar spent, after its cost, measured as the revenue its customers "
+        "added against comparable customers it did not reach (bars, with their 95% interval; green paid for itself, "
+        "red did not). The black tick is what last-touch attribution credits it with, orders that would have "
+        "happened anyway included.",
         draw_campaign_roi,
     ),
 )
@@ -582,13 +610,22 @@ def headline_numbers(connection: duckdb.DuckDBPyConnection, quality: DataQuality
             f"{high_risk / scored:.0%} of scored customers" if high_risk is not None and scored else "no churn scores",
         )
     )
-    campaign_roi = _scalar(
-        connection,
-        "select (sum(attributed_revenue_usd) - sum(cost_usd))::double / nullif(sum(cost_usd), 0)::double "
-        "from marts.campaign_performance",
+    measured_roi, last_touch_roi = (
+        _scalar(
+            connection,
+            f"select (sum({revenue}) - sum(cost_usd))::double / nullif(sum(cost_usd), 0)::double "
+            "from marts.campaign_performance where incremental_revenue_usd is not null",
+        )
+        for revenue in ("incremental_revenue_usd", "attributed_revenue_usd")
     )
     tiles.append(
-        ("Campaign ROI", f"{campaign_roi:+.0%}" if campaign_roi is not None else "n/a", "all campaigns, after cost")
+        (
+            "Campaign ROI",
+            f"{measured_roi:+.0%}" if measured_roi is not None else "n/a",
+            f"measured lift, after cost (last touch: {last_touch_roi:+.0%})"
+            if last_touch_roi is not None
+            else "no campaign with a measurable lift",
+        )
     )
     if quality is None:
         tiles.append(("Data quality", "n/a", "no run summary"))

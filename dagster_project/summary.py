@@ -71,9 +71,10 @@ def run_summary(settings: Settings, progress: RunProgress, run_id: str) -> list[
 
     with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
         customers, orders, revenue = serving.execute(
-            # The marts' definition of revenue: revenue-generating orders net of refunds.
-            "select (select count(*) from marts.dim_customers), count(*) filter (where not is_refund), "
-            "coalesce(sum(net_revenue_usd), 0) from marts.fct_orders"
+            # Read from the sales mart, so the summary, the report and an analyst's query of the
+            # marts give one figure: revenue-generating orders, net of refunds.
+            "select (select count(*) from marts.dim_customers), coalesce(sum(revenue_generating_orders), 0), "
+            "coalesce(sum(revenue_usd), 0) from marts.sales_monthly"
         ).fetchone()
         interactions = serving.execute("select count(*) from marts.fct_interactions").fetchone()[0]
         trained = serving.execute(
@@ -85,8 +86,9 @@ def run_summary(settings: Settings, progress: RunProgress, run_id: str) -> list[
     lines.append(
         (
             "Warehouse",
-            f"{customers:,} customers, {orders:,} orders (net revenue ${revenue:,.0f}: cancelled and returned "
-            f"orders and refunds taken off), {interactions:,} interactions",
+            f"{customers:,} customers, {orders:,} revenue-generating orders, net revenue ${revenue:,.0f} "
+            "(cancelled and returned orders left out, refunds taken off: marts.sales_monthly), "
+            f"{interactions:,} interactions",
         )
     )
 

@@ -64,15 +64,20 @@ def test_build_on_an_empty_data_folder_generates_a_demo_and_prints_where_to_look
     assert "done serving/crm_duckdb" in output
     assert "Traceback" not in completed.stdout + completed.stderr
 
-    # The concise summary: its numbers are the serving file's.
+    # The concise summary: its numbers are the serving file's, revenue as every mart counts it.
     with duckdb.connect(str(data / "serving" / "crm.duckdb"), read_only=True) as serving:
-        customers, orders, revenue = serving.execute(
-            "select (select count(*) from marts.dim_customers), count(*) filter (where not is_refund),"
-            " sum(net_revenue_usd) from marts.fct_orders"
+        customers = serving.execute("select count(*) from marts.dim_customers").fetchone()[0]
+        orders, revenue, monthly_revenue = serving.execute(
+            "select count(*) filter (where is_revenue_generating), sum(net_revenue_usd),"
+            " (select sum(revenue_usd) from marts.sales_monthly) from marts.fct_orders"
         ).fetchone()
+        all_orders = serving.execute("select count(*) filter (where not is_refund) from marts.fct_orders").fetchone()[0]
     assert customers == 400
-    # Orders and revenue as the marts count them: refund records aside, revenue net of them.
-    assert f"Warehouse {customers:,} customers, {orders:,} orders (net revenue ${revenue:,.0f}" in output
+    assert revenue == monthly_revenue
+    assert all_orders > orders  # cancelled and returned orders exist, and are not counted
+    assert f"Warehouse {customers:,} customers, {orders:,} revenue-generating orders, net revenue ${revenue:,.0f}" in (
+        output
+    )
     log_files = list((data / "logs").glob("build-*.log"))
     assert len(log_files) == 1 and f"Log {log_files[0]}" in output
     assert f"Serving {data / 'serving' / 'crm.duckdb'}" in output

@@ -174,3 +174,47 @@ def test_a_rerun_with_no_new_exports_sends_an_empty_outbox_delta(model_warehouse
         delta = pl.read_parquet(outbox / name / "delta.parquet")
         assert delta.is_empty(), f"{name}: {delta.height} rows changed on a rerun with no new data\n{delta.head()}"
         assert pl.read_parquet(outbox / name / "snapshot.parquet").height == rows
+
+
+def test_measured_campaign_lift_is_close_to_the_generators_truth_where_last_touch_is_not(model_warehouse):
+    """The generator gives each campaign a true multiplier m of its targeted customers' rate of
+    orders containing the offer product, and keeps a random holdout. So of the targeted customers'
+    offer orders, the share (m - 1) / m is what the campaign added. campaign_performance's lift
+    estimate (targeted against comparable untargeted customers) should find that number; last-touch
+    conversions, which also count the orders that would have happened anyway, should not."""
+    settings, truth_dir = model_warehouse
+    truth = pl.read_csv(truth_dir / "campaign_lift.csv", schema_overrides={"campaign_id": pl.String})
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        measured = pl.from_arrow(
+            connection.sql(
+                "select campaign_id, conversions, lift_targeted_customers, targeted_offer_order_rate,"
+                " comparison_offer_order_rate, estimated_lift_multiplier, incremental_revenue_usd::double as revenue,"
+                " incremental_revenue_low_usd::double as low, incremental_revenue_high_usd::double as high"
+                " from marts.campaign_performance where estimated_lift_multiplier is not null"
+            ).arrow()
+        )
+    campaigns = measured.join(truth, on="campaign_id", how="inner")
+    assert campaigns.height >= 0.8 * truth.height >= 8
+    multiplier = pl.col("true_purchase_rate_multiplier")
+    targeted_orders = pl.col("lift_targeted_customers") * pl.col("targeted_offer_order_rate")
+    campaigns = campaigns.with_columns(
+        (targeted_orders * (multiplier - 1) / multiplier).alias("true_added_orders"),
+        (targeted_orders - pl.col("lift_targeted_customers") * pl.col("comparison_offer_order_rate")).alias(
+            "estimated_added_orders"
+        ),
+    )
+    truth_total = campaigns["true_added_orders"].sum()
+    estimate_error = (campaigns["estimated_added_orders"] - campaigns["true_added_orders"]).abs().sum()
+    last_touch_error = (campaigns["conversions"] - campaigns["true_added_orders"]).abs().sum()
+    ratio = (campaigns["estimated_lift_multiplier"] / campaigns["true_purchase_rate_multiplier"]).median()
+    print(
+        f"campaign lift on {campaigns.height} campaigns: added orders true {truth_total:.0f}, "
+        f"estimated {campaigns['estimated_added_orders'].sum():.0f}, last touch {campaigns['conversions'].sum()}; "
+        f"summed error estimate {estimate_error:.0f} vs last touch {last_touch_error:.0f}; "
+        f"median estimated / true multiplier {ratio:.2f}"
+    )
+    assert abs(campaigns["estimated_added_orders"].sum() - truth_total) < 0.25 * truth_total
+    assert estimate_error < 0.75 * last_touch_error
+    assert 0.7 < ratio < 1.4
+    # The interval is an interval around the estimate, and says when an effect is not measurable.
+    assert (campaigns["low"] <= campaigns["revenue"]).all() and (campaigns["revenue"] <= campaigns["high"]).all()

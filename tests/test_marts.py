@@ -500,9 +500,7 @@ def test_customers_from_before_the_data_window_are_in_no_cohort_and_never_new(bu
                 "select cohort_month, cohort_size from marts.cohort_retention where months_since_first_order = 0"
             ).fetchall()
         )
-        monthly_new = dict(
-            connection.execute("select date_month, new_customers from marts.sales_monthly").fetchall()
-        )
+        monthly_new = dict(connection.execute("select date_month, new_customers from marts.sales_monthly").fetchall())
         daily_new = connection.execute("select sum(new_customers) from marts.sales_daily").fetchone()[0]
         statuses = dict(
             connection.execute(

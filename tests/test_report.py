@@ -80,7 +80,9 @@ def test_charts_without_their_data_say_why_instead_of_failing(tmp_path):
                 from range(12) t(i);
             create table marts.customer_rfm as select 'C1' as customer_id, 'loyal' as rfm_segment;
             create table marts.campaign_performance as
-                select 'Spring' as campaign_name, 0.5 as roi, 150.0 as attributed_revenue_usd, 100.0 as cost_usd
+                select 'Spring' as campaign_name, 0.5 as roi, 150.0 as attributed_revenue_usd, 100.0 as cost_usd,
+                       0.2 as incremental_roi, 120.0 as incremental_revenue_usd,
+                       60.0 as incremental_revenue_low_usd, 180.0 as incremental_revenue_high_usd
                 where false;
             create table ml.model_runs as
                 select 'churn' as model_name, 'churn-v1' as model_version, timestamp '2026-01-01' as trained_at,
