@@ -247,7 +247,7 @@ def load_card(
             c.first_order_at, c.last_order_at, c.recency_days, c.lifetime_order_count, c.lifetime_revenue_usd,
             c.average_order_value_usd, c.rfm_score, c.rfm_segment, c.behaviour_segment_name,
             c.behaviour_segment_description, c.ticket_count, c.open_tickets, c.average_satisfaction_score,
-            c.email_open_rate, c.last_touch_at, s.has_unsubscribed_from_email,
+            c.email_open_rate, c.last_touch_at, s.has_unsubscribed_from_email, c.churn_status,
             c.churn_probability, c.churn_risk_band, c.churn_reason_1, c.churn_reason_2, c.churn_reason_3,
             c.churn_model_version, c.clv_usd, c.p_alive, c.expected_purchases_next_12_months, s.value_tier,
             c.clv_model_version, c.as_of_date
@@ -288,6 +288,7 @@ def load_card(
             "Data as of": row["as_of_date"],
         },
         churn={
+            "status": row["churn_status"],
             "probability": row["churn_probability"],
             "band": row["churn_risk_band"],
             "reasons": [row[f"churn_reason_{n}"] for n in (1, 2, 3) if row[f"churn_reason_{n}"]],
@@ -382,9 +383,16 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# Why a customer has no churn probability (models_ml.features.churn_status).
+UNSCORED_CHURN_STATUSES = {
+    "prospect": "not scored: a prospect (no order yet)",
+    "lapsed": "not scored: lapsed (no order for over 360 days), a win-back target",
+}
+
+
 def churn_line(churn: dict[str, Any]) -> str:
     if churn["probability"] is None:
-        return "not scored"
+        return UNSCORED_CHURN_STATUSES.get(churn.get("status"), "not scored")
     return f"{churn['probability']:.3f} ({churn['probability']:.1%}), {churn['band']} risk"
 
 

@@ -321,7 +321,7 @@ def draw_churn_risk(connection: duckdb.DuckDBPyConnection, figure) -> None:
     axes.set_xlim(0, 1)
     axes.xaxis.set_major_formatter(_percent_formatter())
     axes.set_xlabel("probability of no order in the next 90 days")
-    axes.set_ylabel("customers")
+    axes.set_ylabel("active customers")
     axes.legend(frameon=False, loc="upper left")
     _tidy(axes)
 
@@ -484,9 +484,10 @@ CHARTS: tuple[ChartSpec, ...] = (
     ),
     ChartSpec(
         "churn_risk",
-        "Churn risk across customers",
-        "How many customers have each probability of not ordering in the next 90 days, coloured by risk band: "
-        "the red bars are the customers to call.",
+        "Churn risk across active customers",
+        "How many active customers (ordered within the last 360 days) have each probability of not ordering in "
+        "the next 90 days, coloured by risk band: the red bars are the customers to call. Prospects (never ordered) "
+        "and lapsed customers (no order for longer) are not scored.",
         draw_churn_risk,
     ),
     ChartSpec(
@@ -601,13 +602,17 @@ def headline_numbers(connection: duckdb.DuckDBPyConnection, quality: DataQuality
             f"{buyers_90:,} ordered in the last 90 days" if buyers_90 is not None else "",
         )
     )
+    # Over the scored population only: prospects and lapsed customers have a status, not a risk
+    # (models_ml.features.churn_status), so they are neither at risk nor safe.
     high_risk = _scalar(connection, "select count(*) from ml.churn_scores_current where churn_risk_band = 'high'")
-    scored = _scalar(connection, "select count(*) from ml.churn_scores_current")
+    scored = _scalar(connection, "select count(*) from ml.churn_scores_current where churn_probability is not null")
     tiles.append(
         (
             "High churn risk",
             f"{high_risk:,}" if high_risk is not None else "n/a",
-            f"{high_risk / scored:.0%} of scored customers" if high_risk is not None and scored else "no churn scores",
+            f"{high_risk / scored:.0%} of {scored:,} active customers (ordered in the last 360 days)"
+            if high_risk is not None and scored
+            else "no churn scores",
         )
     )
     measured_roi, last_touch_roi = (

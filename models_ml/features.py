@@ -189,6 +189,36 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
     )
 
 
+# Who can churn. A churn probability answers "will this customer order again within the horizon?",
+# which only means something for a customer who is still buying: someone who never placed a
+# revenue-generating order is a prospect (a conversion question), and someone whose last order is
+# more than LAPSED_AFTER_HORIZONS horizons old (a year with the 90-day horizon) has already gone
+# (a win-back question). Both get a status instead of a probability, and neither is in the model's
+# training set, so that "high risk" means an account that is still active but slipping.
+CHURN_STATUS_ACTIVE = "active"
+CHURN_STATUS_LAPSED = "lapsed"
+CHURN_STATUS_PROSPECT = "prospect"
+CHURN_STATUSES = (CHURN_STATUS_ACTIVE, CHURN_STATUS_LAPSED, CHURN_STATUS_PROSPECT)
+LAPSED_AFTER_HORIZONS = 4
+
+
+def lapsed_after_days(horizon_days: int) -> int:
+    """Days without an order after which a customer counts as lapsed rather than at risk."""
+    return LAPSED_AFTER_HORIZONS * horizon_days
+
+
+def churn_status(horizon_days: int) -> pl.Expr:
+    """'prospect', 'lapsed' or 'active' (the scored population), from ``customer_features`` columns."""
+    return (
+        pl.when(pl.col("order_count") == 0)
+        .then(pl.lit(CHURN_STATUS_PROSPECT))
+        .when(pl.col("days_since_last_order") > lapsed_after_days(horizon_days))
+        .then(pl.lit(CHURN_STATUS_LAPSED))
+        .otherwise(pl.lit(CHURN_STATUS_ACTIVE))
+        .alias("churn_status")
+    )
+
+
 def churn_labels(activity: CustomerActivity, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
     """is_churned = 1 when a customer known before ``cutoff`` does not buy within the horizon."""
     known_before = _before(activity.customers, "first_seen_at", cutoff).select("customer_id").unique()

@@ -88,8 +88,15 @@ def test_churn_model_beats_recency_baseline_on_engagement_driven_churn():
 
     scores = score_customers(result.model, activity, analysis_date)
     assert scores.height == activity.customers.height
-    assert scores["churn_probability"].is_between(0, 1).all()
-    assert set(scores["churn_risk_band"].unique()) <= {"low", "medium", "high"}
+    scored = scores.filter(pl.col("churn_status") == "active")
+    assert scored.height > 200 and scored["churn_probability"].is_between(0, 1, closed="none").all()
+    assert set(scored["churn_risk_band"].unique()) <= {"low", "medium", "high"}
+    # prospects (a tenth never bought) and lapsed customers get a status, not a probability
+    assert set(scores["churn_status"]) == {"active", "lapsed", "prospect"}
+    assert (
+        scores.filter(pl.col("churn_status") != "active")["churn_risk_band"].null_count()
+        == scores.height - scored.height
+    )
     assert list(customer_features(activity, analysis_date).columns) == ["customer_id", *FEATURE_COLUMNS]
 
 

@@ -31,6 +31,7 @@ LOADED_AT = datetime(2026, 7, 1, 6, 0)
 OLD_RUN_AT = datetime(2026, 6, 1, 2, 0)
 CURRENT_RUN_AT = datetime(2026, 7, 1, 2, 0)
 SCORE_COLUMNS = (
+    "churn_status",
     "churn_probability",
     "churn_risk_band",
     "churn_reason_1",
@@ -94,6 +95,7 @@ class Scores:
     top: str  # customer with every score (a buyer with an email and a name)
     partial: str  # customer with a churn score and a CLV only (another such buyer)
     unscored: str  # customer in no view (no purchase, no feedback)
+    prospect: str  # customer with a churn status of 'prospect' only (no purchase): no probability
     top_product: tuple[str, str]  # product_id, product_name of the top customer's rank 1 offer
     expected_sentiment: float
     partial_clv: float
@@ -119,9 +121,12 @@ def write_model_views(connection: duckdb.DuckDBPyConnection) -> Scores:
         " from marts.customer_360 where revenue_generating_orders > 0 order by customer_id"
     ).fetchall()
     top, partial = [customer for customer, is_contactable in buyers if is_contactable][:2]
-    unscored = connection.execute(
-        "select customer_id from marts.customer_360 where lifetime_order_count = 0 order by customer_id limit 1"
-    ).fetchone()[0]
+    unscored, prospect = (
+        row[0]
+        for row in connection.execute(
+            "select customer_id from marts.customer_360 where lifetime_order_count = 0 order by customer_id limit 2"
+        ).fetchall()
+    )
     products = connection.execute(
         "select product_id, product_name from marts.dim_products where product_name is not null"
         " order by product_id limit 3"
@@ -129,18 +134,21 @@ def write_model_views(connection: duckdb.DuckDBPyConnection) -> Scores:
     as_of = analysis_date
     connection.execute("create schema ml")
 
-    churn = "customer_id varchar, churn_probability double, churn_risk_band varchar, churn_reason_1 varchar, "
-    churn += "churn_reason_2 varchar, churn_reason_3 varchar, as_of_date date, model_version varchar, "
-    churn += "scored_at timestamp"
+    churn = "customer_id varchar, churn_status varchar, churn_probability double, churn_risk_band varchar, "
+    churn += "churn_reason_1 varchar, churn_reason_2 varchar, churn_reason_3 varchar, as_of_date date, "
+    churn += "model_version varchar, scored_at timestamp"
+    current = (as_of, "churn-v2", CURRENT_RUN_AT)
     publish(
         connection,
         "churn_scores",
         churn,
         [
             # an older run: history only, never read by the marts
-            (top, 0.05, "low", None, None, None, as_of - timedelta(days=30), "churn-old", OLD_RUN_AT),
-            (top, 0.81, "high", "no order for 200 days", "opens fewer emails", None, as_of, "churn-v2", CURRENT_RUN_AT),
-            (partial, 0.12, "low", None, None, None, as_of, "churn-v2", CURRENT_RUN_AT),
+            (top, "active", 0.05, "low", None, None, None, as_of - timedelta(days=30), "churn-old", OLD_RUN_AT),
+            (top, "active", 0.81, "high", "no order for 200 days", "opens fewer emails", None, *current),
+            (partial, "active", 0.12, "low", None, None, None, *current),
+            # a prospect has a status and no probability
+            (prospect, "prospect", None, None, None, None, None, *current),
         ],
     )
 
@@ -230,6 +238,7 @@ def write_model_views(connection: duckdb.DuckDBPyConnection) -> Scores:
         top=top,
         partial=partial,
         unscored=unscored,
+        prospect=prospect,
         top_product=products[0],
         expected_sentiment=(0.6 - 0.2) / 2,
         partial_clv=partial_clv,
@@ -282,8 +291,8 @@ def test_customer_360_joins_the_current_model_scores(scored: Scored) -> None:
             row["customer_id"]: row
             for row in rows(
                 connection,
-                "select * from marts.customer_360 where customer_id in (?, ?, ?)",
-                [scores.top, scores.partial, scores.unscored],
+                "select * from marts.customer_360 where customer_id in (?, ?, ?, ?)",
+                [scores.top, scores.partial, scores.unscored, scores.prospect],
             )
         }
         customers = connection.execute("select count(*) from marts.dim_customers").fetchone()[0]
@@ -291,7 +300,7 @@ def test_customer_360_joins_the_current_model_scores(scored: Scored) -> None:
 
     top = by_customer[scores.top]
     # the current run of the churn model, not the older one kept in the history table
-    assert (top["churn_probability"], top["churn_risk_band"]) == (0.81, "high")
+    assert (top["churn_status"], top["churn_probability"], top["churn_risk_band"]) == ("active", 0.81, "high")
     assert (top["churn_reason_1"], top["churn_reason_2"], top["churn_reason_3"]) == (
         "no order for 200 days",
         "opens fewer emails",
@@ -328,6 +337,10 @@ def test_customer_360_joins_the_current_model_scores(scored: Scored) -> None:
     nothing = by_customer[scores.unscored]
     assert all(nothing[column] is None for column in SCORE_COLUMNS)
 
+    prospect = by_customer[scores.prospect]
+    assert prospect["churn_status"] == "prospect"
+    assert (prospect["churn_probability"], prospect["churn_risk_band"], prospect["churn_reason_1"]) == (None,) * 3
+
 
 def test_crm_sync_customers_has_one_row_per_customer_with_the_scores(scored: Scored) -> None:
     scores = scored.scores
@@ -342,6 +355,7 @@ def test_crm_sync_customers_has_one_row_per_customer_with_the_scores(scored: Sco
             from marts.crm_sync_customers as sync
             join marts.customer_360 as c360 using (customer_id)
             where sync.email is distinct from c360.email_normalized
+                or sync.churn_status is distinct from c360.churn_status
                 or sync.churn_probability is distinct from c360.churn_probability
                 or sync.clv_usd is distinct from c360.clv_usd
                 or sync.next_best_offer_product_name is distinct from c360.next_best_offer_product_name
@@ -353,6 +367,9 @@ def test_crm_sync_customers_has_one_row_per_customer_with_the_scores(scored: Sco
             """
         ).fetchone()[0]
         top = rows(connection, "select * from marts.crm_sync_customers where customer_id = ?", [scores.top])[0]
+        prospect = rows(connection, "select * from marts.crm_sync_customers where customer_id = ?", [scores.prospect])[
+            0
+        ]
         unsubscribed = connection.execute(
             "select count(*) filter (where has_unsubscribed_from_email) from marts.crm_sync_customers"
         ).fetchone()[0]
@@ -382,10 +399,16 @@ def test_crm_sync_customers_has_one_row_per_customer_with_the_scores(scored: Sco
 
     assert top["email"] is not None and top["full_name"] is not None
     assert unsubscribed == unsubscribed_by_events > 0
-    assert (top["churn_probability"], top["churn_risk_band"], top["churn_reason_1"]) == (
+    assert (top["churn_status"], top["churn_probability"], top["churn_risk_band"], top["churn_reason_1"]) == (
+        "active",
         0.81,
         "high",
         "no order for 200 days",
+    )
+    assert (prospect["churn_status"], prospect["churn_probability"], prospect["churn_risk_band"]) == (
+        "prospect",
+        None,
+        None,
     )
     assert float(top["clv_usd"]) == pytest.approx(12345.68) and top["value_tier"] == "high"
     assert (top["next_best_offer_product_id"], top["next_best_offer_product_name"]) == scores.top_product

@@ -53,6 +53,16 @@ def test_a_model_is_retrained_only_when_asked_missing_or_stale(
         assert expected in reason
 
 
+def test_a_published_model_of_an_older_family_is_retrained(tmp_path):
+    """Its artefact may read other features than the code computes now (the churn model gained one)."""
+    published = _published(tmp_path, CUTOFF, artefact=True)
+    published["model_version"] = "churn-calibrated_logistic_v2-20260101"
+    reason = _reason_to_train(ModelConfig(), published, CUTOFF, model_family="calibrated_logistic_v3")
+    assert reason is not None and "not of the current family calibrated_logistic_v3" in reason
+    published["model_version"] = "churn-calibrated_logistic_v3-20260101"
+    assert _reason_to_train(ModelConfig(), published, CUTOFF, model_family="calibrated_logistic_v3") is None
+
+
 def test_train_then_score_with_the_published_model_then_retrain_when_stale(tmp_path):
     activity = simulated_activity(customers=400)
     warehouse = WarehouseResource(data_dir=str(tmp_path))

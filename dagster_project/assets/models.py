@@ -22,7 +22,7 @@ from pydantic import Field
 
 from dagster_project import model_store
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
-from models_ml import training
+from models_ml import churn, training
 from models_ml.features import email_events_needed_since
 
 DEFAULT_MAX_MODEL_AGE_DAYS = 7
@@ -44,7 +44,9 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _reason_to_train(config: ModelConfig, published: dict | None, cutoff: datetime) -> str | None:
+def _reason_to_train(
+    config: ModelConfig, published: dict | None, cutoff: datetime, model_family: str | None = None
+) -> str | None:
     """Why this run trains a new model, or None to score with the published one."""
     if config.retrain:
         return "retraining was requested"
@@ -52,6 +54,9 @@ def _reason_to_train(config: ModelConfig, published: dict | None, cutoff: dateti
         return "no model has been published yet"
     if not published["artefact_path"] or not Path(published["artefact_path"]).exists():
         return f"the artefact of {published['model_version']} is missing"
+    # A model of an older family may read other features than this code computes.
+    if model_family is not None and f"-{model_family}-" not in published["model_version"]:
+        return f"the published model {published['model_version']} is not of the current family {model_family}"
     age = cutoff - published["data_end"]
     if age > timedelta(days=config.max_model_age_days):
         return (
@@ -101,12 +106,14 @@ def train_or_score(
     train: Callable[[datetime], training.TrainedModel],
     score: Callable[[object], dict[str, pl.DataFrame]],
     always_train: str | None = None,
+    model_family: str | None = None,
 ) -> ModelOutcome:
     """The shared body of the model assets: train when due (see ``ModelConfig``; ``always_train``
-    says why a model is trained every run), then score and record."""
+    says why a model is trained every run; ``model_family``, when given, retrains over a published
+    model of another family), then score and record."""
     now = _now()
     published = model_store.latest_run(connection, model_name, published_only=True)
-    reason = always_train or _reason_to_train(config, published, cutoff)
+    reason = always_train or _reason_to_train(config, published, cutoff, model_family)
     if reason is None:
         log.info(f"{model_name}: scoring with the published model {published['model_version']}")
         scores = score(model_store.load_artefact(published["artefact_path"]))
@@ -216,6 +223,7 @@ def _model_step(
     score: Callable[[object, Any, datetime], dict[str, pl.DataFrame]],
     always_train: str | None = None,
     read_for_scoring: Callable[[duckdb.DuckDBPyConnection, datetime], Any] | None = None,
+    model_family: str | None = None,
 ) -> tuple[ModelOutcome, datetime]:
     """What every model asset does: read its inputs and the analysis cutoff, then train or score.
 
@@ -249,6 +257,7 @@ def _model_step(
             train=lambda now: train(training_inputs(), cutoff, now),
             score=lambda model: score(model, scoring_inputs(), cutoff),
             always_train=always_train,
+            model_family=model_family,
         )
     return outcome, cutoff
 
@@ -293,9 +302,11 @@ def feedback_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     pool=WAREHOUSE_WRITER_POOL,
     deps=[*_marts("dim_customers", "fct_orders", "fct_interactions"), dg.AssetKey(["ml", "feedback_scores"])],
     description=(
-        "Churn probability (calibrated), risk band and the three main reasons for every customer, "
-        "from a logistic model backtested against 'days since last order'. Published only when it "
-        "beats that baseline. History in ml.churn_scores; ml.churn_scores_current has the latest run."
+        "Churn status of every customer: 'active' customers (a revenue-generating order within the last "
+        "four horizons, 360 days) get a churn probability (calibrated), risk band and up to three reasons "
+        "that raise the risk; 'prospect' (never ordered) and 'lapsed' (no order for longer) get none. From "
+        "a logistic model backtested against 'days since last order'; published only when it beats that "
+        "baseline. History in ml.churn_scores; ml.churn_scores_current has the latest run."
     ),
 )
 def churn_scores(
@@ -312,11 +323,17 @@ def churn_scores(
         ),
         train=training.train_churn,
         score=training.score_churn,
+        model_family=churn.MODEL_FAMILY,
     )
     metadata = {"analysis_cutoff": cutoff.isoformat(), **outcome.metadata()}
     if outcome.scores:
-        bands = outcome.scores["churn_scores"].group_by("churn_risk_band").len().sort("churn_risk_band")
-        metadata["customers_per_risk_band"] = dg.MetadataValue.md(
+        scores = outcome.scores["churn_scores"]
+        statuses = scores.group_by("churn_status").len().sort("churn_status")
+        metadata["customers_per_churn_status"] = dg.MetadataValue.md(
+            "\n".join(f"- {status}: {count}" for status, count in statuses.iter_rows())
+        )
+        bands = scores.drop_nulls("churn_risk_band").group_by("churn_risk_band").len().sort("churn_risk_band")
+        metadata["active_customers_per_risk_band"] = dg.MetadataValue.md(
             "\n".join(f"- {band}: {count}" for band, count in bands.iter_rows())
         )
     return dg.MaterializeResult(metadata=metadata)

@@ -69,7 +69,8 @@ final as (
         customers.company_name,
         customers.country_code,
 
-        -- churn
+        -- churn: probability, band and reason only for active customers (see churn_status)
+        customers.churn_status,
         customers.churn_probability,
         customers.churn_risk_band,
         customers.churn_reason_1,

@@ -64,6 +64,7 @@ churn_scores as (
 
     {{ current_scores('churn_scores_current', {
         'customer_id': 'varchar',
+        'churn_status': 'varchar',
         'churn_probability': 'double',
         'churn_risk_band': 'varchar',
         'churn_reason_1': 'varchar',
@@ -287,6 +288,7 @@ final as (
         -- segments and scores
         rfm.rfm_score,
         rfm.rfm_segment,
+        churn_scores.churn_status,
         churn_scores.churn_probability,
         churn_scores.churn_risk_band,
         churn_scores.churn_reason_1,
