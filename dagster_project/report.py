@@ -33,6 +33,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from models_ml.churn import DEFAULT_HORIZON_DAYS
+from models_ml.features import lapsed_after_days
+
 # ---------------------------------------------------------------------------------------- layout
 
 PAGE_WIDTH_PX = 1200
@@ -485,8 +488,9 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "churn_risk",
         "Churn risk across active customers",
-        "How many active customers (ordered within the last 360 days) have each probability of not ordering in "
-        "the next 90 days, coloured by risk band: the red bars are the customers to call. Prospects (never ordered) "
+        f"How many active customers (ordered within the last {lapsed_after_days(DEFAULT_HORIZON_DAYS)} days) have "
+        f"each probability of not ordering in the next {DEFAULT_HORIZON_DAYS} days, coloured by risk band: "
+        "the red bars are the customers to call. Prospects (never ordered) "
         "and lapsed customers (no order for longer) are not scored.",
         draw_churn_risk,
     ),
@@ -610,7 +614,8 @@ def headline_numbers(connection: duckdb.DuckDBPyConnection, quality: DataQuality
         (
             "High churn risk",
             f"{high_risk:,}" if high_risk is not None else "n/a",
-            f"{high_risk / scored:.0%} of {scored:,} active customers (ordered in the last 360 days)"
+            f"{high_risk / scored:.0%} of {scored:,} active customers "
+            f"(ordered in the last {lapsed_after_days(DEFAULT_HORIZON_DAYS)} days)"
             if high_risk is not None and scored
             else "no churn scores",
         )

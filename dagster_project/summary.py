@@ -12,8 +12,8 @@ from dagster_project.settings import Settings
 SUMMARY_SCHEMAS = ("raw", "marts", "ml")
 
 EXAMPLE_QUERY = (
-    "select churn_risk_band, count(*) as customers, round(avg(churn_probability), 3) as avg_probability "
-    "from ml.churn_scores_current group by 1 order by 2 desc"
+    "select churn_status, churn_risk_band, count(*) as customers, round(avg(churn_probability), 3) as avg_probability "
+    "from ml.churn_scores_current group by all order by 3 desc"
 )
 
 

@@ -107,6 +107,15 @@ REASON_TEXTS: dict[str, tuple[str | None, str | None]] = {
     EXPECTED_ORDERS_FEATURE: (None, "few orders expected from their buying pattern: {value:.1f} in {horizon} days"),
 }
 
+# A value filled in for a missing measurement is no reason to call a customer: the neutral 3.0 of
+# one who never answered a survey, the open rate and clicks of one who was sent no email lately.
+# feature -> the feature that is positive when it was measured.
+REASON_ONLY_WHEN_MEASURED: dict[str, str] = {
+    "average_satisfaction_score": "has_satisfaction_score",
+    "email_open_rate_last_90_days": "emails_delivered_last_90_days",
+    "email_clicks_last_90_days": "emails_delivered_last_90_days",
+}
+
 
 @dataclass
 class ChurnModel:
@@ -369,6 +378,9 @@ def _reason_texts(
     ]
     has_text = np.array([template is not None for template in templates])
     candidates = np.where(has_text & (contributions > 0), contributions, 0.0)
+    for name, measured_when in REASON_ONLY_WHEN_MEASURED.items():
+        unmeasured = features[measured_when].to_numpy() <= 0
+        candidates[unmeasured, CHURN_FEATURE_COLUMNS.index(name)] = 0.0
     order = np.argsort(-candidates, axis=1, kind="stable")[:, :REASON_COUNT]
     rows_all = np.arange(len(order))
     reasons = []

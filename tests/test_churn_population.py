@@ -166,6 +166,23 @@ def test_a_protective_factor_never_becomes_a_reason_even_with_a_risk_raising_wei
     assert second.to_list() == third.to_list() == [None, None]
 
 
+def test_a_value_filled_in_for_a_missing_measurement_is_no_reason() -> None:
+    """A customer who never answered a survey has the neutral 3.0 filled in: "low satisfaction scores
+    (3.0 of 5)" would be made up. One who answered with a 1.5 gets the reason."""
+    names = list(churn.CHURN_FEATURE_COLUMNS)
+    satisfaction, answered = names.index("average_satisfaction_score"), names.index("has_satisfaction_score")
+    values = {name: [0.0, 0.0] for name in names}
+    values["average_satisfaction_score"], values["has_satisfaction_score"] = [3.0, 1.5], [0, 1]
+    features = pl.DataFrame({"customer_id": ["never answered", "unhappy"], **values})
+    coefficients = np.zeros(len(names))
+    coefficients[satisfaction], coefficients[answered] = -1.0, 0.1
+    contributions = np.zeros((2, len(names)))
+    contributions[:, satisfaction] = 0.8  # below-average satisfaction raises both risks in the model
+
+    first, _, _ = churn._reason_texts(features, contributions, coefficients, HORIZON)
+    assert first.to_list() == [None, "low satisfaction scores (1.5 of 5)"]
+
+
 # --- probabilities ------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from pydantic import Field
 from dagster_project import model_store
 from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from models_ml import churn, training
-from models_ml.features import email_events_needed_since
+from models_ml.features import LAPSED_AFTER_HORIZONS, email_events_needed_since, lapsed_after_days
 
 DEFAULT_MAX_MODEL_AGE_DAYS = 7
 
@@ -303,7 +303,8 @@ def feedback_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     deps=[*_marts("dim_customers", "fct_orders", "fct_interactions"), dg.AssetKey(["ml", "feedback_scores"])],
     description=(
         "Churn status of every customer: 'active' customers (a revenue-generating order within the last "
-        "four horizons, 360 days) get a churn probability (calibrated), risk band and up to three reasons "
+        f"{LAPSED_AFTER_HORIZONS} horizons, {lapsed_after_days(churn.DEFAULT_HORIZON_DAYS)} days) get a churn "
+        "probability (calibrated), risk band and up to three reasons "
         "that raise the risk; 'prospect' (never ordered) and 'lapsed' (no order for longer) get none. From "
         "a logistic model backtested against 'days since last order'; published only when it beats that "
         "baseline. History in ml.churn_scores; ml.churn_scores_current has the latest run."
