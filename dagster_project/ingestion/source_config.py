@@ -14,9 +14,36 @@ and, for each entity it exports, where the files are and how to read them:
         timestamp_formats: ["%d.%m.%Y %H:%M"]
         columns: {order_id: Id, customer_id: AccountId, ordered_at: EffectiveDate}
         values: {status: {Activated: completed, Draft: pending}}
-        constants: {currency: EUR}
+        constants: {channel: phone}
+        number_format: {decimal: ",", thousands: "."}   # every number column of the entity
+        numbers: {discount_amount: {thousands: ""}}    # per column, on top of number_format
         max_age_hours: 36                        # freshness: warn when no new file for longer
         max_quarantined_share: 0.2               # block the downstream when more of a load is bad
+      email_events:
+        files: "mailer/activity*.csv"
+        columns: {email: Email, campaign_id: Campaign, event_type: Action, occurred_at: Time}
+        derived:                                 # canonical columns built from others
+          event_id: {hash: [email, campaign_id, event_type, occurred_at]}
+      customers:
+        files: "crm/contacts*.csv"
+        columns: {customer_id: Email, email: Email}   # one header may feed several columns
+
+Numbers (``number_format`` per entity, ``numbers`` per column; keys ``decimal``, ``thousands``,
+``currency_symbols``, ``currency``, ``accounting_negatives``): the decimal separator is ``.``
+unless said otherwise (``decimal_comma: true`` is short for ``{decimal: ",", thousands: "."}``).
+Without ``thousands``, a thousands separator is accepted only where it cannot be the decimal one:
+``1,550.98`` and ``1,550,000`` load, a lone ``1,550`` is quarantined as ambiguous. A currency
+symbol (``$`` USD, ``€`` EUR, ``£`` GBP, ``¥`` JPY, or a mapping of one's own) or a three-letter
+code before or after the amount is accepted; on an entity with a ``currency`` column it fills an
+empty one and a row whose currency differs is quarantined; on one without, the column's format must
+name the ``currency`` the amounts are in. ``(12.00)`` and ``12.00-`` are -12.00.
+
+Derived columns (``derived``): ``{hash: [columns]}`` (the first 32 hex digits of a SHA-256 of
+the values as loaded, each written as ``<length>:<text>``, a missing one as ``~``, joined by
+``|``), ``{concat: [column or {literal: text}, ...], separator: "-"}`` (missing when a part is
+missing) and ``{row_number: {within: [columns], order_by: [columns]}}`` (from 1 within each key,
+ties in file order). They refer to the entity's canonical columns (not to other derived ones) and
+are computed from the file alone, so the same file always gives the same keys.
 
 Without any file there, the built-in ``canonical.yml`` applies: the generator's layout,
 ``landing/<source>/<entity>/*`` with the canonical column names. A wrong config is refused with
@@ -26,8 +53,10 @@ an error naming the file, the key and why.
 from __future__ import annotations
 
 import codecs
+import re
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -55,6 +84,118 @@ class SourceConfigError(ValueError):
     """A source configuration that cannot be used; the message names the file and the key."""
 
 
+# A currency symbol in an amount is read as this ISO 4217 code (a config can map its own).
+DEFAULT_CURRENCY_SYMBOLS: dict[str, str] = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
+DECIMAL_SEPARATORS = (".", ",")
+# "" is "no thousands separator"; " " stands for any space (also the no-break spaces).
+THOUSANDS_SEPARATORS = (",", ".", " ", "'", "")
+
+
+class NumberFormat(BaseModel):
+    """How numbers are written; unset keys come from the entity's format, then the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decimal: Literal[".", ","] | None = Field(default=None, description="Decimal separator (default '.').")
+    thousands: Literal[",", ".", " ", "'", ""] | None = Field(
+        default=None,
+        description=(
+            "Thousands separator ('' for none). Unset: accepted only where it cannot be the decimal "
+            "separator (1,550.98, 1,550,000); a lone 1,550 is ambiguous and quarantined."
+        ),
+    )
+    currency_symbols: bool | dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Accept a currency symbol or three-letter code before or after an amount (default true); "
+            "a mapping adds or replaces symbols, e.g. {'$': CAD, 'kr': SEK}."
+        ),
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code the amounts are in: an amount written in another currency is quarantined.",
+    )
+    accounting_negatives: bool | None = Field(
+        default=None, description="Read (12.00) and 12.00- as -12.00 (default true)."
+    )
+
+    @field_validator("currency_symbols")
+    @classmethod
+    def _symbols_map_to_codes(cls, value: bool | dict[str, str] | None) -> bool | dict[str, str] | None:
+        if isinstance(value, dict):
+            for symbol, code in value.items():
+                if not symbol.strip() or any(character.isdigit() or character in "()+-.,'" for character in symbol):
+                    raise ValueError(f"{symbol!r} cannot be a currency symbol (no digits, signs or separators)")
+                if not re.fullmatch(r"[A-Z]{3}", str(code)):
+                    raise ValueError(f"{symbol!r}: {code!r} is not a three-letter ISO 4217 code such as USD")
+        return value
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> NumberFormat:
+        if self.decimal is not None and self.decimal == self.thousands:
+            raise ValueError(f"decimal and thousands separators are both {self.decimal!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class ResolvedNumberFormat:
+    """A column's number format with every default filled in."""
+
+    decimal: str = "."
+    thousands: str | None = None  # None: only where unambiguous
+    currency_symbols: tuple[tuple[str, str], ...] | None = tuple(DEFAULT_CURRENCY_SYMBOLS.items())  # None: refused
+    currency: str | None = None
+    accounting_negatives: bool = True
+
+
+class LiteralText(BaseModel):
+    """A fixed piece of text inside a concatenation: ``{literal: "-"}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    literal: str
+
+
+class RowNumber(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    within: tuple[str, ...] = Field(default=(), description="Columns whose values form the key; none: the file.")
+    order_by: tuple[str, ...] = Field(default=(), description="Columns to number by, ascending; ties in file order.")
+
+
+class Derivation(BaseModel):
+    """One derived column: exactly one of ``hash``, ``concat`` and ``row_number``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hash: tuple[str, ...] | None = Field(default=None, min_length=1)
+    concat: tuple[str | LiteralText, ...] | None = Field(default=None, min_length=1)
+    separator: str | None = None
+    row_number: RowNumber | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Derivation:
+        given = [key for key in ("hash", "concat", "row_number") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of hash, concat, row_number (got {', '.join(given) or 'none'})")
+        if self.separator is not None and self.concat is None:
+            raise ValueError("separator belongs to concat")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "hash" if self.hash is not None else "concat" if self.concat is not None else "row_number"
+
+    def referenced_columns(self) -> list[str]:
+        if self.hash is not None:
+            return list(self.hash)
+        if self.concat is not None:
+            return [item for item in self.concat if isinstance(item, str)]
+        assert self.row_number is not None
+        return [*self.row_number.within, *self.row_number.order_by]
+
+
 class EntityMapping(BaseModel):
     """How to find and read one entity's files in one source system."""
 
@@ -67,7 +208,14 @@ class EntityMapping(BaseModel):
     delimiter: str = ","
     quote: str = '"'
     encoding: str = "utf-8"
-    decimal_comma: bool = Field(default=False, description="Numbers written 1.234,56 rather than 1234.56.")
+    decimal_comma: bool = Field(
+        default=False,
+        description="Numbers written 1.234,56, not 1234.56: number_format {decimal: ',', thousands: '.'}.",
+    )
+    number_format: NumberFormat | None = Field(default=None, description="How the entity's numbers are written.")
+    numbers: dict[str, NumberFormat] = Field(
+        default_factory=dict, description="canonical number column -> its format, on top of number_format"
+    )
     timezone: str = Field(default="UTC", description="Time zone of timestamps written without an offset.")
     timestamp_formats: tuple[str, ...] = Field(
         default=DEFAULT_TIMESTAMP_FORMATS, description="strftime-style formats, tried in order."
@@ -77,6 +225,9 @@ class EntityMapping(BaseModel):
         default_factory=dict, description="canonical column -> {value in the file: canonical value}"
     )
     constants: dict[str, str] = Field(default_factory=dict, description="canonical column -> value for every row")
+    derived: dict[str, Derivation] = Field(
+        default_factory=dict, description="canonical column -> how it is built from the row's other columns"
+    )
     max_age_hours: float | None = Field(
         default=None,
         gt=0,
@@ -131,8 +282,32 @@ class EntityMapping(BaseModel):
             raise ValueError("must be a non-empty list of strftime formats such as '%Y-%m-%d %H:%M:%S'")
         return value
 
+    @model_validator(mode="after")
+    def _one_decimal_setting(self) -> EntityMapping:
+        if self.decimal_comma and self.number_format is not None and self.number_format.decimal == ".":
+            raise ValueError("decimal_comma: true contradicts number_format.decimal '.'; keep one")
+        return self
+
     def source_header(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
+
+    def number_format_for(self, column: str) -> ResolvedNumberFormat:
+        """The column's format: defaults, then decimal_comma, then number_format, then numbers.<column>."""
+        settings: dict[str, Any] = {}
+        if self.decimal_comma:
+            settings.update(decimal=",", thousands=".")
+        for layer in (self.number_format, self.numbers.get(column)):
+            if layer is not None:
+                settings.update(layer.model_dump(exclude_none=True))
+        symbols = settings.pop("currency_symbols", True)
+        if symbols is False:
+            resolved_symbols = None
+        else:
+            table = dict(DEFAULT_CURRENCY_SYMBOLS)
+            if isinstance(symbols, dict):
+                table.update(symbols)
+            resolved_symbols = tuple(table.items())
+        return ResolvedNumberFormat(currency_symbols=resolved_symbols, **settings)
 
 
 class SourceConfig(BaseModel):
@@ -151,22 +326,50 @@ class SourceConfig(BaseModel):
             if entity not in CONTRACTS:
                 problems.append(f"entities.{entity}: unknown entity; known: {', '.join(ENTITIES)}")
                 continue
-            known = set(CONTRACTS[entity].column_names)
-            for key in ("columns", "values", "constants"):
+            contract = CONTRACTS[entity]
+            known = set(contract.column_names)
+            types = {column.name: column.type for column in contract.columns}
+            for key in ("columns", "values", "constants", "numbers", "derived"):
                 for column in getattr(mapping, key):
                     if column not in known:
                         problems.append(
                             f"entities.{entity}.{key}.{column}: not a column of {entity}; "
                             f"columns: {', '.join(CONTRACTS[entity].column_names)}"
                         )
-            for column in set(mapping.columns) & set(mapping.constants):
+            for column in sorted(set(mapping.columns) & set(mapping.constants)):
                 problems.append(f"entities.{entity}.constants.{column}: already mapped from a file column")
-            headers = list(mapping.columns.values())
-            for header in sorted({header for header in headers if headers.count(header) > 1}):
-                problems.append(f"entities.{entity}.columns: header {header!r} is mapped to more than one column")
+            for column in sorted(mapping.numbers):
+                if column in known and types[column] not in ("integer", "decimal"):
+                    problems.append(f"entities.{entity}.numbers.{column}: a {types[column]} column, not a number")
+            problems.extend(_derivation_problems(entity, mapping, types))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _derivation_problems(entity: str, mapping: EntityMapping, types: dict[str, str]) -> list[str]:
+    problems = []
+    for column, derivation in mapping.derived.items():
+        where = f"entities.{entity}.derived.{column}"
+        if column not in types:
+            continue  # reported as not a column of the entity
+        for key in ("columns", "constants"):
+            if column in getattr(mapping, key):
+                problems.append(f"{where}: also given in {key}; a column is mapped, constant or derived")
+        if derivation.kind == "hash" and types[column] != "string":
+            problems.append(f"{where}: a hash is text, but {column} is a {types[column]} column")
+        if derivation.kind == "row_number" and types[column] not in ("integer", "string"):
+            problems.append(f"{where}: a row number is a whole number, but {column} is a {types[column]} column")
+        for reference in derivation.referenced_columns():
+            if reference == column:
+                problems.append(f"{where}.{derivation.kind}: {reference!r} refers to the column itself")
+            elif reference in mapping.derived:
+                problems.append(f"{where}.{derivation.kind}: {reference!r} is derived too; derive from mapped columns")
+            elif reference not in types:
+                problems.append(
+                    f"{where}.{derivation.kind}: {reference!r} is not a column of {entity}; columns: {', '.join(types)}"
+                )
+    return problems
 
 
 def _describe_validation_error(error: ValidationError) -> str:

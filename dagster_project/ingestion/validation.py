@@ -6,10 +6,16 @@ column's range and every timestamp lies between the earliest plausible date and 
 the load (the contract's row rules); otherwise it is quarantined with all its reasons. Nothing
 is dropped: rows in = rows loaded + rows quarantined. Columns the contract does not know are
 kept, as JSON, in ``_extra_columns``.
+
+Numbers are read in their column's format (``dagster_project.ingestion.numbers``); an amount
+written with a currency fills the row's empty ``currency`` and is quarantined when it differs from
+it. Derived columns (``derived:`` in the source config) are built from the row's typed values once
+the other columns are read, then checked like any other column.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,10 +23,13 @@ import polars as pl
 
 from dagster_project.contracts import EARLIEST_PLAUSIBLE_TIMESTAMP, Column, EntityContract
 from dagster_project.ingestion.files import TextRows
-from dagster_project.ingestion.source_config import EntityMapping
+from dagster_project.ingestion.numbers import parse_numbers
+from dagster_project.ingestion.source_config import Derivation, EntityMapping
 
 QUARANTINE_REASON = "_quarantine_reason"
 EXTRA_COLUMNS = "_extra_columns"
+CURRENCY_COLUMN = "currency"
+HASH_HEX_DIGITS = 32
 
 
 class ContractViolationError(Exception):
@@ -38,11 +47,12 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
     """Rename the file's headers to canonical names, apply value maps and constants."""
     frame = text.frame
     present = [column for column in frame.columns if column != "_source_line"]
-    header_to_canonical = {mapping.source_header(name): name for name in contract.column_names}
+    # One header may feed several canonical columns; a derived column reads no header.
+    mapped_headers = {mapping.source_header(name) for name in contract.column_names if name not in mapping.derived}
     missing_required = [
         name
         for name in contract.required_columns
-        if mapping.source_header(name) not in present and name not in mapping.constants
+        if mapping.source_header(name) not in present and name not in mapping.constants and name not in mapping.derived
     ]
     if missing_required:
         wanted = ", ".join(
@@ -53,7 +63,18 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
             f"{file_name}: missing required column(s) {wanted} for {contract.entity}; "
             f"found columns: {', '.join(present) or 'none'}"
         )
-    extra_columns = [column for column in present if column not in header_to_canonical]
+    for name, derivation in mapping.derived.items():
+        absent = [
+            f"{reference} (header {mapping.source_header(reference)!r})"
+            for reference in derivation.referenced_columns()
+            if reference not in mapping.constants and mapping.source_header(reference) not in present
+        ]
+        if absent:
+            raise ContractViolationError(
+                f"{file_name}: {name} is derived ({derivation.kind}) from {', '.join(absent)}, which the file "
+                f"does not have; found columns: {', '.join(present) or 'none'}"
+            )
+    extra_columns = [column for column in present if column not in mapped_headers]
 
     extras = (
         pl.struct([pl.col(name) for name in extra_columns]).struct.json_encode()
@@ -63,7 +84,9 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
     canonical = []
     for name in contract.column_names:
         header = mapping.source_header(name)
-        if name in mapping.constants:
+        if name in mapping.derived:
+            value = pl.lit(None, dtype=pl.String)  # built once the columns it is derived from are typed
+        elif name in mapping.constants:
             value = pl.lit(mapping.constants[name], dtype=pl.String)
         elif header in present and text.may_have_padding:
             # Blank cells and padding are absent values, not empty strings.
@@ -104,26 +127,133 @@ def _parse_timestamps(text: pl.Series, mapping: EntityMapping) -> pl.Series:
     return parsed
 
 
-def _number_text(text: pl.Expr, mapping: EntityMapping) -> pl.Expr:
-    if mapping.decimal_comma:
-        return text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-    return text
-
-
-def _typed(frame: pl.DataFrame, column: Column, mapping: EntityMapping) -> pl.Series:
+def _typed(frame: pl.DataFrame, column: Column, mapping: EntityMapping, contract: EntityContract) -> list[pl.Series]:
+    """The column typed (``__typed_<name>``); numbers also give ``__problem_<name>`` (why a value
+    cannot be read, where there is more to say) and ``__currency_<name>`` (the currency written)."""
     text = frame.get_column(column.name)
+    typed_name = f"__typed_{column.name}"
     if column.type == "timestamp":
-        return _parse_timestamps(text, mapping)
-    expression = pl.col(column.name)
+        return [_parse_timestamps(text, mapping).alias(typed_name)]
     if column.type == "string":
+        expression = pl.col(column.name)
         expression = expression.str.to_lowercase() if column.accepted_values is not None else expression
-    elif column.type == "integer":
-        expression = _number_text(expression, mapping).cast(pl.Int64, strict=False)
-    elif column.type == "decimal":
-        expression = _number_text(expression, mapping).cast(pl.Float64, strict=False)
-    else:
-        raise ValueError(f"unknown contract type {column.type!r} for column {column.name!r}")
-    return frame.select(expression).to_series()
+        return [frame.select(expression).to_series().alias(typed_name)]
+    if column.type in ("integer", "decimal"):
+        parsed = parse_numbers(
+            text,
+            mapping.number_format_for(column.name),
+            pl.Int64() if column.type == "integer" else pl.Float64(),
+            currency_allowed=column.type == "decimal",
+            currency_column=CURRENCY_COLUMN in contract.column_names,
+            entity=contract.entity,
+            column=column.name,
+        )
+        return [
+            parsed.value.alias(typed_name),
+            parsed.problem.alias(f"__problem_{column.name}"),
+            parsed.currency.alias(f"__currency_{column.name}"),
+        ]
+    raise ValueError(f"unknown contract type {column.type!r} for column {column.name!r}")
+
+
+def _record_currency(typed: pl.DataFrame, contract: EntityContract) -> tuple[pl.DataFrame, list]:
+    """Fill an empty currency from the amounts' text; (condition, reason) for rows where they disagree."""
+    amounts = [column.name for column in contract.columns if column.type == "decimal"]
+    if CURRENCY_COLUMN not in contract.column_names or not amounts:
+        return typed, []
+    written = [pl.col(f"__currency_{name}") for name in amounts]
+    if not typed.select(pl.any_horizontal(column.is_not_null().any() for column in written)).item():
+        return typed, []
+    given = pl.col("__currency_as_given")
+    amount_currency = pl.col("__amount_currency")
+    typed = typed.with_columns(
+        pl.col(CURRENCY_COLUMN).alias("__currency_as_given"),
+        pl.coalesce(written).alias("__amount_currency"),
+        (pl.concat_list(written).list.drop_nulls().list.n_unique() > 1).alias("__several_currencies"),
+        pl.concat_str(
+            [pl.lit(f"{name} ") + column for name, column in zip(amounts, written, strict=True)],
+            separator=", ",
+            ignore_nulls=True,
+        ).alias("__currencies_written"),
+    ).with_columns(
+        pl.coalesce(pl.col(CURRENCY_COLUMN), amount_currency).alias(CURRENCY_COLUMN),
+        pl.coalesce(pl.col(f"__typed_{CURRENCY_COLUMN}"), amount_currency).alias(f"__typed_{CURRENCY_COLUMN}"),
+    )
+    failures = [
+        (
+            pl.col("__several_currencies"),
+            pl.format("amounts are written in different currencies ({})", pl.col("__currencies_written")),
+        ),
+        (
+            ~pl.col("__several_currencies")
+            & given.is_not_null()
+            & amount_currency.is_not_null()
+            & (given.str.strip_chars().str.to_uppercase() != amount_currency),
+            pl.format(
+                "{}: '{}' differs from the currency the amounts are written in ({})",
+                pl.lit(CURRENCY_COLUMN),
+                given,
+                pl.col("__currencies_written"),
+            ),
+        ),
+    ]
+    return typed, failures
+
+
+def _as_text(column: Column) -> pl.Expr:
+    """A typed value as derivations see it: text as loaded, numbers as their shortest decimal
+    spelling, timestamps in UTC as 2025-01-31T09:30:00.000000."""
+    typed = pl.col(f"__typed_{column.name}")
+    if column.type == "timestamp":
+        return typed.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
+    return typed.cast(pl.String)
+
+
+def _sha256_prefixes(encoded: pl.Series) -> pl.Series:
+    return pl.Series(
+        [
+            None if value is None else hashlib.sha256(value.encode("utf-8")).hexdigest()[:HASH_HEX_DIGITS]
+            for value in encoded.to_list()
+        ],
+        dtype=pl.String,
+    )
+
+
+def _derived_text(typed: pl.DataFrame, derivation: Derivation, columns: dict[str, Column]) -> pl.Series:
+    if derivation.hash is not None:
+        parts = [
+            pl.when(value.is_null()).then(pl.lit("~")).otherwise(value.str.len_chars().cast(pl.String) + ":" + value)
+            for value in (_as_text(columns[name]) for name in derivation.hash)
+        ]
+        return _sha256_prefixes(typed.select(pl.concat_str(parts, separator="|")).to_series())
+    if derivation.concat is not None:
+        parts = [
+            _as_text(columns[item]) if isinstance(item, str) else pl.lit(item.literal, dtype=pl.String)
+            for item in derivation.concat
+        ]
+        return typed.select(pl.concat_str(parts, separator=derivation.separator or "")).to_series()
+    assert derivation.row_number is not None
+    within = [f"__typed_{name}" for name in derivation.row_number.within]
+    order_by = [f"__typed_{name}" for name in derivation.row_number.order_by]
+    numbered = (
+        typed.select(*{name: pl.col(name) for name in [*within, *order_by]}.values())
+        .with_row_index("__position")
+        .sort([*order_by, "__position"], nulls_last=True, maintain_order=True)
+    )
+    number = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    numbered = numbered.with_columns((number.over(within) if within else number).alias("__number"))
+    return numbered.sort("__position").get_column("__number").cast(pl.String)
+
+
+def _derive(typed: pl.DataFrame, contract: EntityContract, mapping: EntityMapping) -> pl.DataFrame:
+    """Build the derived columns from the typed values of the others, then type them."""
+    columns = {column.name: column for column in contract.columns}
+    typed = typed.with_columns(
+        _derived_text(typed, derivation, columns).alias(name) for name, derivation in mapping.derived.items()
+    )
+    return typed.with_columns(
+        series for name in mapping.derived for series in _typed(typed, columns[name], mapping, contract)
+    )
 
 
 def _failures(column: Column, loaded_at: datetime) -> list[tuple[pl.Expr, pl.Expr]]:
@@ -132,7 +262,20 @@ def _failures(column: Column, loaded_at: datetime) -> list[tuple[pl.Expr, pl.Exp
     failures = []
     if column.required:
         failures.append((text.is_null(), pl.lit(f"{column.name}: required value is missing")))
-    if column.type != "string":
+    if column.type in ("integer", "decimal"):
+        failures.append(
+            (
+                text.is_not_null() & typed.is_null(),
+                pl.concat_str(
+                    [
+                        pl.format("{}: cannot parse '{}' as {}", pl.lit(column.name), text, pl.lit(column.type)),
+                        pl.lit(": ") + pl.col(f"__problem_{column.name}"),
+                    ],
+                    ignore_nulls=True,
+                ),
+            )
+        )
+    elif column.type != "string":
         failures.append(
             (
                 text.is_not_null() & typed.is_null(),
@@ -189,9 +332,16 @@ def validate_rows(
     ``loaded_at`` (naive UTC) is the load time that "too far in the future" is judged against."""
     mapped, extra_columns, present = _to_canonical(text, contract, mapping, file_name)
     typed = mapped.with_columns(
-        _typed(mapped, column, mapping).alias(f"__typed_{column.name}") for column in contract.columns
+        series
+        for column in contract.columns
+        if column.name not in mapping.derived
+        for series in _typed(mapped, column, mapping, contract)
     )
+    typed, currency_failures = _record_currency(typed, contract)
+    if mapping.derived:
+        typed = _derive(typed, contract, mapping)
     failures = [failure for column in contract.columns for failure in _failures(column, loaded_at)]
+    failures.extend(currency_failures)
     is_bad = (
         typed.select(pl.any_horizontal([condition for condition, _ in failures])).to_series()
         if failures
