@@ -183,3 +183,322 @@ def test_two_files_with_the_same_system_name_are_refused(tmp_path: Path):
         (tmp_path / name).write_text("system: same\nentities:\n  orders:\n    files: 'x/*'\n")
     with pytest.raises(SourceConfigError, match="system name\\(s\\) same used by more than one file"):
         active_source_configs(tmp_path)
+
+
+# --- Number formats and derived columns (issue 15, points 1 and 3) ---------------------------
+
+
+def validated(tmp_path: Path, entity: str, mapping_yaml: str, csv: str, name: str = "export.csv"):
+    """Read ``csv`` with the real reader and validate it under a one-entity config."""
+    from dagster_project.ingestion.files import LandingFile, read_as_text
+    from dagster_project.ingestion.validation import validate_rows
+
+    config = parse_source_config(f"system: test\nentities:\n  {entity}:\n{mapping_yaml}", "sources/test.yml")
+    mapping = config.entities[entity]
+    path = tmp_path / name
+    path.write_text(csv, encoding="utf-8")
+    landing_file = LandingFile(path=path, relative_path=name, content=path.read_bytes(), format="csv")
+    return validate_rows(read_as_text(landing_file, mapping), CONTRACTS[entity], name, mapping, LOADED_AT)
+
+
+def reasons(result) -> dict[int, str]:
+    return dict(zip(result.quarantined["_source_line"], result.quarantined["_quarantine_reason"], strict=True))
+
+
+ORDERS_CSV_HEADER = "order_id,customer_id,ordered_at,currency,total_amount\n"
+
+
+def orders_csv(*amounts: str, currency: str = "") -> str:
+    lines = [f'O{index},C1,2025-01-01,{currency},"{amount}"' for index, amount in enumerate(amounts, 1)]
+    return ORDERS_CSV_HEADER + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("number_format", "text", "amount", "currency"),
+    [
+        ("", "$1,550.98", 1550.98, "USD"),  # the issue's examples, with the default format
+        ("", "(12.00)", -12.0, None),
+        ("", "USD 12.00", 12.0, "USD"),
+        ("", "12.00 GBP", 12.0, "GBP"),
+        ("", "-£5", -5.0, "GBP"),
+        ("", "¥1,000,000", 1_000_000.0, "JPY"),
+        ("", "12.50-", -12.5, None),
+        ("", "1,550,000", 1_550_000.0, None),  # a repeated comma can only group thousands
+        ("", "1.550", 1.55, None),  # a point is the decimal separator, as always
+        ("", "1e3", 1000.0, None),  # what a plain cast read before still reads the same
+        ("    number_format: {decimal: ',', thousands: '.'}\n", "1.550,98 €", 1550.98, "EUR"),
+        ("    number_format: {decimal: ',', thousands: '.'}\n", "(€ 3,50)", -3.5, "EUR"),
+        ("    number_format: {decimal: ',', thousands: '.'}\n", "1.550", 1550.0, None),
+        ("    number_format: {decimal: ',', thousands: ' '}\n", "1\u202f550,98 EUR", 1550.98, "EUR"),
+        ("    number_format: {decimal: '.', thousands: \"'\"}\n", "CHF 1'550.98", 1550.98, "CHF"),
+        ("    number_format: {decimal: '.', thousands: ','}\n", "1,550", 1550.0, None),
+        ("    number_format: {decimal: ','}\n", "1.550,98", 1550.98, None),  # unambiguous without thousands
+        ("    decimal_comma: true\n", "1.234,50", 1234.5, None),  # the old key keeps its meaning
+        ("    numbers: {total_amount: {decimal: ',', thousands: '.'}}\n", "99,90", 99.9, None),
+        ("    numbers: {total_amount: {currency_symbols: {'$': CAD}}}\n", "$12.00", 12.0, "CAD"),
+    ],
+)
+def test_amounts_are_read_in_the_configured_format(tmp_path, number_format, text, amount, currency):
+    result = validated(tmp_path, "orders", "    files: '*.csv'\n" + number_format, orders_csv(text))
+    assert reasons(result) == {}
+    assert result.loaded.select("total_amount", "currency").row(0) == (amount, currency)
+
+
+@pytest.mark.parametrize(
+    ("number_format", "text", "reason"),
+    [
+        ("", "1,550", "cannot parse '1,550' as decimal: a lone ',' may separate thousands or decimals: declare "
+                      "decimal and thousands in number_format or numbers.total_amount"),
+        ("", "99,90", "cannot parse '99,90' as decimal: does not match the number format "
+                      "(decimal '.', thousands where unambiguous)"),
+        ("", "1.550,98 €", "does not match the number format (decimal '.', thousands where unambiguous)"),
+        ("    number_format: {decimal: ','}\n", "1.550", "a lone '.' may separate thousands or decimals"),
+        ("    number_format: {decimal: ',', thousands: '.'}\n", "$1,550.98",
+         "does not match the number format (decimal ',', thousands '.')"),
+        ("    number_format: {thousands: ''}\n", "1,550.98", "(decimal '.', thousands none)"),
+        ("", "twelve", "total_amount: cannot parse 'twelve' as decimal"),
+        ("", "$ 1 2", "total_amount: cannot parse '$ 1 2' as decimal"),
+        ("", "(12.00", "total_amount: cannot parse '(12.00' as decimal"),
+        ("", "-(12.00)", "total_amount: cannot parse '-(12.00)' as decimal"),
+        ("", "$12 €", "total_amount: cannot parse '$12 €' as decimal: written with two different currencies"),
+        ("    number_format: {accounting_negatives: false}\n", "(12.00)", "cannot parse '(12.00)' as decimal"),
+        ("    number_format: {currency_symbols: false}\n", "$12.00",
+         "cannot parse '$12.00' as decimal: currency symbols and codes are turned off for this column"),
+        ("    number_format: {currency: EUR}\n", "$12.00",
+         "cannot parse '$12.00' as decimal: written in USD, but the format's currency is EUR"),
+    ],
+)  # fmt: skip
+def test_unreadable_or_ambiguous_amounts_are_quarantined_with_the_column_and_why(tmp_path, number_format, text, reason):
+    result = validated(tmp_path, "orders", "    files: '*.csv'\n" + number_format, orders_csv(text, "3"))
+    assert result.loaded["order_id"].to_list() == ["O2"]
+    [(line, why)] = reasons(result).items()
+    assert line == 2 and why.startswith("total_amount: ") and reason in why
+
+
+def test_a_currency_in_the_amount_fills_the_row_and_a_different_one_is_quarantined(tmp_path):
+    csv = (
+        "order_id,customer_id,ordered_at,currency,total_amount,discount_amount\n"
+        "O1,C1,2025-01-01,,$12.00,\n"  # filled: USD
+        "O2,C1,2025-01-01,usd,$12.00,$1.00\n"  # agrees (case aside): kept as given
+        "O3,C1,2025-01-01,EUR,$12.00,\n"  # the row says EUR, the amount USD
+        "O4,C1,2025-01-01,,12.00 EUR,$1.00\n"  # two amounts, two currencies
+        "O5,C1,2025-01-01,GBP,12.00,\n"  # no currency in the text: nothing to check
+    )
+    result = validated(tmp_path, "orders", "    files: '*.csv'\n", csv)
+    assert result.loaded.select("order_id", "currency", "total_amount").rows() == [
+        ("O1", "USD", 12.0),
+        ("O2", "usd", 12.0),
+        ("O5", "GBP", 12.0),
+    ]
+    assert reasons(result) == {
+        4: "currency: 'EUR' differs from the currency the amounts are written in (total_amount USD)",
+        5: "amounts are written in different currencies (total_amount EUR, discount_amount USD)",
+    }
+
+
+def test_a_constant_currency_is_checked_against_the_amounts(tmp_path):
+    result = validated(
+        tmp_path, "orders", "    files: '*.csv'\n    constants: {currency: EUR}\n", orders_csv("€5.00", "$5.00", "5")
+    )
+    assert result.loaded.select("order_id", "currency").rows() == [("O1", "EUR"), ("O3", "EUR")]
+    assert reasons(result) == {3: "currency: 'EUR' differs from the currency the amounts are written in "
+                                  "(total_amount USD)"}  # fmt: skip
+
+
+def test_an_amount_with_a_currency_but_nowhere_to_record_it_needs_the_currency_named(tmp_path):
+    csv = "product_id,list_price\nP1,€650.00\nP2,650.00\n"
+    refused = validated(tmp_path, "products", "    files: '*.csv'\n", csv)
+    assert refused.loaded["product_id"].to_list() == ["P2"]
+    assert reasons(refused) == {
+        2: "list_price: cannot parse '€650.00' as decimal: written in EUR, but products has no currency column to "
+        "record it in: name the currency of these amounts with numbers.list_price.currency or number_format.currency"
+    }
+    named = validated(tmp_path, "products", "    files: '*.csv'\n    numbers: {list_price: {currency: EUR}}\n", csv)
+    assert named.loaded["list_price"].to_list() == [650.0, 650.0]
+
+
+def test_whole_numbers_take_separators_but_no_currency(tmp_path):
+    csv = 'order_id,line_number,product_id,quantity,unit_price\nO1,1,P1,"1.000","2,50"\nO1,2,P1,$3,1\nO1,3,P1,(2),1\n'
+    result = validated(tmp_path, "order_lines", "    files: '*.csv'\n    decimal_comma: true\n", csv)
+    assert result.loaded.select("line_number", "quantity", "unit_price").rows() == [(1, 1000, 2.5), (3, -2, 1.0)]
+    assert reasons(result) == {3: "quantity: cannot parse '$3' as integer: a currency in a whole-number column"}
+
+
+MAILER_CONFIG = """\
+    files: '*.csv'
+    columns: {email: Email, campaign_id: Campaign, event_type: Action, occurred_at: Time}
+    derived:
+      event_id: {hash: [email, campaign_id, event_type, occurred_at]}
+"""
+MAILER_ACTIVITY = (
+    "Email,Campaign,Action,Time\n"
+    "a@x.com,C1,opened,2025-01-01 10:00\n"
+    "a@x.com,C1,clicked,2025-01-01 10:00\n"
+    "a@x.com,,opened,2025-01-01 10:00\n"  # no campaign: another event than the first
+    "b@x.com,C1,opened,2025-01-01 10:00\n"
+)
+
+
+def test_a_hashed_event_id_is_stable_across_reads_and_distinct_per_event(tmp_path):
+    first = validated(tmp_path, "email_events", MAILER_CONFIG, MAILER_ACTIVITY)
+    again = validated(tmp_path, "email_events", MAILER_CONFIG, MAILER_ACTIVITY)
+    ids = first.loaded["event_id"].to_list()
+    assert ids == again.loaded["event_id"].to_list()
+    assert len(set(ids)) == 4 and all(len(event_id) == 32 for event_id in ids)
+    # Documented exactly: SHA-256 of the values as loaded, each <length>:<text> or ~ when missing, joined by |.
+    import hashlib
+
+    expected = hashlib.sha256(b"7:a@x.com|2:C1|6:opened|26:2025-01-01T10:00:00.000000").hexdigest()[:32]
+    assert ids[0] == expected
+    assert ids[2] == hashlib.sha256(b"7:a@x.com|~|6:opened|26:2025-01-01T10:00:00.000000").hexdigest()[:32]
+    # A re-export in another order, another spelling of the same time and value, gives the same ids.
+    reexport = "Email,Campaign,Action,Time\nb@x.com,C1,Opened,2025-01-01T10:00:00\na@x.com,C1,opened,2025-01-01 10:00\n"
+    assert validated(tmp_path, "email_events", MAILER_CONFIG, reexport).loaded["event_id"].to_list() == [
+        ids[3],
+        ids[0],
+    ]
+
+
+def test_a_redelivered_activity_export_is_a_correction_of_the_same_events(tmp_path):
+    """Loaded twice under two names with a changed campaign name column, the derived keys match,
+    so staging sees a correction of the same events rather than new ones."""
+    landing = tmp_path / "landing"
+    (landing / "mailer").mkdir(parents=True)
+    (landing / "mailer" / "activity_1.csv").write_text(MAILER_ACTIVITY)
+    (landing / "mailer" / "activity_2.csv").write_text(MAILER_ACTIVITY.replace("Time\n", "Time,Note\n", 1)
+                                                       .replace("10:00\n", "10:00,resent\n"))  # fmt: skip
+    config = parse_source_config("system: mailer\nentities:\n  email_events:\n" + MAILER_CONFIG.replace(
+        "'*.csv'", "'mailer/*.csv'"), "sources/mailer.yml")  # fmt: skip
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        result = load_entity(
+            connection, CONTRACTS["email_events"], landing, LOADED_AT, sources=mappings_for([config], "email_events")
+        )
+        assert [file.status for file in result.files] == ["loaded", "loaded"]
+        per_file = connection.execute(
+            "select _source_file, list(event_id order by _source_line) from raw.email_events group by 1 order by 1"
+        ).fetchall()
+    assert per_file[0][1] == per_file[1][1] and len(set(per_file[0][1])) == 4
+
+
+def test_concatenated_and_numbered_columns(tmp_path):
+    csv = (
+        "Invoice,Product,Qty,Price\n"
+        "INV-7,P2,1,10\n"
+        "INV-8,P1,1,10\n"
+        "INV-7,P1,2,10\n"
+        "INV-7,P1,3,10\n"  # the same product as the line before: a tie, numbered in file order
+        "INV-8,P9,1,10\n"
+    )
+    config = (
+        "    files: '*.csv'\n"
+        "    columns: {order_id: Invoice, product_id: Product, quantity: Qty, unit_price: Price}\n"
+        "    derived:\n"
+        "      line_number: {row_number: {within: [order_id]}}\n"
+    )
+    in_file_order = validated(tmp_path, "order_lines", config, csv)
+    assert in_file_order.loaded.select("order_id", "line_number").rows() == [
+        ("INV-7", 1),
+        ("INV-8", 1),
+        ("INV-7", 2),
+        ("INV-7", 3),
+        ("INV-8", 2),
+    ]
+    by_product = validated(
+        tmp_path, "order_lines", config.replace("[order_id]", "[order_id], order_by: [product_id]"), csv
+    )
+    assert by_product.loaded.select("product_id", "quantity", "line_number").rows() == [
+        ("P2", 1, 3),
+        ("P1", 1, 1),
+        ("P1", 2, 1),
+        ("P1", 3, 2),
+        ("P9", 1, 2),
+    ]
+    # Numbered from the file alone: the same file gives the same numbers.
+    assert validated(tmp_path, "order_lines", config, csv).loaded.equals(in_file_order.loaded)
+
+    concat = (
+        "    files: '*.csv'\n"
+        "    columns: {order_id: Invoice, quantity: Qty, unit_price: Price}\n"
+        "    derived:\n"
+        "      line_number: {row_number: {within: [order_id]}}\n"
+        "      product_id: {concat: [{literal: SKU}, order_id, quantity], separator: '-'}\n"
+    )
+    concatenated = validated(tmp_path, "order_lines", concat, csv)
+    assert concatenated.loaded["product_id"].to_list()[:2] == ["SKU-INV-7-1", "SKU-INV-8-1"]
+    assert concatenated.extra_columns == ["Product"]
+
+
+def test_a_concatenation_with_a_missing_part_is_missing(tmp_path):
+    config = "    files: '*.csv'\n    derived:\n      customer_id: {concat: [country, email], separator: ':'}\n"
+    csv = "email,country\na@x.com,DE\nb@x.com,\n"
+    result = validated(tmp_path, "customers", config, csv)
+    assert result.loaded.select("customer_id", "email").rows() == [("DE:a@x.com", "a@x.com")]
+    assert reasons(result) == {3: "customer_id: required value is missing"}
+
+
+def test_one_header_feeds_two_canonical_columns(tmp_path):
+    config = "    files: '*.csv'\n    columns: {customer_id: Email, email: Email, first_name: First}\n"
+    result = validated(tmp_path, "customers", config, "Email,First,Owner\nada@x.com,Ada,Bob\n")
+    assert result.loaded.select("customer_id", "email", "first_name").rows() == [("ada@x.com", "ada@x.com", "Ada")]
+    assert result.extra_columns == ["Owner"]
+
+
+def test_a_file_without_a_column_a_derivation_needs_is_rejected(tmp_path):
+    from dagster_project.ingestion.validation import ContractViolationError
+
+    with pytest.raises(ContractViolationError, match=r"export.csv: event_id is derived \(hash\) from campaign_id "
+                                                     r"\(header 'Campaign'\), which the file does not have"):  # fmt: skip
+        validated(tmp_path, "email_events", MAILER_CONFIG, "Email,Action,Time\na@x.com,opened,2025-01-01\n")
+
+
+@pytest.mark.parametrize(
+    ("entity_yaml", "expected"),
+    [
+        ("derived: {event_id: {hash: [email, campaign]}}",
+         "entities.email_events.derived.event_id.hash: 'campaign' is not a column of email_events"),
+        ("derived: {evnt_id: {hash: [email]}}", "entities.email_events.derived.evnt_id: not a column of email_events"),
+        ("derived: {event_id: {hash: [email], concat: [email]}}",
+         "entities.email_events.derived.event_id: give exactly one of hash, concat, row_number (got hash, concat)"),
+        ("derived: {event_id: {}}", "entities.email_events.derived.event_id: give exactly one of hash, concat"),
+        ("derived: {event_id: {hash: []}}", "entities.email_events.derived.event_id.hash: "),
+        ("derived: {event_id: {hash: [email], separator: '-'}}", "separator belongs to concat"),
+        ("derived: {event_id: {sha1: [email]}}", "entities.email_events.derived.event_id.sha1: Extra inputs"),
+        ("derived: {event_id: {hash: [event_id]}}", "derived.event_id.hash: 'event_id' refers to the column itself"),
+        ("derived: {event_id: {hash: [email]}, campaign_id: {concat: [event_id]}}",
+         "derived.campaign_id.concat: 'event_id' is derived too"),
+        ("columns: {event_id: Id}\n    derived: {event_id: {hash: [email]}}",
+         "entities.email_events.derived.event_id: also given in columns"),
+        ("derived: {event_id: {row_number: {within: [email], order_by: [sent_at]}}}",
+         "derived.event_id.row_number: 'sent_at' is not a column of email_events"),
+        ("derived: {event_id: {concat: [email, {text: x}]}}", "entities.email_events.derived.event_id.concat"),
+        ("numbers: {email: {decimal: ','}}", "entities.email_events.numbers.email: a string column, not a number"),
+    ],
+)  # fmt: skip
+def test_wrong_derivations_and_formats_are_refused_naming_the_entity_and_key(entity_yaml, expected):
+    text = f"system: x\nentities:\n  email_events:\n    files: 'a/*'\n    {entity_yaml}\n"
+    with pytest.raises(SourceConfigError) as raised:
+        parse_source_config(text, "sources/x.yml")
+    assert str(raised.value).startswith("sources/x.yml: ")
+    assert expected in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("entity_yaml", "expected"),
+    [
+        ("derived: {line_number: {hash: [order_id]}}", "derived.line_number: a hash is text, but line_number is a"),
+        ("derived: {unit_price: {row_number: {}}}", "derived.unit_price: a row number is a whole number"),
+        ("number_format: {decimal: ',', thousands: ','}", "entities.order_lines.number_format: decimal and thousands separators are both ','"),
+        ("number_format: {decimal: ';'}", "entities.order_lines.number_format.decimal: Input should be"),
+        ("number_format: {currency: euro}", "entities.order_lines.number_format.currency: String should match"),
+        ("numbers: {unit_price: {currency_symbols: {'$': dollar}}}", "'dollar' is not a three-letter ISO 4217 code"),
+        ("numbers: {unit_price: {currency_symbols: {'1': USD}}}", "'1' cannot be a currency symbol"),
+        ("numbers: {unit_pric: {decimal: ','}}", "entities.order_lines.numbers.unit_pric: not a column of order_lines"),
+        ("decimal_comma: true\n    number_format: {decimal: '.'}", "decimal_comma: true contradicts"),
+    ],
+)  # fmt: skip
+def test_wrong_number_formats_are_refused(entity_yaml, expected):
+    text = f"system: x\nentities:\n  order_lines:\n    files: 'a/*'\n    {entity_yaml}\n"
+    with pytest.raises(SourceConfigError) as raised:
+        parse_source_config(text, "sources/x.yml")
+    assert str(raised.value).startswith("sources/x.yml: ")
+    assert expected in str(raised.value)
