@@ -36,7 +36,7 @@ raw table is created empty when no file has arrived.
 | header | CSV files have a header line; names are matched after trimming spaces; names map to the contract through `columns:` in the source config |
 | blank values | an empty or all-space cell is a missing value (NULL) |
 | unknown columns | kept, as a JSON object per row, in the raw table's `_extra_columns`, and listed in the file ledger |
-| numbers | `1234.5`; with `decimal_comma: true`, `1.234,5` |
+| numbers | `1234.5`, `1,234.5`, `$1,234.50`, `12.00 EUR`, `(12.00)` for -12.00; other separators with `number_format:` (e.g. `1.234,5`); a lone `1,234` is ambiguous and quarantined until the config says which separator is which (see *Numbers and currencies* below) |
 | timestamps | tried in order: {formats} (`%.f`: optional fractions of a second; `%#z`: `Z`, `+01:00` or `+0100`); replace them with `timestamp_formats:` |
 | time zones | a timestamp with an offset is converted to UTC; one without is read in the entity's `timezone:` (default UTC) and converted to UTC; the warehouse stores naive UTC |
 | enumerations | compared in lower case after value maps (`values:`) are applied |
@@ -56,14 +56,79 @@ raw table is created empty when no file has arrived.
 ## Source configuration
 
 See `dagster_project/source_configs/` for examples (`canonical.yml`, the generator's layout and
-the default; `salesforce_style.yml`; `zendesk_style.yml`). Copy one to `$CRM_DATA_DIR/sources/`
+the default; `salesforce_style.yml`; `zendesk_style.yml`; `mailer_style.yml`, with a derived
+event id and one header feeding two columns). Copy one to `$CRM_DATA_DIR/sources/`
 and edit it. Keys per entity: `files` (glob, required), `format` (`csv`, `jsonl`, `parquet`;
 default from the file name), `delimiter`, `quote`, `encoding`, `decimal_comma`, `timezone`,
 `timestamp_formats`, `columns` (canonical name: header in the file), `values` (canonical name:
 {{value in the file: canonical value}}), `constants` (canonical name: value for every row),
 `max_age_hours` (the freshness check warns when this system's newest file is older; default 36),
 `max_quarantined_share` (share of a load's rows that may be quarantined before the tables built
-from it are held back; default {max_share}).
+from it are held back; default {max_share}), `number_format` and `numbers` (how numbers are
+written), `derived` (columns built from others). `columns` may name one header for several
+canonical columns (`customer_id: Email` and `email: Email`).
+
+### Numbers and currencies
+
+`number_format:` applies to every number column of the entity, `numbers:` to one column on top
+of it (unset keys come from `number_format`, then from the defaults):
+
+```yaml
+    number_format: {{decimal: ",", thousands: "."}}          # 1.550,98 € -> 1550.98, currency EUR
+    numbers:
+      discount_amount: {{thousands: ""}}                    # no grouping in this column
+      unit_cost: {{currency: EUR}}                          # amounts in EUR; $ 12 is quarantined
+      list_price: {{currency_symbols: {{"$": CAD}}}}          # a $ here is a Canadian dollar
+      total_amount: {{accounting_negatives: false}}         # (12.00) is not a number here
+```
+
+| key | values | default |
+|---|---|---|
+| `decimal` | `.` or `,` | `.` (`,` with `decimal_comma: true`, which is short for `{{decimal: ",", thousands: "."}}`) |
+| `thousands` | `,` `.` `" "` (any space, also no-break spaces) `'` or `""` (none); groups of three digits | unset: a separator is accepted only where it cannot be the decimal one: `1,550.98`, `1,550,000`, `1 550` load with the point as decimal separator, a lone `1,550` (1.55 or 1550?) is quarantined with a reason saying to declare the format |
+| `currency_symbols` | `true`, `false`, or a mapping of symbols to ISO 4217 codes added to the defaults | `true`: `$` USD, `€` EUR, `£` GBP, `¥` JPY and any three-letter upper-case code (`USD 12.00`, `12,00 EUR`), before or after the amount, inside or outside a sign or parentheses |
+| `currency` | an ISO 4217 code | unset; when set, an amount written in another currency is quarantined |
+| `accounting_negatives` | `true` or `false` | `true`: `(12.00)` and `12.00-` are -12.00 |
+
+The currency an amount is written in is recorded: on an entity with a `currency` column (orders)
+it fills a row whose currency is empty, and a row whose currency (given or constant) differs from
+it, or whose amounts are written in two currencies, is quarantined with the reason. An entity
+without a currency column cannot record it, so an amount written with a currency is quarantined
+there unless the column's format names the `currency` its amounts are in. Whole-number columns take
+separators and accounting negatives but no currency. A value that fits none of this (`twelve`,
+`1.550,98` under the default format) is quarantined as `<column>: cannot parse '<text>' as
+<type>`, followed by what is wrong when there is more to say. Values a plain number cast reads
+(`1234.5`, `-3`, `1e3`) read as they always did when the decimal separator is a point.
+
+### Derived columns
+
+`derived:` builds a canonical column from the row's other canonical columns, as loaded (after
+`columns`, `values`, `constants` and typing: text as loaded, enumerations in lower case,
+numbers as their shortest decimal spelling, timestamps in UTC as `2025-01-31T09:30:00.000000`):
+
+```yaml
+    derived:
+      event_id: {{hash: [email, campaign_id, event_type, occurred_at]}}
+      product_id: {{concat: [{{literal: SKU}}, order_id, quantity], separator: "-"}}
+      line_number: {{row_number: {{within: [order_id], order_by: [product_id]}}}}
+```
+
+* `hash`: the first 32 hexadecimal digits of the SHA-256 of the listed values, each written as its
+  length in characters, `:` and the text (`7:a@x.com`), a missing value as `~` (so missing and empty
+  differ), joined by `|` in the order listed, as UTF-8. The same event in another row order or a
+  re-export with another timestamp spelling gets the same id.
+* `concat`: the listed columns' values and `{{literal: text}}` pieces joined by `separator` (default
+  none); missing when any listed column is missing.
+* `row_number`: 1, 2, ... within each combination of the `within` columns (none: the whole file),
+  in ascending order of the `order_by` columns (missing values last), ties in file order.
+
+Derivations read only the file (never the warehouse or the clock), so a re-delivered file gives
+the same keys and is recognised as a duplicate or a correction; a `row_number` depends on the file's
+row order, a `hash` does not. A derived column is checked like any other (a required one that
+comes out missing quarantines its row). A config refers to canonical columns of the entity only,
+not to other derived columns; a column is mapped, constant or derived, not two of these; a hash
+goes into a text column and a row number into a text or whole-number column. A file without a
+column that a derivation needs is rejected, naming the derived column and the header.
 
 ## Refunds, returns and credit notes
 

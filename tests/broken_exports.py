@@ -118,23 +118,24 @@ BROKEN_FILES: tuple[BrokenFile, ...] = (
         quarantined={3: "it has 9 fields, the header has 8", 4: "it has 3 fields, the header has 8"},
     ),
     BrokenFile(
-        "numbers that are not numbers: decimal comma, text, currency sign, overflow, NaN",
+        "numbers that are not numbers: decimal comma, text, another currency, overflow, NaN; a dollar amount is one",
         _orders("broken_04_bad_numbers.csv"),
         csv_text(
             order("X04001", amount='"12,50"'),
             order("X04002", amount="abc"),
-            order("X04003", amount="$12.00"),
+            order("X04003", amount="$12.00"),  # written in USD, the row's currency: read as 12.00
             order("X04004", amount="1e400"),
             order("X04005", amount="NaN"),
             order("X04006", amount="12.5"),
+            order("X04007", amount="12.00 EUR"),  # the row says USD
         ),
-        good_orders={"X04006": ("completed", 12.5)},
+        good_orders={"X04003": ("completed", 12.0), "X04006": ("completed", 12.5)},
         quarantined={
             2: "cannot parse '12,50' as decimal",
             3: "cannot parse 'abc' as decimal",
-            4: "cannot parse '$12.00' as decimal",
             5: "'1e400' is not a finite number",
             6: "'NaN' is not a finite number",
+            8: "currency: 'USD' differs from the currency the amounts are written in (total_amount EUR)",
         },
     ),
     BrokenFile(

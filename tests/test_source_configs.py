@@ -91,7 +91,7 @@ def configured(tmp_path: Path):
 
 def test_every_shipped_config_is_valid():
     systems = {load_source_config(path).system for path in BUILT_IN_CONFIG_DIR.glob("*.yml")}
-    assert {"canonical", "salesforce", "zendesk"} <= systems
+    assert {"canonical", "salesforce", "zendesk", "mailer"} <= systems
 
 
 def test_without_configs_the_canonical_layout_applies(tmp_path: Path):
@@ -502,3 +502,33 @@ def test_wrong_number_formats_are_refused(entity_yaml, expected):
         parse_source_config(text, "sources/x.yml")
     assert str(raised.value).startswith("sources/x.yml: ")
     assert expected in str(raised.value)
+
+
+def test_mailer_style_activity_and_contacts_load_with_derived_ids(tmp_path: Path):
+    landing = tmp_path / "landing"
+    (landing / "mailer").mkdir(parents=True)
+    (landing / "mailer" / "activity_2025-03.csv").write_text(
+        "Email,Campaign ID,Action,Timestamp\n"
+        "ada@x.com,CMP1,open,2025-03-01 09:00:00\n"
+        "ada@x.com,CMP1,click,03/01/2025 09:05 AM\n"
+    )
+    (landing / "mailer" / "contacts.csv").write_text(
+        "Email Address,First Name,Last Name,Country Code,Opt-in Time\nada@x.com,Ada,Lovelace,GB,2024-01-02\n"
+    )
+    configs = [load_source_config(BUILT_IN_CONFIG_DIR / "mailer_style.yml")]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        for entity in ("email_events", "customers"):
+            result = load_entity(
+                connection, CONTRACTS[entity], landing, LOADED_AT, sources=mappings_for(configs, entity)
+            )
+            assert result.rows_quarantined == 0
+        events = connection.execute(
+            "select event_id, event_type, occurred_at from raw.email_events order by 3"
+        ).fetchall()
+        customers = connection.execute("select customer_id, email, first_name from raw.customers").fetchall()
+    assert [(kind, at) for _, kind, at in events] == [
+        ("opened", datetime(2025, 3, 1, 9, 0)),
+        ("clicked", datetime(2025, 3, 1, 9, 5)),
+    ]
+    assert len({event_id for event_id, _, _ in events}) == 2
+    assert customers == [("ada@x.com", "ada@x.com", "Ada")]
