@@ -104,7 +104,8 @@ separators and accounting negatives but no currency. A value that fits none of t
 
 `derived:` builds a canonical column from the row's other canonical columns, as loaded (after
 `columns`, `values`, `constants` and typing: text as loaded, enumerations in lower case,
-numbers as their shortest decimal spelling, timestamps in UTC as `2025-01-31T09:30:00.000000`):
+whole numbers as digits, decimals in their shortest round-trip spelling
+with a point (`12.5`, `100.0`, `-12.0`), timestamps in UTC as `2025-01-31T09:30:00.000000`):
 
 ```yaml
     derived:

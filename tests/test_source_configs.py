@@ -472,6 +472,8 @@ def test_a_file_without_a_column_a_derivation_needs_is_rejected(tmp_path):
          "derived.event_id.row_number: 'sent_at' is not a column of email_events"),
         ("derived: {event_id: {concat: [email, {text: x}]}}", "entities.email_events.derived.event_id.concat"),
         ("numbers: {email: {decimal: ','}}", "entities.email_events.numbers.email: a string column, not a number"),
+        ("derived: {event_id: {hash: [email]}}\n    values: {event_id: {a: b}}",
+         "entities.email_events.values.event_id: event_id is derived; value maps apply to file columns"),
     ],
 )  # fmt: skip
 def test_wrong_derivations_and_formats_are_refused_naming_the_entity_and_key(entity_yaml, expected):

@@ -356,6 +356,8 @@ def _derivation_problems(entity: str, mapping: EntityMapping, types: dict[str, s
         for key in ("columns", "constants"):
             if column in getattr(mapping, key):
                 problems.append(f"{where}: also given in {key}; a column is mapped, constant or derived")
+        if column in mapping.values:
+            problems.append(f"entities.{entity}.values.{column}: {column} is derived; value maps apply to file columns")
         if derivation.kind == "hash" and types[column] != "string":
             problems.append(f"{where}: a hash is text, but {column} is a {types[column]} column")
         if derivation.kind == "row_number" and types[column] not in ("integer", "string"):

@@ -201,8 +201,8 @@ def _record_currency(typed: pl.DataFrame, contract: EntityContract) -> tuple[pl.
 
 
 def _as_text(column: Column) -> pl.Expr:
-    """A typed value as derivations see it: text as loaded, numbers as their shortest decimal
-    spelling, timestamps in UTC as 2025-01-31T09:30:00.000000."""
+    """A typed value as derivations see it: text as loaded, whole numbers as digits, decimals in
+    their shortest round-trip spelling (12.5, 100.0), timestamps in UTC as 2025-01-31T09:30:00.000000."""
     typed = pl.col(f"__typed_{column.name}")
     if column.type == "timestamp":
         return typed.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
