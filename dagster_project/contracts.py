@@ -62,6 +62,9 @@ class Column:
     maximum: float | None = None
     # Timestamps: how many days after the load a value may lie.
     future_days: int = FUTURE_TOLERANCE_DAYS
+    # What an empty cell stands for in a file that has the column (a file without the column
+    # leaves it null): e.g. an order exported with its status left blank has status 'unknown'.
+    when_empty: str | None = None
 
     def rules_in_words(self) -> str:
         """The column's row rules beyond its type, as the contracts page shows them."""
@@ -101,6 +104,9 @@ class EntityContract:
     def required_columns(self) -> list[str]:
         return [column.name for column in self.columns if column.required]
 
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
     @property
     def raw_table(self) -> str:
         return f"raw.{self.entity}"
@@ -118,17 +124,22 @@ def _c(
     minimum: float | None = None,
     maximum: float | None = None,
     future_days: int = FUTURE_TOLERANCE_DAYS,
+    when_empty: str | None = None,
 ) -> Column:
     if type_ == "decimal" and minimum is None and maximum is None:
         minimum, maximum = 0, MONEY_LIMIT  # money is never negative unless the column says so
-    return Column(name, type_, required, description, accepted_values, minimum, maximum, future_days)
+    return Column(name, type_, required, description, accepted_values, minimum, maximum, future_days, when_empty)
 
 
 # A refund or credit note is an order record of its own with this status (see docs/export_contracts.md).
 REFUND_STATUS = "refunded"
+# An order whose status the export leaves blank, or maps to this word: it is an order, but it
+# brings no revenue until a later delivery says what became of it (a voided or refunded order
+# must not count because its status cell was empty).
+UNKNOWN_STATUS = "unknown"
 
 
-ORDER_STATUSES = ("completed", "cancelled", "returned", "pending", "refunded")
+ORDER_STATUSES = ("completed", "cancelled", "returned", "pending", "refunded", UNKNOWN_STATUS)
 SALES_CHANNELS = ("web", "store", "phone", "marketplace")
 EMAIL_EVENT_TYPES = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
@@ -152,10 +163,13 @@ CONTRACTS: dict[str, EntityContract] = {
                 _c(
                     "status",
                     description=(
-                        "Order status. `cancelled` and `returned` orders bring no revenue; `refunded` marks a "
-                        "refund or credit note record, whose amount is taken off revenue."
+                        "Order status. `cancelled`, `returned` and `unknown` orders bring no revenue; `refunded` "
+                        "marks a refund or credit note record, whose amount is taken off revenue. A blank status in "
+                        "a file that has the column reads as `unknown`; a file without the column leaves it empty, "
+                        "and its orders count as revenue."
                     ),
                     accepted_values=ORDER_STATUSES,
+                    when_empty=UNKNOWN_STATUS,
                 ),
                 _c("channel", description="Sales channel.", accepted_values=SALES_CHANNELS),
                 _c("currency", description="ISO 4217 currency code of the amounts."),

@@ -137,6 +137,21 @@ column that a derivation needs is rejected, naming the derived column and the he
 * A refund, partial refund or credit note is an order record of its own (its own `order_id`, e.g. the credit note number, the customer's `customer_id`, the date it was issued as `ordered_at`) with status `refunded` or a negative `total_amount`. Every revenue figure nets it: its amount, negative whatever sign the export gives it, is taken off revenue on the day it was issued and off its customer's revenue (`fct_orders.net_revenue_usd`, `sales_daily`, `sales_monthly`, `cohort_retention`, `customer_360`, `customer_rfm`, `customer_profitability`, and the CLV and churn models' inputs). It is not counted as an order (`is_revenue_generating` is false).
 * Its lines, if the export has any, carry negative quantities (units taken back); unit prices are never negative.
 * Map a system's own words with `values:` (e.g. `status: {{Credit Note: refunded, Returned: returned}}`).
+
+## Unknown and empty order statuses
+
+* An order whose status cell is blank, in a file that has a status column, has status `unknown`: it
+  is an order (it counts in `orders`), but it brings no revenue, so an order a system voided or
+  refunded is never counted because the export left its status empty. A file without a status column
+  says nothing about statuses: its orders count as revenue.
+* A value map may end with `"*": unknown` for the words of a system that the map and the vocabulary do
+  not name (`status: {{paid: completed, voided: cancelled, "*": unknown}}`): such orders load with status
+  `unknown` instead of being quarantined. Without `"*"`, a word outside the vocabulary is quarantined
+  with its reason, as before. `"*"` works on any column with a vocabulary.
+* Optional means optional all the way down: an export that lacks an optional column, or leaves it
+  empty, builds every mart. Amounts missing from orders count 0 in revenue and RFM (`monetary_usd`);
+  models that need them (CLV, the sales forecast) are trained but not published when they cannot beat
+  their baseline, which the run reports as a warning.
 """
 
 

@@ -180,7 +180,7 @@ BROKEN_FILES: tuple[BrokenFile, ...] = (
         },
     ),
     BrokenFile(
-        "refunds and credit notes: negative amounts, a positive one marked refunded, one without status",
+        "refunds and credit notes: negative amounts, a positive one marked refunded, two without status",
         _orders("broken_08_refunds.csv"),
         csv_text(
             order("X08001", amount="100.00"),
@@ -188,13 +188,16 @@ BROKEN_FILES: tuple[BrokenFile, ...] = (
             order("X08003", at="2026-06-16T10:00:00Z", status="refunded", amount="20.00"),
             order("X08004", at="2026-06-17T10:00:00Z", status="", amount="-5.00"),
             order("X08005", status="returned", amount="40.00"),
+            order("X08006", at="2026-06-18T10:00:00Z", status="", amount="25.00"),
         ),
+        # A blank status is 'unknown': a negative amount is still a refund, a positive one adds nothing.
         good_orders={
             "X08001": ("completed", 100.0),
             "X08002": ("refunded", -30.0),
             "X08003": ("refunded", -20.0),
-            "X08004": (None, -5.0),
+            "X08004": ("unknown", -5.0),
             "X08005": ("returned", 0.0),
+            "X08006": ("unknown", 0.0),
         },
     ),
     BrokenFile(

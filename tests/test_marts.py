@@ -28,7 +28,7 @@ from tests.pipeline import full_refresh, read_only, run_dbt, run_pipeline, snaps
 pytestmark = pytest.mark.e2e
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-NOT_REVENUE_STATUSES = ("cancelled", "returned")
+NOT_REVENUE_STATUSES = ("cancelled", "returned", "unknown")
 MIN_PRECISION = 0.99
 MIN_RECALL = 0.95
 RFM_BUCKETS = 5
@@ -115,9 +115,10 @@ def cents(column: str) -> pl.Expr:
 def typed_orders(orders: pl.DataFrame) -> pl.DataFrame:
     """The contract's revenue rules (docs/export_contracts.md), written again independently: a
     refund is status refunded or a negative amount and takes its absolute amount off revenue;
-    cancelled and returned orders add nothing."""
+    cancelled and returned orders add nothing, nor does a positive amount of unknown status."""
     status = pl.col("status").str.strip_chars().str.to_lowercase()
-    no_revenue = status.is_in(NOT_REVENUE_STATUSES).fill_null(False)
+    # The export has a status column, so a blank status is 'unknown' and brings no revenue.
+    no_revenue = status.is_in(NOT_REVENUE_STATUSES).fill_null(True)
     is_refund = ((status == "refunded").fill_null(False) | (pl.col("total_cents") < 0).fill_null(False)).alias(
         "is_refund"
     )
@@ -125,10 +126,12 @@ def typed_orders(orders: pl.DataFrame) -> pl.DataFrame:
         orders.with_columns(timestamp("ordered_at"), cents("total_amount").alias("total_cents"))
         .with_columns(is_refund, (~is_refund & ~no_revenue).alias("is_revenue_generating"))
         .with_columns(
-            pl.when(no_revenue)
+            pl.when(status.is_in(("cancelled", "returned")).fill_null(False))
             .then(0)
             .when(pl.col("is_refund"))
             .then(-pl.col("total_cents").abs())
+            .when(no_revenue)
+            .then(0)
             .otherwise(pl.col("total_cents"))
             .alias("net_cents")
         )

@@ -114,7 +114,7 @@ def test_salesforce_style_orders_load_with_local_time_decimal_commas_and_value_m
     ]
     reason = connection.execute("select source_file, source_line, reason from raw._quarantine").fetchall()
     assert reason == [("salesforce/Orders 2025.csv", 4, "status: 'Shipped' is not one of completed, cancelled, "
-                                                          "returned, pending, refunded")]  # fmt: skip
+                                                          "returned, pending, refunded, unknown")]  # fmt: skip
     ledger = connection.execute("select source_system, status from raw._file_ledger").fetchall()
     assert ledger == [("salesforce", "loaded")]
 
@@ -534,3 +534,44 @@ def test_mailer_style_activity_and_contacts_load_with_derived_ids(tmp_path: Path
     ]
     assert len({event_id for event_id, _, _ in events}) == 2
     assert customers == [("ada@x.com", "ada@x.com", "Ada")]
+
+
+# --- statuses the vocabulary does not name ---------------------------------------------------
+
+
+def test_a_blank_status_is_unknown_and_a_file_without_statuses_leaves_it_empty(tmp_path):
+    with_statuses = (
+        "order_id,customer_id,ordered_at,status\nO1,C1,2025-01-01,completed\nO2,C1,2025-01-02,\nO3,C1,2025-01-03,  \n"
+    )
+    result = validated(tmp_path, "orders", "    files: '*.csv'\n", with_statuses)
+    assert result.loaded.select("order_id", "status").rows() == [
+        ("O1", "completed"),
+        ("O2", "unknown"),
+        ("O3", "unknown"),
+    ]
+    without = validated(
+        tmp_path, "orders", "    files: '*.csv'\n", "order_id,customer_id,ordered_at\nO1,C1,2025-01-01\n"
+    )
+    assert without.loaded["status"].to_list() == [None]
+
+
+def test_a_value_map_fallback_loads_the_words_it_does_not_name_as_unknown(tmp_path):
+    csv = (
+        "order_id,customer_id,ordered_at,status\n"
+        "O1,C1,2025-01-01,paid\nO2,C1,2025-01-02,voided\nO3,C1,2025-01-03,Partially Paid\n"
+        "O4,C1,2025-01-04,Refunded\nO5,C1,2025-01-05,\n"
+    )
+    mapping = "    files: '*.csv'\n    values: {status: {paid: completed, voided: cancelled, '*': unknown}}\n"
+    result = validated(tmp_path, "orders", mapping, csv)
+    assert result.quarantined.is_empty()
+    assert result.loaded.select("order_id", "status").rows() == [
+        ("O1", "completed"),
+        ("O2", "cancelled"),
+        ("O3", "unknown"),  # a word the map does not name
+        ("O4", "refunded"),  # already a word of the vocabulary
+        ("O5", "unknown"),  # blank
+    ]
+    # Without the fallback, a word outside the vocabulary is quarantined with its reason, as before.
+    strict = validated(tmp_path, "orders", "    files: '*.csv'\n    values: {status: {paid: completed}}\n", csv)
+    assert set(reasons(strict)) == {3, 4}
+    assert "status: 'Partially Paid' is not one of" in reasons(strict)[4]

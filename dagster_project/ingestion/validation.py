@@ -30,6 +30,7 @@ QUARANTINE_REASON = "_quarantine_reason"
 EXTRA_COLUMNS = "_extra_columns"
 CURRENCY_COLUMN = "currency"
 HASH_HEX_DIGITS = 32
+VALUE_MAP_FALLBACK = "*"  # in a value map: every value the map and the vocabulary do not name
 
 
 class ContractViolationError(Exception):
@@ -95,11 +96,36 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
             value = pl.col(header)
         else:
             value = pl.lit(None, dtype=pl.String)
+        column = contract.column(name)
         if name in mapping.values:
-            value = value.replace(mapping.values[name])
+            value = _mapped_values(value, mapping.values[name], column)
+        if column.when_empty is not None and header in present and name not in mapping.derived:
+            value = (
+                pl.when(value.is_null() | (value.str.strip_chars() == ""))
+                .then(pl.lit(column.when_empty))
+                .otherwise(value)
+            )
         canonical.append(value.alias(name))
     mapped = frame.select(pl.col("_source_line"), *canonical, extras.alias(EXTRA_COLUMNS))
     return mapped, extra_columns, present
+
+
+def _mapped_values(value: pl.Expr, value_map: dict[str, str], column: Column) -> pl.Expr:
+    """A config's value map; its ``"*"`` entry, if any, stands for every other non-empty value that
+    is not already one of the column's accepted values (e.g. ``"*": unknown`` for order statuses a
+    system invents), so such rows load instead of being quarantined."""
+    explicit = {word: canonical for word, canonical in value_map.items() if word != VALUE_MAP_FALLBACK}
+    mapped = value.replace(explicit)
+    if VALUE_MAP_FALLBACK not in value_map:
+        return mapped
+    accepted = list(column.accepted_values or ())
+    is_known = (
+        value.is_in(list(explicit))
+        | mapped.str.strip_chars().str.to_lowercase().is_in(accepted)
+        | value.is_null()
+        | (value.str.strip_chars() == "")
+    )
+    return pl.when(is_known).then(mapped).otherwise(pl.lit(value_map[VALUE_MAP_FALLBACK]))
 
 
 def _parse_timestamps(text: pl.Series, mapping: EntityMapping) -> pl.Series:

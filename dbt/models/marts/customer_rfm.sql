@@ -40,7 +40,8 @@ customer_orders as (
             'day', cast(max(orders.ordered_at) filter (where orders.is_revenue_generating) as date), analysis.analysis_date
         ) as recency_days,
         count(*) filter (where orders.is_revenue_generating) as frequency,
-        cast(sum(orders.net_revenue_usd) as decimal(18, 2)) as monetary_usd
+        -- an order exported without an amount adds nothing (total_amount is optional)
+        cast(coalesce(sum(orders.net_revenue_usd), 0) as decimal(18, 2)) as monetary_usd
 
     from orders
     cross join analysis

@@ -36,12 +36,14 @@ renamed as (
         cast(discount_amount as decimal(18, 2)) as discount_amount_usd,
 
         -- booleans: a refund or credit note is a record of its own, with status 'refunded' or a
-        -- negative amount; cancelled and returned orders bring no revenue; an unknown status counts
+        -- negative amount; cancelled, returned and 'unknown' orders (a blank status in an export
+        -- that has statuses: it may hide a voided order) bring no revenue. A missing status (an
+        -- export without statuses) counts.
         coalesce(lower(trim(status)) = 'refunded', false) or coalesce(total_amount < 0, false) as is_refund,
         not (
             coalesce(lower(trim(status)) = 'refunded', false)
             or coalesce(total_amount < 0, false)
-            or coalesce(lower(trim(status)) in ('cancelled', 'returned'), false)
+            or coalesce(lower(trim(status)) in ('cancelled', 'returned', 'unknown'), false)
         ) as is_revenue_generating,
 
         -- what the record adds to revenue: the amount of an order that brings revenue, minus
@@ -50,6 +52,8 @@ renamed as (
             case
                 when coalesce(lower(trim(status)) in ('cancelled', 'returned'), false) then 0
                 when coalesce(lower(trim(status)) = 'refunded', false) or total_amount < 0 then -abs(total_amount)
+                -- a negative amount is a refund whatever its status; a positive one of unknown fate adds nothing
+                when coalesce(lower(trim(status)) = 'unknown', false) then 0
                 else total_amount
             end as decimal(18, 2)
         ) as net_revenue_usd,
