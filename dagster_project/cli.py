@@ -7,6 +7,7 @@ crm dev         start the Dagster UI on this data folder
 crm summary     print rows per table of the current warehouse
 crm sql QUERY   run a read-only query against the warehouse
 crm customer X  look up one customer (email, customer id or source id) for service and sales agents
+crm sources check   what each landing file would load as under the source configs (writes nothing)
 """
 
 from __future__ import annotations
@@ -326,6 +327,73 @@ def contracts() -> None:
     from dagster_project.contracts_doc import render_contracts_markdown
 
     click.echo(render_contracts_markdown(), nl=False)
+
+
+@main.group()
+def sources() -> None:
+    """Source configs: how a company's own exports map onto the export contracts."""
+
+
+@sources.command("check")
+@click.option("--landing", type=click.Path(path_type=Path), default=None, help="[default: $CRM_DATA_DIR/landing]")
+@click.option(
+    "--configs", type=click.Path(path_type=Path), default=None, help="Config folder. [default: $CRM_DATA_DIR/sources]"
+)
+@click.option("--rows", default=5, show_default=True, help="Rows to show per file, loaded and quarantined.")
+def sources_check(landing: Path | None, configs: Path | None, rows: int) -> None:
+    """Read every landing file with the source configs and print what it would load as: the config
+    and entity that match it, where each column comes from, the first rows, and what would be
+    quarantined and why. Nothing is written to the warehouse."""
+    from rich.markup import escape
+
+    from dagster_project.ingestion.source_check import check_sources
+    from dagster_project.ingestion.source_config import SourceConfigError
+
+    settings = load_settings()
+    landing_dir, sources_dir = landing or settings.landing_dir, configs or settings.sources_dir
+    if not landing_dir.is_dir():
+        raise click.ClickException(f"No landing folder at {landing_dir}")
+    try:
+        checks = check_sources(landing_dir, sources_dir, datetime.now(UTC).replace(tzinfo=None), rows)
+    except SourceConfigError as error:
+        raise click.ClickException(str(error)) from error
+    for check in checks:
+        where = f"{check.system} / {check.entity}" if check.entity else "no config matches it"
+        console.rule(escape(f"{check.relative_path}  ({check.outcome})  {where}"), align="left")
+        if check.error:
+            console.print(f"  {check.error}", markup=False)
+        if check.columns:
+            mapping = Table("column", "from", box=None, padding=(0, 2))
+            for name, source in check.columns:
+                mapping.add_row(name, escape(source))
+            console.print(mapping)
+        if check.outcome == "would load":
+            console.print(
+                f"  {check.rows_read:,} rows: {check.rows_loaded:,} would load, {check.rows_quarantined:,} quarantined"
+            )
+            if check.preview is not None and check.preview.height:
+                import polars as pl
+
+                preview = check.preview.rename({"_source_line": "line"})
+                preview = preview.select("line", *(name for name in preview.columns if name != "line"))
+                with pl.Config(
+                    tbl_cols=-1,
+                    tbl_width_chars=max(console.width, 160),
+                    tbl_hide_column_data_types=True,
+                    tbl_hide_dataframe_shape=True,
+                    fmt_str_lengths=40,
+                ):
+                    console.print(str(preview), markup=False, crop=False)
+            for line, reason in check.quarantined:
+                console.print(f"  line {line}: {reason}", markup=False)
+    loading = [check for check in checks if check.outcome == "would load"]
+    console.print(
+        f"{len(loading)} files would load ({sum(check.rows_loaded for check in loading):,} rows, "
+        f"{sum(check.rows_quarantined for check in loading):,} quarantined); "
+        f"{sum(check.outcome == 'rejected' for check in checks)} rejected, "
+        f"{sum(check.outcome == 'skipped' for check in checks)} skipped, "
+        f"{sum(check.outcome == 'unmatched' for check in checks)} matched by no config"
+    )
 
 
 @main.command()

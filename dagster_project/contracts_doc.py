@@ -138,6 +138,14 @@ column that a derivation needs is rejected, naming the derived column and the he
 * Its lines, if the export has any, carry negative quantities (units taken back); unit prices are never negative.
 * Map a system's own words with `values:` (e.g. `status: {{Credit Note: refunded, Returned: returned}}`).
 
+## Trying a config
+
+`crm sources check` reads the landing folder with the configs in `$CRM_DATA_DIR/sources/` (or
+`--landing` and `--configs`) and prints for each file the config and entity that match it, where
+each canonical column comes from, the first `--rows` rows as they would load, and the rows that
+would be quarantined with their reasons; files that no config matches are listed as such. It uses
+the same readers and row rules as the load and writes nothing.
+
 ## Unknown and empty order statuses
 
 * An order whose status cell is blank, in a file that has a status column, has status `unknown`: it

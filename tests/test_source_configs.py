@@ -575,3 +575,49 @@ def test_a_value_map_fallback_loads_the_words_it_does_not_name_as_unknown(tmp_pa
     strict = validated(tmp_path, "orders", "    files: '*.csv'\n    values: {status: {paid: completed}}\n", csv)
     assert set(reasons(strict)) == {3, 4}
     assert "status: 'Partially Paid' is not one of" in reasons(strict)[4]
+
+
+# --- crm sources check --------------------------------------------------------------------------
+
+
+def test_sources_check_says_what_each_file_would_load_as_and_writes_nothing(tmp_path):
+    from dagster_project.ingestion.source_check import check_sources
+    from tests.test_cli import run_crm
+
+    data = tmp_path / "data"
+    landing, sources = data / "landing", data / "sources"
+    sources.mkdir(parents=True)
+    for name in ("salesforce_style.yml", "zendesk_style.yml"):
+        shutil.copy(BUILT_IN_CONFIG_DIR / name, sources / name)
+    write_salesforce_and_zendesk_exports(landing)
+    (landing / "salesforce" / "Opportunities 2025.csv").write_text("Id;Amount\n1;2\n")  # no config reads it
+
+    checks = {check.relative_path: check for check in check_sources(landing, sources, LOADED_AT)}
+    orders = checks["salesforce/Orders 2025.csv"]
+    assert (orders.system, orders.entity, orders.outcome) == ("salesforce", "orders", "would load")
+    assert (orders.rows_read, orders.rows_loaded, orders.rows_quarantined) == (3, 2, 1)
+    assert orders.quarantined == [(4, "status: 'Shipped' is not one of completed, cancelled, returned, pending, "
+                                      "refunded, unknown")]  # fmt: skip
+    sources_of = dict(orders.columns)
+    assert sources_of["order_id"] == "header 'Order Number'"
+    assert sources_of["channel"] == "constant 'phone'"
+    assert sources_of["status"].startswith("header 'Status', values mapped")
+    assert sources_of["discount_amount"] == "not in the file"
+    assert orders.preview["order_id"].to_list() == ["00000101", "00000102"]
+    assert checks["salesforce/Opportunities 2025.csv"].outcome == "unmatched"
+    assert checks["zendesk/tickets_2025-03.json"].entity == "tickets"
+    assert not list(data.rglob("*.duckdb"))  # nothing written
+
+    result = run_crm(data, "sources", "check", "--rows", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = " ".join(result.stdout.split())
+    assert "salesforce/Orders 2025.csv (would load) salesforce / orders" in output
+    assert "3 rows: 2 would load, 1 quarantined" in output and "line 4: status: 'Shipped'" in output
+    assert "salesforce/Opportunities 2025.csv (unmatched) no config matches it" in output
+    assert not list(data.rglob("*.duckdb"))
+
+    (sources / "broken.yml").write_text(
+        "system: broken\nentities:\n  orders:\n    files: '*.csv'\n    timezone: Mars/Olympus\n"
+    )
+    refused = run_crm(data, "sources", "check")
+    assert refused.returncode != 0 and "Mars/Olympus" in refused.stderr
