@@ -233,8 +233,18 @@ lift_outcomes as (
         lift_population.is_targeted,
         count(*) as customers,
         coalesce(sum(campaign_window_orders.offer_orders), 0) as offer_orders,
-        coalesce(sum(campaign_window_orders.offer_order_revenue_usd), 0)::double as revenue,
-        coalesce(sum(campaign_window_orders.offer_order_revenue_usd::double ^ 2), 0) as revenue_squared
+        -- exact decimal sums, made doubles only once summed: a float sum depends on the order rows
+        -- arrive in, and an incremental night must give the same figures as a full refresh
+        cast(coalesce(sum(campaign_window_orders.offer_order_revenue_usd), 0) as double) as revenue,
+        cast(
+            coalesce(
+                sum(
+                    cast(campaign_window_orders.offer_order_revenue_usd as decimal(18, 2))
+                    * cast(campaign_window_orders.offer_order_revenue_usd as decimal(18, 2))
+                ),
+                0
+            ) as double
+        ) as revenue_squared
 
     from lift_population
     left join campaign_window_orders
