@@ -24,6 +24,7 @@ separates a regular buyer in a normal gap from one who stopped.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +47,8 @@ from models_ml.features import (
     customer_features,
     lapsed_after_days,
 )
+
+logger = logging.getLogger(__name__)
 
 MODEL_NAME = "churn"
 MODEL_FAMILY = "calibrated_logistic_v3"
@@ -188,9 +191,20 @@ def fit_purchase_model(orders: pl.DataFrame, cutoff: datetime) -> clv.BgNbdFit |
     summary = clv.rfm_summary(_purchases(history), cutoff)
     try:
         fit = clv.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
+        if not all(np.isfinite([fit.r, fit.alpha, fit.a, fit.b])):
+            return None
+        # A fit whose expectation cannot be evaluated on its own customers (hyp2f1 diverging for
+        # extreme parameters, e.g. on a few months of history) would fail every scoring run.
+        clv.expected_purchases(
+            fit,
+            DEFAULT_HORIZON_DAYS / clv.DEFAULT_TIME_UNIT_DAYS,
+            summary["frequency"],
+            summary["recency"],
+            summary["T"],
+        )
     except (ValueError, FloatingPointError):
         return None
-    return fit if all(np.isfinite([fit.r, fit.alpha, fit.a, fit.b])) else None
+    return fit
 
 
 def _purchases(orders: pl.DataFrame) -> pl.DataFrame:
@@ -208,13 +222,19 @@ def expected_orders(
     if purchase_model is None or history.is_empty():
         return empty
     summary = clv.rfm_summary(_purchases(history), cutoff)
-    expected = clv.expected_purchases(
-        purchase_model,
-        horizon_days / clv.DEFAULT_TIME_UNIT_DAYS,
-        summary["frequency"],
-        summary["recency"],
-        summary["T"],
-    )
+    try:
+        expected = clv.expected_purchases(
+            purchase_model,
+            horizon_days / clv.DEFAULT_TIME_UNIT_DAYS,
+            summary["frequency"],
+            summary["recency"],
+            summary["T"],
+        )
+    except FloatingPointError:
+        # The fit evaluated on its own data, but not on these histories: the feature is left out
+        # (0 for everyone, as without a fit) rather than failing the night's scoring.
+        logger.warning("expected orders not finite at %s: the churn feature %s is 0", cutoff, EXPECTED_ORDERS_FEATURE)
+        return empty
     return summary.select("customer_id").with_columns(pl.Series(EXPECTED_ORDERS_FEATURE, expected))
 
 
