@@ -621,3 +621,157 @@ def test_sources_check_says_what_each_file_would_load_as_and_writes_nothing(tmp_
     )
     refused = run_crm(data, "sources", "check")
     assert refused.returncode != 0 and "Mars/Olympus" in refused.stderr
+
+
+# --- Line-item layouts (issue 15, point 2) ----------------------------------------------------
+
+# A store platform's order export: one row per line item; the order number, email and date on
+# every row, the order-level fields on the first row of each order only.
+LINE_ITEM_EXPORT = (
+    "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem sku,Lineitem price\n"
+    "#1001,ada@x.com,paid,EUR,30.00,2025-01-02 10:00:00,1,P1,10.00\n"
+    "#1001,ada@x.com,,,,2025-01-02 10:00:00,2,P2,10.00\n"
+    "#1002,bob@x.com,voided,EUR,5.00,2025-01-03 11:00:00,1,P1,5.00\n"
+    "#1003,cy@x.com,refunded,EUR,12.00,2025-01-04 12:00:00,1,P3,12.00\n"
+    "#1003,cy@x.com,,,,2025-01-04 12:00:00,1,P4,0.00\n"
+    "#1003,cy@x.com,,,,2025-01-04 12:00:00,1,P5,0.00\n"
+    "#1004,dee@x.com,,EUR,7.00,2025-01-05 09:00:00,1,P1,7.00\n"
+)
+LINE_ITEM_ORDERS = (
+    "    files: '*.csv'\n"
+    "    columns: {order_id: Name, customer_id: Email, status: Financial Status, currency: Currency,\n"
+    "              total_amount: Total, ordered_at: Created at}\n"
+    "    values: {status: {paid: completed, voided: cancelled, refunded: returned}}\n"
+    "    line_items: {order: [order_id]}\n"
+)
+LINE_ITEM_LINES = (
+    "    files: '*.csv'\n"
+    "    columns: {order_id: Name, quantity: Lineitem quantity, product_id: Lineitem sku, unit_price: Lineitem price}\n"
+    "    line_items: {order: [order_id]}\n"
+    "    derived: {line_number: {row_number: {within: [order_id]}}}\n"
+)
+
+
+def test_a_line_item_export_reads_as_one_order_per_order_and_as_numbered_lines(tmp_path):
+    orders = validated(tmp_path, "orders", LINE_ITEM_ORDERS, LINE_ITEM_EXPORT)
+    assert orders.quarantined.is_empty()
+    assert orders.loaded.select(
+        "order_id", "customer_id", "status", "currency", "total_amount", "_source_line"
+    ).rows() == [
+        ("#1001", "ada@x.com", "completed", "EUR", 30.0, 2),
+        ("#1002", "bob@x.com", "cancelled", "EUR", 5.0, 4),
+        ("#1003", "cy@x.com", "returned", "EUR", 12.0, 5),
+        # No status on any of its rows: an order of unknown fate, not a sale.
+        ("#1004", "dee@x.com", "unknown", "EUR", 7.0, 8),
+    ]
+    lines = validated(tmp_path, "order_lines", LINE_ITEM_LINES, LINE_ITEM_EXPORT)
+    assert lines.quarantined.is_empty()
+    assert lines.loaded.select("order_id", "line_number", "product_id", "quantity").rows() == [
+        ("#1001", 1, "P1", 1),
+        ("#1001", 2, "P2", 2),
+        ("#1002", 1, "P1", 1),
+        ("#1003", 1, "P3", 1),
+        ("#1003", 2, "P4", 1),
+        ("#1003", 3, "P5", 1),
+        ("#1004", 1, "P1", 1),
+    ]
+    # Re-reading the same file gives the same records: a re-delivery is recognised.
+    assert validated(tmp_path, "orders", LINE_ITEM_ORDERS, LINE_ITEM_EXPORT).loaded.equals(orders.loaded)
+
+
+def test_an_order_total_can_be_the_sum_of_its_item_prices(tmp_path):
+    marketplace = (
+        "order-id\tbuyer-email\tpurchase-date\torder-status\tsku\tquantity\titem-price\n"
+        "113-1\tada@x.com\t2025-01-02T10:00:00+00:00\tShipped\tP1\t2\t20.00\n"
+        "113-1\tada@x.com\t2025-01-02T10:00:00+00:00\tShipped\tP2\t1\t5.50\n"
+        "113-2\tbob@x.com\t2025-01-03T10:00:00+00:00\tShipped\tP1\t1\t\n"
+    )
+    config = (
+        "    files: '*.csv'\n    delimiter: \"\\t\"\n"
+        "    columns: {order_id: order-id, customer_id: buyer-email, ordered_at: purchase-date, status: order-status,\n"
+        "              total_amount: item-price}\n"
+        "    values: {status: {Shipped: completed}}\n"
+        "    line_items: {order: [order_id], sum: [total_amount]}\n"
+    )
+    orders = validated(tmp_path, "orders", config, marketplace)
+    assert orders.loaded.select("order_id", "total_amount").rows() == [("113-1", 25.5), ("113-2", None)]
+
+
+def test_an_order_named_on_its_first_row_only_fills_down(tmp_path):
+    report = (
+        "Order,Customer,Date,Item,Qty,Price\n"
+        "A-1,C1,2025-01-02,P1,1,3.00\n"
+        ",,,P2,2,4.00\n"
+        "A-2,C2,2025-01-03,P3,1,5.00\n"
+        ",,,P1,1,3.00\n"
+    )
+    lines = validated(
+        tmp_path,
+        "order_lines",
+        "    files: '*.csv'\n"
+        "    columns: {order_id: Order, product_id: Item, quantity: Qty, unit_price: Price}\n"
+        "    line_items: {order: [order_id], fill_down: [order_id]}\n"
+        "    derived: {line_number: {row_number: {within: [order_id]}}}\n",
+        report,
+    )
+    assert lines.loaded.select("order_id", "line_number", "product_id").rows() == [
+        ("A-1", 1, "P1"),
+        ("A-1", 2, "P2"),
+        ("A-2", 1, "P3"),
+        ("A-2", 2, "P1"),
+    ]
+    orders = validated(
+        tmp_path,
+        "orders",
+        "    files: '*.csv'\n"
+        "    columns: {order_id: Order, customer_id: Customer, ordered_at: Date}\n"
+        "    line_items: {order: [order_id], fill_down: [order_id, customer_id]}\n",
+        report,
+    )
+    assert orders.loaded.select("order_id", "customer_id").rows() == [("A-1", "C1"), ("A-2", "C2")]
+
+
+def test_an_order_whose_rows_disagree_or_fail_is_quarantined_whole(tmp_path):
+    export = LINE_ITEM_EXPORT.replace("#1001,ada@x.com,,,,", "#1001,ada@x.com,refunded,,,").replace(
+        "#1003,cy@x.com,,,,2025-01-04 12:00:00,1,P5", "#1003,cy@x.com,,,,2025-13-04 12:00:00,1,P5"
+    )
+    orders = validated(tmp_path, "orders", LINE_ITEM_ORDERS, export)
+    assert orders.loaded["order_id"].to_list() == ["#1002", "#1004"]
+    assert reasons(orders) == {
+        2: "order_id '#1001': its rows disagree on status (this row: 'completed')",
+        3: "order_id '#1001': its rows disagree on status (this row: 'returned')",
+        5: "order_id '#1003': quarantined with the rest of its order (line 7 fails)",
+        6: "order_id '#1003': quarantined with the rest of its order (line 7 fails)",
+        7: "ordered_at: cannot parse '2025-13-04 12:00:00' as timestamp",
+    }
+    # Every row of the file is in a loaded order (one row each here) or quarantined.
+    assert orders.loaded.height + orders.quarantined.height == LINE_ITEM_EXPORT.count("\n") - 1
+
+
+@pytest.mark.parametrize(
+    ("entity_yaml", "expected"),
+    [
+        ("line_items: {order: []}", "entities.order_lines.line_items.order: "),
+        ("line_items: {order: [order_no]}", "line_items.order: 'order_no' is not a column of order_lines"),
+        ("line_items: {order: [order_id], sum: [unit_price]}", "line_items.sum: columns add up only when the file is read per order"),
+        ("line_items: {order: [order_id], fill_down: [line_number]}\n    derived: {line_number: {row_number: {within: [order_id]}}}",
+         "line_items.fill_down: 'line_number' is not read from the file"),
+        ("line_items: {order: [order_id], fill: down}", "entities.order_lines.line_items.fill: Extra inputs"),
+    ],
+)  # fmt: skip
+def test_wrong_line_item_settings_are_refused(entity_yaml, expected):
+    text = f"system: x\nentities:\n  order_lines:\n    files: 'a/*'\n    {entity_yaml}\n"
+    with pytest.raises(SourceConfigError) as raised:
+        parse_source_config(text, "sources/x.yml")
+    assert expected in str(raised.value)
+
+
+def test_orders_summing_a_text_column_is_refused():
+    text = (
+        "system: x\nentities:\n  orders:\n    files: 'a/*'\n"
+        "    line_items: {order: [order_id], sum: [status, order_id]}\n"
+    )
+    with pytest.raises(SourceConfigError) as raised:
+        parse_source_config(text, "sources/x.yml")
+    assert "line_items.sum: 'status' is a string column, not a number" in str(raised.value)
+    assert "line_items.sum: 'order_id' names the order" in str(raised.value)

@@ -196,6 +196,25 @@ class Derivation(BaseModel):
         return [*self.row_number.within, *self.row_number.order_by]
 
 
+class LineItems(BaseModel):
+    """A file with one row per line item of an order, order-level fields perhaps on some rows only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order: tuple[str, ...] = Field(min_length=1, description="Canonical columns naming the order a row belongs to.")
+    fill_down: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Columns the export leaves empty on an order's later rows: an empty cell takes the value of the "
+            "row above (within the same order; a row whose order columns are empty continues the order above)."
+        ),
+    )
+    sum: tuple[str, ...] = Field(
+        default=(),
+        description="Read per order: number columns added up over the order's rows (e.g. item prices to a total).",
+    )
+
+
 class EntityMapping(BaseModel):
     """How to find and read one entity's files in one source system."""
 
@@ -227,6 +246,13 @@ class EntityMapping(BaseModel):
     constants: dict[str, str] = Field(default_factory=dict, description="canonical column -> value for every row")
     derived: dict[str, Derivation] = Field(
         default_factory=dict, description="canonical column -> how it is built from the row's other columns"
+    )
+    line_items: LineItems | None = Field(
+        default=None,
+        description=(
+            "The file holds one row per line item: read per order (one record per order) when 'order' is the "
+            "entity's key, per row otherwise."
+        ),
     )
     max_age_hours: float | None = Field(
         default=None,
@@ -342,6 +368,7 @@ class SourceConfig(BaseModel):
                 if column in known and types[column] not in ("integer", "decimal"):
                     problems.append(f"entities.{entity}.numbers.{column}: a {types[column]} column, not a number")
             problems.extend(_derivation_problems(entity, mapping, types))
+            problems.extend(_line_item_problems(entity, mapping, types, contract.key))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -372,6 +399,40 @@ def _derivation_problems(entity: str, mapping: EntityMapping, types: dict[str, s
                     f"{where}.{derivation.kind}: {reference!r} is not a column of {entity}; columns: {', '.join(types)}"
                 )
     return problems
+
+
+def _line_item_problems(entity: str, mapping: EntityMapping, types: dict[str, str], key: tuple[str, ...]) -> list[str]:
+    line_items = mapping.line_items
+    if line_items is None:
+        return []
+    where = f"entities.{entity}.line_items"
+    problems = []
+    for setting in ("order", "fill_down", "sum"):
+        for column in getattr(line_items, setting):
+            if column not in types:
+                problems.append(
+                    f"{where}.{setting}: {column!r} is not a column of {entity}; columns: {', '.join(types)}"
+                )
+    for column in line_items.fill_down:
+        if column in mapping.derived or column in mapping.constants:
+            problems.append(f"{where}.fill_down: {column!r} is not read from the file (it is derived or constant)")
+    if line_items.sum:
+        if set(line_items.order) != set(key):
+            problems.append(
+                f"{where}.sum: columns add up only when the file is read per order, i.e. when order is "
+                f"{entity}'s key ({', '.join(key)})"
+            )
+        for column in line_items.sum:
+            if column in types and types[column] not in ("integer", "decimal"):
+                problems.append(f"{where}.sum: {column!r} is a {types[column]} column, not a number")
+            if column in line_items.order:
+                problems.append(f"{where}.sum: {column!r} names the order; it cannot also be added up")
+    return problems
+
+
+def reads_per_order(mapping: EntityMapping, key: tuple[str, ...]) -> bool:
+    """Whether the mapping folds an order's line-item rows into one record of the entity."""
+    return mapping.line_items is not None and set(mapping.line_items.order) == set(key)
 
 
 def _describe_validation_error(error: ValidationError) -> str:

@@ -23,8 +23,9 @@ import polars as pl
 
 from dagster_project.contracts import EARLIEST_PLAUSIBLE_TIMESTAMP, Column, EntityContract
 from dagster_project.ingestion.files import TextRows
+from dagster_project.ingestion.line_items import IS_BAD, ORDER_REASON, fill_down, fold_orders
 from dagster_project.ingestion.numbers import parse_numbers
-from dagster_project.ingestion.source_config import Derivation, EntityMapping
+from dagster_project.ingestion.source_config import Derivation, EntityMapping, reads_per_order
 
 QUARANTINE_REASON = "_quarantine_reason"
 EXTRA_COLUMNS = "_extra_columns"
@@ -96,18 +97,35 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
             value = pl.col(header)
         else:
             value = pl.lit(None, dtype=pl.String)
-        column = contract.column(name)
         if name in mapping.values:
-            value = _mapped_values(value, mapping.values[name], column)
-        if column.when_empty is not None and header in present and name not in mapping.derived:
-            value = (
-                pl.when(value.is_null() | (value.str.strip_chars() == ""))
-                .then(pl.lit(column.when_empty))
-                .otherwise(value)
-            )
+            value = _mapped_values(value, mapping.values[name], contract.column(name))
         canonical.append(value.alias(name))
     mapped = frame.select(pl.col("_source_line"), *canonical, extras.alias(EXTRA_COLUMNS))
+    if mapping.line_items is not None and mapping.line_items.fill_down:
+        mapped = fill_down(mapped, mapping.line_items)
+    if not reads_per_order(mapping, contract.key):  # read per order, blanks are judged once the rows are one
+        mapped = mapped.with_columns(
+            _when_empty(pl.col(column.name), column).alias(column.name)
+            for column in columns_filled_when_empty(contract, mapping, present)
+        )
     return mapped, extra_columns, present
+
+
+def columns_filled_when_empty(contract: EntityContract, mapping: EntityMapping, present: list[str]) -> list[Column]:
+    """The columns whose blank cells stand for a value (``Column.when_empty``): those the file has."""
+    return [
+        column
+        for column in contract.columns
+        if column.when_empty is not None
+        and column.name not in mapping.derived
+        and column.name not in mapping.constants
+        and mapping.source_header(column.name) in present
+    ]
+
+
+def _when_empty(value: pl.Expr, column: Column) -> pl.Expr:
+    assert column.when_empty is not None
+    return pl.when(value.is_null() | (value.str.strip_chars() == "")).then(pl.lit(column.when_empty)).otherwise(value)
 
 
 def _mapped_values(value: pl.Expr, value_map: dict[str, str], column: Column) -> pl.Expr:
@@ -282,11 +300,14 @@ def _derive(typed: pl.DataFrame, contract: EntityContract, mapping: EntityMappin
     )
 
 
-def _failures(column: Column, loaded_at: datetime) -> list[tuple[pl.Expr, pl.Expr]]:
-    """(condition, reason) pairs: when a condition holds, the row fails for that reason."""
+def _failures(column: Column, loaded_at: datetime, *, judge_required: bool = True) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, reason) pairs: when a condition holds, the row fails for that reason.
+
+    ``judge_required``: False where a required value may be on another row of the record (an
+    order-level field of a line-item export, judged once the order's rows are folded)."""
     text, typed = pl.col(column.name), pl.col(f"__typed_{column.name}")
     failures = []
-    if column.required:
+    if column.required and judge_required:
         failures.append((text.is_null(), pl.lit(f"{column.name}: required value is missing")))
     if column.type in ("integer", "decimal"):
         failures.append(
@@ -366,7 +387,13 @@ def validate_rows(
     typed, currency_failures = _record_currency(typed, contract)
     if mapping.derived:
         typed = _derive(typed, contract, mapping)
-    failures = [failure for column in contract.columns for failure in _failures(column, loaded_at)]
+    per_order = reads_per_order(mapping, contract.key)
+    order_columns = mapping.line_items.order if mapping.line_items is not None else ()
+    failures = [
+        failure
+        for column in contract.columns
+        for failure in _failures(column, loaded_at, judge_required=not per_order or column.name in order_columns)
+    ]
     failures.extend(currency_failures)
     is_bad = (
         typed.select(pl.any_horizontal([condition for condition, _ in failures])).to_series()
@@ -374,22 +401,34 @@ def validate_rows(
         else pl.Series([False] * typed.height, dtype=pl.Boolean)
     )
     contract_columns = [pl.col(f"__typed_{name}").alias(name) for name in contract.column_names]
-    if not is_bad.any():  # the common case: every row is good, no copy through a filter
-        loaded = typed.select(*contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line"))
-        quarantined = text.malformed
-        return ValidatedRows(loaded=loaded, quarantined=quarantined, extra_columns=extra_columns)
-    flagged = typed.with_columns(is_bad.alias("__is_bad"))
-    loaded = flagged.filter(~pl.col("__is_bad")).select(
-        *contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line")
-    )
-    # Reasons, and the row as it was in the file for whoever fixes it: built for failing rows only.
     reasons = [pl.when(condition).then(reason) for condition, reason in failures]
+    if per_order:
+        folded = fold_orders(
+            typed.with_columns(is_bad.alias(IS_BAD)),
+            contract,
+            mapping,
+            columns_filled_when_empty(contract, mapping, present),
+            EXTRA_COLUMNS,
+        )
+        loaded = folded.loaded.select(*contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line"))
+        flagged = folded.rows
+        is_bad = flagged.get_column(IS_BAD)
+        reasons.append(pl.col(ORDER_REASON))
+    elif not is_bad.any():  # the common case: every row is good, no copy through a filter
+        loaded = typed.select(*contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line"))
+        return ValidatedRows(loaded=loaded, quarantined=text.malformed, extra_columns=extra_columns)
+    else:
+        flagged = typed.with_columns(is_bad.alias(IS_BAD))
+        loaded = flagged.filter(~pl.col(IS_BAD)).select(
+            *contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line")
+        )
+    # Reasons, and the row as it was in the file for whoever fixes it: built for failing rows only.
     # The text frame is row for row the typed one, so the same mask picks the rows as they were.
     bad_records = pl.concat(
         [
             # One chunk: polars 2.1 can panic formatting strings of a frame filtered into many
             # chunks (seen on a 1.8M-line JSON file with half its rows failing).
-            flagged.filter(pl.col("__is_bad"))
+            flagged.filter(pl.col(IS_BAD))
             .rechunk()
             .select("_source_line", pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(QUARANTINE_REASON)),
             text.frame.filter(is_bad)
