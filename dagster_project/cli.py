@@ -368,8 +368,13 @@ def sources_check(landing: Path | None, configs: Path | None, rows: int) -> None
                 mapping.add_row(name, escape(source))
             console.print(mapping)
         if check.outcome == "would load":
+            loading = (
+                f"{check.rows_loaded:,} orders (line items folded per order)"
+                if check.per_order
+                else (f"{check.rows_loaded:,}")
+            )
             console.print(
-                f"  {check.rows_read:,} rows: {check.rows_loaded:,} would load, {check.rows_quarantined:,} quarantined"
+                f"  {check.rows_read:,} rows: {loading} would load, {check.rows_quarantined:,} rows quarantined"
             )
             if check.preview is not None and check.preview.height:
                 import polars as pl

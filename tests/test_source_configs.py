@@ -612,7 +612,7 @@ def test_sources_check_says_what_each_file_would_load_as_and_writes_nothing(tmp_
     assert result.returncode == 0, result.stdout + result.stderr
     output = " ".join(result.stdout.split())
     assert "salesforce/Orders 2025.csv (would load) salesforce / orders" in output
-    assert "3 rows: 2 would load, 1 quarantined" in output and "line 4: status: 'Shipped'" in output
+    assert "3 rows: 2 would load, 1 rows quarantined" in output and "line 4: status: 'Shipped'" in output
     assert "salesforce/Opportunities 2025.csv (unmatched) no config matches it" in output
     assert not list(data.rglob("*.duckdb"))
 
@@ -775,3 +775,30 @@ def test_orders_summing_a_text_column_is_refused():
         parse_source_config(text, "sources/x.yml")
     assert "line_items.sum: 'status' is a string column, not a number" in str(raised.value)
     assert "line_items.sum: 'order_id' names the order" in str(raised.value)
+
+
+def test_sources_check_shows_one_file_read_as_orders_and_as_lines(tmp_path):
+    from dagster_project.ingestion.source_check import check_sources
+    from tests.test_cli import run_crm
+
+    data = tmp_path / "data"
+    (data / "landing" / "shop").mkdir(parents=True)
+    (data / "sources").mkdir()
+    (data / "landing" / "shop" / "orders_export.csv").write_text(LINE_ITEM_EXPORT)
+    (data / "sources" / "shop.yml").write_text(
+        "system: shop\nentities:\n  orders:\n"
+        + LINE_ITEM_ORDERS.replace("'*.csv'", "'shop/orders_export*.csv'")
+        + "  order_lines:\n"
+        + LINE_ITEM_LINES.replace("'*.csv'", "'shop/orders_export*.csv'")
+    )
+    checks = check_sources(data / "landing", data / "sources", LOADED_AT)
+    by_entity = {check.entity: check for check in checks}
+    assert [check.relative_path for check in checks] == ["shop/orders_export.csv"] * 2
+    orders, lines = by_entity["orders"], by_entity["order_lines"]
+    assert (orders.per_order, orders.rows_read, orders.rows_loaded, orders.rows_quarantined) == (True, 7, 4, 0)
+    assert (lines.per_order, lines.rows_read, lines.rows_loaded) == (False, 7, 7)
+    assert dict(lines.columns)["line_number"] == "derived: row_number of order_id"
+
+    output = " ".join(run_crm(data, "sources", "check").stdout.split())
+    assert "7 rows: 4 orders (line items folded per order) would load, 0 rows quarantined" in output
+    assert "7 rows: 7 would load, 0 rows quarantined" in output

@@ -24,7 +24,12 @@ from dagster_project.ingestion.files import (
     open_landing_file,
     read_as_text,
 )
-from dagster_project.ingestion.source_config import EntityMapping, active_source_configs, mappings_for
+from dagster_project.ingestion.source_config import (
+    EntityMapping,
+    active_source_configs,
+    mappings_for,
+    reads_per_order,
+)
 from dagster_project.ingestion.validation import ContractViolationError, validate_rows
 
 
@@ -41,6 +46,7 @@ class FileCheck:
     quarantined: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), the first few
     rows_quarantined: int = 0
     error: str = ""
+    per_order: bool = False  # line-item rows folded into one record per order (rows_loaded counts orders)
 
 
 def column_sources(contract: EntityContract, mapping: EntityMapping, headers: list[str]) -> list[tuple[str, str]]:
@@ -57,6 +63,10 @@ def column_sources(contract: EntityContract, mapping: EntityMapping, headers: li
             source = f"header {header!r}"
             if name in mapping.values:
                 source += f", values mapped ({len(mapping.values[name])})"
+            if mapping.line_items is not None and name in mapping.line_items.fill_down:
+                source += ", filled down"
+            if mapping.line_items is not None and name in mapping.line_items.sum:
+                source += ", summed over the order's rows"
         else:
             source = "not in the file (required!)" if name in contract.required_columns else "not in the file"
         described.append((name, source))
@@ -89,13 +99,14 @@ def _check_file(
         contract.entity,
         "would load",
         columns=columns,
-        rows_read=rows.loaded.height + quarantined.height,
+        rows_read=text.frame.height + text.malformed.height,
         rows_loaded=rows.loaded.height,
         preview=rows.loaded.drop("_extra_columns", strict=False).head(preview_rows),
         quarantined=list(zip(quarantined["_source_line"], quarantined["_quarantine_reason"], strict=True))[
             :preview_rows
         ],
         rows_quarantined=quarantined.height,
+        per_order=reads_per_order(mapping, contract.key),
     )
 
 
