@@ -45,7 +45,7 @@ raw table is created empty when no file has arrived.
 
 * Every file is recorded in `raw._file_ledger`: entity, source system, path, SHA-256 of its (decompressed) content, size, rows read, loaded and quarantined, status (`loaded`, `duplicate`, `rejected` or `skipped`), error, unknown columns, load time.
 * A file whose content was loaded before under another name is recorded as a `duplicate` and not loaded; a file seen before is skipped without a new entry. A corrected re-export of records already loaded is loaded, and staging keeps the latest record per key (latest load, then latest file name, then latest line).
-* A row that fails its contract goes to `raw._quarantine` with the file, line, reason and raw text, and the file's other rows load. The row rules: a required value missing, a value that does not parse as its type, a number that is not finite (`inf`, `NaN`, `1e400`) or outside its column's range (the *row rules* column below; money is 0 to 1,000,000,000 unless the column says otherwise), a timestamp before {earliest} or more than {future} days after the load (campaign dates: {planned} days, they are planned ahead), a value outside its enumeration, a line whose field count does not match the header, a JSON line that is not an object. For every file, rows read = rows loaded + rows quarantined.
+* A row that fails its contract goes to `raw._quarantine` with the file, line, reason and raw text, and the file's other rows load (in a line-item export read per order, the order's other rows go with it: see *Line-item layouts*). The row rules: a required value missing, a value that does not parse as its type, a number that is not finite (`inf`, `NaN`, `1e400`) or outside its column's range (the *row rules* column below; money is 0 to 1,000,000,000 unless the column says otherwise), a timestamp before {earliest} or more than {future} days after the load (campaign dates: {planned} days, they are planned ahead), a value outside its enumeration, a line whose field count does not match the header, a JSON line that is not an object. For every file, rows read = rows loaded + rows quarantined (for a line-item file read per order, a loaded row is an order).
 * A few bad rows never stop the pipeline: they are quarantined, and the table's warning check (`<entity>_soft_expectations`) reports how many and shows examples. Only a systemic problem blocks what is built from a table (`<entity>_severe_expectations`): a required export with no rows at all, a key or required value empty among the latest load's rows, more than `max_quarantined_share` of a source system's latest load quarantined (default {max_share:.0%}), or its key empty on more than half of that load's rows. A blocked run says which rule, how many rows, which files, and where the Data Docs page is.
 * A file that cannot be read as a whole (empty, missing a required column, undecodable in its encoding, duplicate or empty header names, not gzip although named `.gz`, a truncated Parquet file, or any other error while reading it) is rejected with an error naming the file and the cause; every other file still loads.
 * A quote that is never closed would make a CSV record swallow the lines after it: when that record then does not match the header (or the quote is still open at the end of the file), only its first line is quarantined and the lines after it are read as the records they are.
@@ -55,17 +55,22 @@ raw table is created empty when no file has arrived.
 
 ## Source configuration
 
-See `dagster_project/source_configs/` for examples (`canonical.yml`, the generator's layout and
-the default; `salesforce_style.yml`; `zendesk_style.yml`; `mailer_style.yml`, with a derived
-event id and one header feeding two columns). Copy one to `$CRM_DATA_DIR/sources/`
-and edit it. Keys per entity: `files` (glob, required), `format` (`csv`, `jsonl`, `parquet`;
+See `dagster_project/source_configs/` for examples: `canonical.yml` (the generator's layout and
+the default), `salesforce_style.yml`, `zendesk_style.yml`, and the layouts of widely used tools,
+each tested end to end against the same data in the canonical layout: `shopify_style.yml` (a store
+platform's orders export, one row per line item, read as orders and as order lines),
+`etsy_style.yml` (a marketplace's order and item reports), `hubspot_style.yml` (a CRM's contacts,
+the email feeding both `customer_id` and `email`), `mailchimp_style.yml` (email activity without
+an event id, which is derived) and `stripe_style.yml` (a payment platform's charges and refunds).
+Copy one to `$CRM_DATA_DIR/sources/` and edit it. Keys per entity: `files` (glob, required), `format` (`csv`, `jsonl`, `parquet`;
 default from the file name), `delimiter`, `quote`, `encoding`, `decimal_comma`, `timezone`,
 `timestamp_formats`, `columns` (canonical name: header in the file), `values` (canonical name:
 {{value in the file: canonical value}}), `constants` (canonical name: value for every row),
 `max_age_hours` (the freshness check warns when this system's newest file is older; default 36),
 `max_quarantined_share` (share of a load's rows that may be quarantined before the tables built
 from it are held back; default {max_share}), `number_format` and `numbers` (how numbers are
-written), `derived` (columns built from others). `columns` may name one header for several
+written), `derived` (columns built from others), `line_items` (one row per line item of an
+order). `columns` may name one header for several
 canonical columns (`customer_id: Email` and `email: Email`).
 
 ### Numbers and currencies
@@ -130,6 +135,40 @@ comes out missing quarantines its row). A config refers to canonical columns of 
 not to other derived columns; a column is mapped, constant or derived, not two of these; a hash
 goes into a text column and a row number into a text or whole-number column. A file without a
 column that a derivation needs is rejected, naming the derived column and the header.
+
+### Line-item layouts
+
+Store platforms and marketplaces export one row per line item: the order number on every row, the
+order-level fields (status, total, currency) on the order's first row only, repeated on every row,
+or (a total) not at all but as one price per item. `line_items:` says so, and the same file can be
+mapped twice, as orders and as order lines:
+
+```yaml
+  orders:
+    files: "shop/orders_export*.csv"
+    line_items: {{order: [order_id]}}                  # one order per Name
+    columns: {{order_id: Name, customer_id: Email, status: Financial Status, total_amount: Total}}
+  order_lines:
+    files: "shop/orders_export*.csv"                   # the same file, one line per row
+    line_items: {{order: [order_id]}}
+    columns: {{order_id: Name, product_id: Lineitem sku, quantity: Lineitem quantity, unit_price: Lineitem price}}
+    derived: {{line_number: {{row_number: {{within: [order_id]}}}}}}
+```
+
+| key | what it does |
+|---|---|
+| `order` | the canonical columns naming the order a row belongs to. When they are the entity's key (orders), the file is read **per order**: its rows fold into one record per order, each column taking the order's first non-empty value; otherwise (order lines) every row is a record |
+| `fill_down` | columns the export leaves empty on an order's later rows: an empty cell takes the value of the row above in the same order. Listing an `order` column makes a row that names no order continue the order above it (reports that print the order number once) |
+| `sum` | per order only: number columns added up over the order's rows, e.g. `sum: [total_amount]` with `total_amount: item-price` for a marketplace report without an order total; missing when no row has a value |
+
+Read per order, a record is an order: its `_source_line` is its first row, a required value may
+be on any of its rows (`required value missing on every row of the order` otherwise), and a blank
+status means `unknown` only when every row leaves it blank. An order is loaded whole or not at
+all: when its rows give a column two different values (`its rows disagree on status`), or one of
+its rows fails its contract, every row of the order is quarantined with the reason, so no order
+loads with part of its total. For such a file the ledger's rows read are the orders loaded plus the
+rows quarantined. Line numbers come from `row_number` within the order, in file order (or
+`order_by` a column), so a re-delivered export gives the same numbers.
 
 ## Refunds, returns and credit notes
 

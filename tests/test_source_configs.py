@@ -91,7 +91,7 @@ def configured(tmp_path: Path):
 
 def test_every_shipped_config_is_valid():
     systems = {load_source_config(path).system for path in BUILT_IN_CONFIG_DIR.glob("*.yml")}
-    assert {"canonical", "salesforce", "zendesk", "mailer"} <= systems
+    assert {"canonical", "salesforce", "zendesk", "mailchimp", "shopify", "etsy", "hubspot", "stripe"} <= systems
 
 
 def test_without_configs_the_canonical_layout_applies(tmp_path: Path):
@@ -506,18 +506,18 @@ def test_wrong_number_formats_are_refused(entity_yaml, expected):
     assert expected in str(raised.value)
 
 
-def test_mailer_style_activity_and_contacts_load_with_derived_ids(tmp_path: Path):
+def test_mailchimp_style_activity_and_audience_load_with_derived_ids(tmp_path: Path):
     landing = tmp_path / "landing"
-    (landing / "mailer").mkdir(parents=True)
-    (landing / "mailer" / "activity_2025-03.csv").write_text(
-        "Email,Campaign ID,Action,Timestamp\n"
-        "ada@x.com,CMP1,open,2025-03-01 09:00:00\n"
-        "ada@x.com,CMP1,click,03/01/2025 09:05 AM\n"
+    (landing / "mailchimp").mkdir(parents=True)
+    (landing / "mailchimp" / "email_activity_2025-03.csv").write_text(
+        "Email Address,Campaign ID,Action,Timestamp,URL\n"
+        "ada@x.com,CMP1,open,2025-03-01 09:00:00,\n"
+        "ada@x.com,CMP1,click,03/01/2025 09:05 AM,https://shop.example/offer\n"
     )
-    (landing / "mailer" / "contacts.csv").write_text(
-        "Email Address,First Name,Last Name,Country Code,Opt-in Time\nada@x.com,Ada,Lovelace,GB,2024-01-02\n"
+    (landing / "mailchimp" / "members_audience_export.csv").write_text(
+        "Email Address,First Name,Last Name,CC,OPTIN_TIME,MEMBER_RATING\nada@x.com,Ada,Lovelace,GB,2024-01-02 08:00:00,4\n"
     )
-    configs = [load_source_config(BUILT_IN_CONFIG_DIR / "mailer_style.yml")]
+    configs = [load_source_config(BUILT_IN_CONFIG_DIR / "mailchimp_style.yml")]
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
         for entity in ("email_events", "customers"):
             result = load_entity(
