@@ -735,6 +735,7 @@ def test_an_order_whose_rows_disagree_or_fail_is_quarantined_whole(tmp_path):
     export = LINE_ITEM_EXPORT.replace("#1001,ada@x.com,,,,", "#1001,ada@x.com,refunded,,,").replace(
         "#1003,cy@x.com,,,,2025-01-04 12:00:00,1,P5", "#1003,cy@x.com,,,,2025-13-04 12:00:00,1,P5"
     )
+    export += ",zed@x.com,paid,EUR,1.00,2025-01-06 09:00:00,1,P1,1.00\n"  # a row without its order
     orders = validated(tmp_path, "orders", LINE_ITEM_ORDERS, export)
     assert orders.loaded["order_id"].to_list() == ["#1002", "#1004"]
     assert reasons(orders) == {
@@ -743,9 +744,11 @@ def test_an_order_whose_rows_disagree_or_fail_is_quarantined_whole(tmp_path):
         5: "order_id '#1003': quarantined with the rest of its order (line 7 fails)",
         6: "order_id '#1003': quarantined with the rest of its order (line 7 fails)",
         7: "ordered_at: cannot parse '2025-13-04 12:00:00' as timestamp",
+        9: "order_id: required value is missing; the row names no order (order_id); for an export that names the "
+        "order on its first row only, list it under line_items.fill_down",
     }
     # Every row of the file is in a loaded order (one row each here) or quarantined.
-    assert orders.loaded.height + orders.quarantined.height == LINE_ITEM_EXPORT.count("\n") - 1
+    assert orders.loaded.height + orders.quarantined.height == export.count("\n") - 1
 
 
 @pytest.mark.parametrize(

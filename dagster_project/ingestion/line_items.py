@@ -96,7 +96,14 @@ def fold_orders(
         ).alias("__missing"),
         pl.when(pl.col(IS_BAD)).then(pl.col("_source_line")).min().over(order).alias("__first_bad_line"),
     ).with_columns(
-        pl.when(has_order & pl.col("__disagrees"))
+        pl.when(~has_order)
+        .then(
+            pl.lit(
+                f"the row names no order ({', '.join(mapping.line_items.order)}); for an export that names the "
+                "order on its first row only, list it under line_items.fill_down"
+            )
+        )
+        .when(has_order & pl.col("__disagrees"))
         .then(
             pl.format(
                 "{} '{}': its rows disagree on {}",
