@@ -167,8 +167,10 @@ status means `unknown` only when every row leaves it blank. An order is loaded w
 all: when its rows give a column two different values (`its rows disagree on status`), or one of
 its rows fails its contract, every row of the order is quarantined with the reason, so no order
 loads with part of its total. For such a file the ledger's rows read are the orders loaded plus the
-rows quarantined. Line numbers come from `row_number` within the order, in file order (or
-`order_by` a column), so a re-delivered export gives the same numbers.
+rows quarantined. An order's rows are folded within one file: an export split so that one order
+spans two files loads it twice, and staging keeps the later, partial record. Line numbers come
+from `row_number` within the order, in file order (or `order_by` a column), so a re-delivered
+export gives the same numbers.
 
 ## Refunds, returns and credit notes
 
