@@ -50,7 +50,7 @@ def ensure_loaded(landing: Path, database: Path, entities: list[str]) -> None:
     """Load the entities once (the ledger skips files already loaded, so this is cheap to repeat)."""
     import duckdb
 
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
     from dagster_project.ingestion import load_entity
 
     with duckdb.connect(str(database), config={"memory_limit": MEMORY_LIMIT}) as connection:
@@ -80,7 +80,7 @@ def forget_next_night(database: Path, entity: str) -> None:
 def next_night_file(landing: Path, entity: str, rows: int) -> Path:
     """A day's delivery: the last ``rows`` lines of the entity's largest file, as a new file (its
     keys were delivered before: the soft suite warns about them, which costs it the most work)."""
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
 
     contract = CONTRACTS[entity]
     folder = landing / contract.source / entity
@@ -169,7 +169,7 @@ def main() -> None:
         try:
             import duckdb
 
-            from dagster_project.contracts import CONTRACTS
+            from dagster_project.core.contracts import CONTRACTS
             from dagster_project.ingestion import load_entity
 
             with duckdb.connect(str(database), config={"memory_limit": MEMORY_LIMIT}) as connection:

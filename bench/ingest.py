@@ -161,7 +161,7 @@ def entity_files(landing: Path, entity: str) -> list[Path]:
 
     Listed here rather than with the loader's discovery, whose signature is not public.
     """
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
 
     contract = CONTRACTS[entity]
     folder = landing / contract.source / contract.entity
@@ -172,7 +172,7 @@ def entity_files(landing: Path, entity: str) -> list[Path]:
 def duckdb_reader(entity: str, typed: bool) -> tuple[str, str, int]:
     """DuckDB's own reader of the entity's files, its options, and the line of the first record
     (CSV: 2, after the header; JSON lines: 1)."""
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
 
     columns = f"columns={duckdb_columns(entity)}" if typed else ""
     if CONTRACTS[entity].file_format == "jsonl":
@@ -220,7 +220,7 @@ def connect(database: Path):
 
 
 def child_ours(entity: str, landing: Path, database: Path, profile_path: Path | None) -> dict:
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
     from dagster_project.ingestion import load_entity
 
     contract = CONTRACTS[entity]
@@ -253,7 +253,7 @@ def child_ours(entity: str, landing: Path, database: Path, profile_path: Path | 
 
 def duckdb_columns(entity: str) -> str:
     """The contract's columns as a DuckDB ``columns={...}`` struct literal."""
-    from dagster_project.contracts import CONTRACTS, DUCKDB_TYPES
+    from dagster_project.core.contracts import CONTRACTS, DUCKDB_TYPES
 
     contract = CONTRACTS[entity]
     return "{" + ", ".join(f"'{c.name}': '{DUCKDB_TYPES[c.type]}'" for c in contract.columns) + "}"
@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     use_code_from(args.code_dir)
 
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
 
     entities = [e.strip() for e in args.entities.split(",") if e.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

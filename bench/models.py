@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPOSITORY_ROOT))
 import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
-from dagster_project import model_store  # noqa: E402
+from dagster_project.core import model_store  # noqa: E402
 from models_ml import training  # noqa: E402
 
 TIME_TARGET_SECONDS = 600.0

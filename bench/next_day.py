@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--no-new-day", action="store_true", help="Run the build without writing a new day first.")
     arguments = parser.parse_args()
 
-    from dagster_project.settings import load_settings
+    from dagster_project.core.settings import load_settings
     from dagster_project.synthetic.next_day import generate_next_day
 
     folder = arguments.folder.resolve()

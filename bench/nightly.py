@@ -153,8 +153,8 @@ def child_build(data_dir: Path, events_path: Path) -> None:
     """Run the full pipeline (what `crm build` runs) and write its step events as JSON lines."""
     import dagster as dg
 
+    from dagster_project.core.settings import load_settings
     from dagster_project.runner import run_full_pipeline
-    from dagster_project.settings import load_settings
 
     step_events = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
     with events_path.open("w") as sink:
@@ -258,7 +258,7 @@ def duckdb_floor(landing: Path, database: Path, memory_limit: str) -> tuple[floa
     """DuckDB's own load of every export file (types sniffed), one table per entity: seconds, rows."""
     import duckdb
 
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
 
     database.unlink(missing_ok=True)
     started = time.perf_counter()
@@ -293,7 +293,7 @@ def rows_loaded(warehouse: Path) -> int:
 
 
 def bench_size(customers: int, days: int, work_dir: Path) -> dict:
-    from dagster_project.settings import load_settings
+    from dagster_project.core.settings import load_settings
     from dagster_project.synthetic.next_day import generate_next_day
 
     exports = export_set(work_dir, customers)
@@ -442,7 +442,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPOSITORY_ROOT / "docs" / "benchmarks", help="Where results go.")
     arguments = parser.parse_args()
 
-    from dagster_project.settings import load_settings
+    from dagster_project.core.settings import load_settings
 
     load_before = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     arguments.out.mkdir(parents=True, exist_ok=True)

@@ -187,7 +187,7 @@ def expression_timings(landing: Path, entity: str) -> None:
     """Each kind of validation expression alone, on the first file's text frame."""
     import polars as pl
 
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
 
     contract = CONTRACTS[entity]
     folder = landing / contract.source / contract.entity
@@ -285,7 +285,7 @@ def run(landing: Path, entity: str, file_limit: int | None, database: Path, timi
 
     import duckdb
 
-    from dagster_project.contracts import CONTRACTS
+    from dagster_project.core.contracts import CONTRACTS
     from dagster_project.ingestion import loader
 
     contract = CONTRACTS[entity]

@@ -33,7 +33,7 @@ import duckdb
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY_ROOT))
 
-from dagster_project.serving import SERVING_STORAGE_VERSION  # noqa: E402
+from dagster_project.serve.publish import SERVING_STORAGE_VERSION  # noqa: E402
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from dagster_project.settings import Settings, load_settings
+from dagster_project.core.settings import Settings, load_settings
 
 # Bound to the real terminal: the run's own output (dbt's log lines, Dagster's) is redirected to a file.
 console = Console(file=sys.stdout, soft_wrap=True)
@@ -172,7 +172,7 @@ def build(demo_customers: int, demo_months: int, retrain: bool, verbose: bool) -
         sys.exit(1)
 
     console.print(f"[green bold]Done[/] in {progress.elapsed_seconds:.0f}s (Dagster run {outcome.run_id}).")
-    from dagster_project.summary import run_summary
+    from dagster_project.orchestration.summary import run_summary
 
     for label, text in run_summary(settings, progress, outcome.run_id):
         console.print(f"  [bold]{label:<10}[/] {text}", soft_wrap=True)
@@ -191,9 +191,9 @@ def _run_with_progress(settings: Settings, retrain: bool, verbose: bool):
     from rich.live import Live
     from rich.text import Text
 
-    from dagster_project.progress import RunProgress, step_label
+    from dagster_project.orchestration.progress import RunProgress, step_label
+    from dagster_project.orchestration.transient_errors import explain_lock
     from dagster_project.runner import run_full_pipeline, step_error_message
-    from dagster_project.transient_errors import explain_lock
 
     progress = RunProgress()
 
@@ -248,7 +248,7 @@ def _write_traceback(settings: Settings) -> Path:
 
 def _explain_failure(settings: Settings, outcome, progress, log_path: Path | None) -> None:
     """What failed, in words, and where to look: the log, dbt's own log for dbt steps, the UI."""
-    from dagster_project.progress import skipped_in_order, step_label
+    from dagster_project.orchestration.progress import skipped_in_order, step_label
 
     console.print(f"[red bold]The run failed[/] after {progress.elapsed_seconds:.0f}s (Dagster run {outcome.run_id}).")
     for check in progress.failed_checks:
@@ -283,8 +283,8 @@ def summary() -> None:
 
 
 def _print_summary(settings: Settings) -> None:
-    from dagster_project.summary import next_steps, table_counts
-    from dagster_project.warehouse import connect_warehouse
+    from dagster_project.core.warehouse import connect_warehouse
+    from dagster_project.orchestration.summary import next_steps, table_counts
 
     if not settings.warehouse_path.exists():
         raise click.ClickException(f"No warehouse at {settings.warehouse_path}: run `crm build` first.")
@@ -305,7 +305,7 @@ def docs() -> None:
     """Generate the dbt docs (every model and column) as one offline HTML page under the data folder."""
     import subprocess
 
-    from dagster_project.settings import DBT_PROJECT_DIR
+    from dagster_project.core.settings import DBT_PROJECT_DIR
 
     settings = load_settings()
     settings.export_to_environment()
@@ -324,7 +324,7 @@ def docs() -> None:
 @main.command()
 def contracts() -> None:
     """Print the export contracts page (docs/export_contracts.md) as Markdown."""
-    from dagster_project.contracts_doc import render_contracts_markdown
+    from dagster_project.serve.contracts_doc import render_contracts_markdown
 
     click.echo(render_contracts_markdown(), nl=False)
 
@@ -434,8 +434,8 @@ def customer(who: str, interactions: int, offers: int) -> None:
     and next best offers, from the serving file."""
     import duckdb
 
-    from dagster_project import lookup
-    from dagster_project.pii import load_pii_key
+    from dagster_project.serve import lookup
+    from dagster_project.serve.pii import load_pii_key
 
     settings = load_settings()
     if not settings.serving_path.exists():
@@ -462,7 +462,7 @@ def customer(who: str, interactions: int, offers: int) -> None:
 @click.argument("dagster_args", nargs=-1, type=click.UNPROCESSED)
 def dev(dagster_args: tuple[str, ...]) -> None:
     """Start `dagster dev` on this data folder (extra arguments go to dagster dev)."""
-    from dagster_project.instance import ensure_dagster_home
+    from dagster_project.orchestration.instance import ensure_dagster_home
 
     settings = load_settings()
     settings.ensure_directories()

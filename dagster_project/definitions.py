@@ -16,9 +16,9 @@ from dagster_project.assets.quality_checks import quality_checks
 from dagster_project.assets.report import run_report
 from dagster_project.assets.serving import build_serving_asset, outbox
 from dagster_project.assets.warehouse import DBT_MODELS, DbtBuildConfig, build_dbt_assets
-from dagster_project.dbt_project import crm_dbt_project, dbt_executable
-from dagster_project.resources import WarehouseResource
-from dagster_project.sensors import build_landing_sensor
+from dagster_project.core.dbt_project import crm_dbt_project, dbt_executable
+from dagster_project.orchestration.resources import WarehouseResource
+from dagster_project.orchestration.sensors import build_landing_sensor
 
 FULL_RUN_JOB_NAME = "crm_full_run"
 WEEKLY_TRAINING_JOB_NAME = "crm_weekly_training"

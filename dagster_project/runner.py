@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from dagster_project.instance import ensure_dagster_home
-from dagster_project.run_recovery import cli_run_tags, recover_abandoned_runs
-from dagster_project.settings import Settings
-from dagster_project.transient_errors import explain_lock
+from dagster_project.core.settings import Settings
+from dagster_project.orchestration.instance import ensure_dagster_home
+from dagster_project.orchestration.run_recovery import cli_run_tags, recover_abandoned_runs
+from dagster_project.orchestration.transient_errors import explain_lock
 
 # "dagster._core.definitions.events.Failure: No orders loaded..." -> "No orders loaded..."
 _EXCEPTION_CLASS_PREFIX = re.compile(r"^[\w.]+(?:Error|Failure|Exception): ")

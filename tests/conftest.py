@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.settings import DUCKDB_SETTINGS_VARIABLES, Settings, load_settings
+from dagster_project.core.settings import DUCKDB_SETTINGS_VARIABLES, Settings, load_settings
 from tests.environment import restored_environment
 
 SMALL_EXPORT = {"customers": 600, "months": 18, "seed": 11, "end_date": date(2026, 6, 30)}

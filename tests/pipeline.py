@@ -13,8 +13,8 @@ import duckdb
 import polars as pl
 import pytest
 
+from dagster_project.core.settings import REPOSITORY_ROOT, Settings, load_settings
 from dagster_project.runner import run_full_pipeline
-from dagster_project.settings import REPOSITORY_ROOT, Settings, load_settings
 from tests.environment import restored_environment
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
 from dagster_project.ingestion import load_entity
 
 ORDERS = CONTRACTS["orders"]
@@ -54,7 +54,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
 from dagster_project.ingestion import load_entity
 
 database, landing = sys.argv[1], Path(sys.argv[2])

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.settings import REPOSITORY_ROOT
+from dagster_project.core.settings import REPOSITORY_ROOT
 
 README = (REPOSITORY_ROOT / "README.md").read_text()
 SUPERSET_ENGINE_PARAMETERS = '{"connect_args": {"read_only": true}}'

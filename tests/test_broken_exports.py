@@ -21,7 +21,7 @@ from tests.broken_exports import BROKEN_FILES, land_broken_files
 
 @pytest.fixture(scope="module")
 def broken_night(small_export, tmp_path_factory):
-    from dagster_project.settings import load_settings
+    from dagster_project.core.settings import load_settings
 
     data_dir = tmp_path_factory.mktemp("broken_exports") / "data"
     with pytest.MonkeyPatch.context() as environment:

@@ -1,5 +1,5 @@
-from dagster_project.contracts_doc import render_contracts_markdown
-from dagster_project.settings import REPOSITORY_ROOT
+from dagster_project.core.settings import REPOSITORY_ROOT
+from dagster_project.serve.contracts_doc import render_contracts_markdown
 
 
 def test_the_contracts_page_is_generated_from_the_code():

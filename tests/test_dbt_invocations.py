@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from dagster_project.dbt_project import PARTIAL_PARSE_FILE, prune_invocation_folders
+from dagster_project.core.dbt_project import PARTIAL_PARSE_FILE, prune_invocation_folders
 
 
 def _log_codes(dbt_log: Path) -> set[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.contracts import ENTITIES
+from dagster_project.core.contracts import ENTITIES
 from dagster_project.definitions import FULL_RUN_JOB_NAME, defs
 
 
@@ -69,7 +69,7 @@ def test_every_step_that_opens_the_build_file_is_in_the_writer_pool():
     """DuckDB takes one writer: ingestion, dbt, checks, models, serving and outbox all share the
     pool limited to 1. Only the run report, which reads the serving file, is outside it."""
     from dagster_project.assets.report import RUN_REPORT_ASSET_KEY
-    from dagster_project.resources import WAREHOUSE_WRITER_POOL
+    from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL
 
     job = defs().resolve_job_def(FULL_RUN_JOB_NAME)
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}

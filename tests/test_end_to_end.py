@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from dagster_project.runner import run_full_pipeline
-from dagster_project.summary import table_counts
+from dagster_project.orchestration.summary import table_counts
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from dagster_project.core.settings import Settings, load_settings
 from dagster_project.runner import run_full_pipeline
-from dagster_project.settings import Settings, load_settings
-from dagster_project.summary import table_counts
+from dagster_project.orchestration.summary import table_counts
 
 pytestmark = pytest.mark.e2e
 

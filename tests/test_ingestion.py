@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from dagster_project.contracts import CONTRACTS, ENTITIES
+from dagster_project.core.contracts import CONTRACTS, ENTITIES
 from dagster_project.ingestion import load_entity
 from dagster_project.ingestion.ledger import next_load_time
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.settings import REPOSITORY_ROOT
+from dagster_project.core.settings import REPOSITORY_ROOT
 from tests.test_bi_clients import uv_command
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")

@@ -10,10 +10,10 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from dagster_project import pii
 from dagster_project.cli import main
-from dagster_project.serving import publish_serving_file
-from dagster_project.settings import Settings
+from dagster_project.core.settings import Settings
+from dagster_project.serve import pii
+from dagster_project.serve.publish import publish_serving_file
 
 KEY = "lookup-test-key-0123456789abcdef"
 
@@ -156,7 +156,7 @@ def test_without_a_serving_file_it_says_to_build(tmp_path):
 
 
 def test_lookup_by_email_on_a_masked_serving_file(built, agent_customer, tmp_path):
-    from dagster_project.dbt_project import crm_dbt_project
+    from dagster_project.core.dbt_project import crm_dbt_project
 
     data_dir = tmp_path / "data"
     declared = pii.declared_personal_columns_from_file(crm_dbt_project().manifest_path)

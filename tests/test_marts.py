@@ -21,8 +21,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from dagster_project.contracts import CONTRACTS
-from dagster_project.settings import REPOSITORY_ROOT, Settings
+from dagster_project.core.contracts import CONTRACTS
+from dagster_project.core.settings import REPOSITORY_ROOT, Settings
 from tests.pipeline import full_refresh, read_only, run_dbt, run_pipeline, snapshot_tables
 
 pytestmark = pytest.mark.e2e

@@ -122,7 +122,7 @@ def memoryless_activity(customers: int = 3000, seed: int = 5) -> CustomerActivit
 
 
 def _run(result, published_scores, trained_at):
-    from dagster_project.model_store import ModelRun
+    from dagster_project.core.model_store import ModelRun
 
     return ModelRun(
         model_name="churn",
@@ -138,10 +138,10 @@ def _run(result, published_scores, trained_at):
 def test_a_model_without_signal_is_not_published_and_the_previous_scores_stay_current(tmp_path):
     import duckdb
 
-    from dagster_project import model_store
     from dagster_project.assets.models import model_checks
-    from dagster_project.resources import WarehouseResource
-    from dagster_project.settings import load_settings
+    from dagster_project.core import model_store
+    from dagster_project.core.settings import load_settings
+    from dagster_project.orchestration.resources import WarehouseResource
 
     good = simulated_activity(customers=600)
     analysis_date = START + timedelta(days=720)
@@ -186,7 +186,7 @@ def test_model_inputs_net_refunds_into_the_order_they_follow():
     """CLV and churn features count real orders only, with revenue net of the refunds after them."""
     import duckdb
 
-    from dagster_project.model_store import read_orders
+    from dagster_project.core.model_store import read_orders
 
     with duckdb.connect() as connection:
         connection.execute("create schema marts")
@@ -214,7 +214,7 @@ def test_scoring_reads_a_window_of_email_events_and_gets_the_same_features(publi
     unsubscribe): the features at the analysis cutoff are those of the whole history."""
     import duckdb
 
-    from dagster_project import model_store
+    from dagster_project.core import model_store
     from models_ml.features import email_events_needed_since
 
     settings, _ = published_pipeline
@@ -235,7 +235,7 @@ def test_current_scores_are_a_table_of_the_latest_run_also_in_a_warehouse_that_h
     it was a view over the history gets the table at its next scoring run."""
     import duckdb
 
-    from dagster_project import model_store
+    from dagster_project.core import model_store
 
     connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     connection.execute(

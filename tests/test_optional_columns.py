@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
 from tests.pipeline import read_only, run_pipeline
 
 pytestmark = pytest.mark.e2e

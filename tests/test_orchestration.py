@@ -18,16 +18,16 @@ import pytest
 
 from dagster_project.assets.freshness_checks import FRESHNESS_CHECK_NAME, freshness_checks
 from dagster_project.assets.ingestion import ingestion_assets
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
+from dagster_project.core.settings import REPOSITORY_ROOT, Settings
 from dagster_project.ingestion.files import UnreadableFileError
 from dagster_project.ingestion.freshness import entity_freshness
 from dagster_project.ingestion.ledger import LEDGER_TABLE
 from dagster_project.ingestion.source_config import EntityMapping
-from dagster_project.instance import INSTANCE_CONFIG, WRITTEN_BY_CRM, ensure_dagster_home
-from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
-from dagster_project.run_recovery import HOST_TAG, PID_TAG, cli_run_tags, recover_abandoned_runs
-from dagster_project.settings import REPOSITORY_ROOT, Settings
-from dagster_project.transient_errors import transient_cause
+from dagster_project.orchestration.instance import INSTANCE_CONFIG, WRITTEN_BY_CRM, ensure_dagster_home
+from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.orchestration.run_recovery import HOST_TAG, PID_TAG, cli_run_tags, recover_abandoned_runs
+from dagster_project.orchestration.transient_errors import transient_cause
 
 PYTHON = sys.executable
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -51,7 +51,7 @@ POOLED_JOB_SCRIPT = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import dagster as dg
-    from dagster_project.run_recovery import cli_run_tags, recover_abandoned_runs
+    from dagster_project.orchestration.run_recovery import cli_run_tags, recover_abandoned_runs
 
     @dg.asset(pool={WAREHOUSE_WRITER_POOL!r})
     def writer_step():
@@ -233,8 +233,8 @@ def test_a_step_meeting_a_locked_warehouse_succeeds_once_the_lock_is_released(tm
 
 def test_a_lock_that_stays_names_its_holder_and_what_to_do(tmp_path: Path):
     """What `crm build` prints while it waits and when it gives up (cli.py and runner.py use these)."""
+    from dagster_project.orchestration.transient_errors import explain_lock
     from dagster_project.runner import _failure_message, step_error_message
-    from dagster_project.transient_errors import explain_lock
 
     settings = Settings(data_dir=tmp_path / "data")
     settings.warehouse_path.parent.mkdir(parents=True)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from dagster_project.outbox import changes, export_outbox
+from dagster_project.serve.outbox import changes, export_outbox
 
 
 def _warehouse(path, customers: list[tuple], as_of: str):

@@ -13,9 +13,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from dagster_project import pii
-from dagster_project.serving import publish_serving_file
-from dagster_project.settings import Settings, load_settings
+from dagster_project.core.settings import Settings, load_settings
+from dagster_project.serve import pii
+from dagster_project.serve.publish import publish_serving_file
 
 KEY = "test-key-0123456789abcdef"
 CONTACT_SURVEY_ID = "S09999999"
@@ -92,7 +92,7 @@ def masked_build(small_export, tmp_path_factory) -> Settings:
 
 
 def declared() -> dict:
-    from dagster_project.dbt_project import crm_dbt_project
+    from dagster_project.core.dbt_project import crm_dbt_project
 
     return pii.declared_personal_columns_from_file(crm_dbt_project().manifest_path)
 

@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.contracts import CONTRACTS, ENTITIES
+from dagster_project.core.contracts import CONTRACTS, ENTITIES
 from dagster_project.ingestion import load_entity
 from dagster_project.ingestion.ledger import ensure_raw_schema
 from dagster_project.quality import SEVERE, SOFT, build_suites, validate_entity
@@ -263,7 +263,7 @@ def downstream_of_orders() -> None:
 def materialise_with_checks(data_dir: Path) -> dg.ExecuteInProcessResult:
     from dagster_project.assets.ingestion import ingestion_assets
     from dagster_project.assets.quality_checks import quality_checks
-    from dagster_project.resources import WarehouseResource
+    from dagster_project.orchestration.resources import WarehouseResource
 
     return dg.materialize(
         [*ingestion_assets, *quality_checks, downstream_of_orders],

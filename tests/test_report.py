@@ -20,8 +20,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from dagster_project import report
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
+from dagster_project.serve import report
 from models_ml.churn import decile_metrics
 from tests.headless_chromium import CHROMIUM, CHROMIUM_FLAGS
 

@@ -4,7 +4,7 @@ No Dagster run and no model training: the small generated export set is loaded i
 with the ingestion loader and dbt builds the project, first without any ml table (the score
 columns must be null and the marts still build), then, after the six ml.<table>_current tables
 were created here by hand with known values for a few customers (each over a history table
-holding an older run too, as dagster_project.model_store writes them), once more with
+holding an older run too, as dagster_project.core.model_store writes them), once more with
 `--select tag:scored`. A copy of the warehouse taken between the two runs is what the unscored
 check reads, so the tests do not depend on each other's order.
 """
@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
+from dagster_project.core.settings import Settings, load_settings
+from dagster_project.core.warehouse import connect_warehouse
 from dagster_project.ingestion import load_entity
-from dagster_project.settings import Settings, load_settings
-from dagster_project.warehouse import connect_warehouse
 from tests.pipeline import read_only, run_dbt
 
 pytestmark = pytest.mark.e2e
@@ -102,7 +102,7 @@ class Scores:
 
 
 def publish(connection: duckdb.DuckDBPyConnection, table: str, ddl: str, values: list[tuple]) -> None:
-    """A history table ml.<table> and the table of its latest run, as dagster_project.model_store writes them."""
+    """A history table ml.<table> and the table of its latest run, as dagster_project.core.model_store writes them."""
     connection.execute(f"create table ml.{table} ({ddl})")
     parameter_marks = ", ".join("?" for _ in ddl.split(","))  # one ? per column
     connection.executemany(f"insert into ml.{table} values ({parameter_marks})", values)

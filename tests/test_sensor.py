@@ -10,8 +10,8 @@ import dagster as dg
 from dagster_project.definitions import defs
 from dagster_project.ingestion.landing_watch import detect_landing_changes
 from dagster_project.ingestion.source_config import active_source_configs
-from dagster_project.resources import WarehouseResource
-from dagster_project.sensors import LANDING_SENSOR_NAME
+from dagster_project.orchestration.resources import WarehouseResource
+from dagster_project.orchestration.sensors import LANDING_SENSOR_NAME
 
 ORDERS = "order_id,customer_id,ordered_at\nO1,C1,2025-01-01\n"
 

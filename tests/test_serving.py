@@ -16,8 +16,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from dagster_project import pii
-from dagster_project.serving import publish_serving_file
+from dagster_project.serve import pii
+from dagster_project.serve.publish import publish_serving_file
 
 
 def _build_file(path: Path) -> None:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.settings import REPOSITORY_ROOT, load_settings
-from dagster_project.warehouse import connect_warehouse
+from dagster_project.core.settings import REPOSITORY_ROOT, load_settings
+from dagster_project.core.warehouse import connect_warehouse
 from tests.pipeline import run_dbt
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
 from dagster_project.ingestion import load_entity
 from dagster_project.ingestion.source_config import (
     BUILT_IN_CONFIG_DIR,

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
 from dagster_project.synthetic import GenerationSummary, generate_exports
 from dagster_project.synthetic.contact_truth import CONTACT_TRUTH_COLUMNS as CONTACT_COLUMNS
 from dagster_project.synthetic.vocabulary import COMMENT_ENDINGS, COMMENTS

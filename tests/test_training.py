@@ -10,9 +10,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from dagster_project import model_store
 from dagster_project.assets.models import ModelConfig, _reason_to_train, train_or_score
-from dagster_project.resources import WarehouseResource
+from dagster_project.core import model_store
+from dagster_project.orchestration.resources import WarehouseResource
 from models_ml import training
 from models_ml.recommend import fit_offer_model
 from tests.test_models import START, simulated_activity

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dagster_project.contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
 from dagster_project.ingestion.source_config import BUILT_IN_CONFIG_DIR
 
 TOOL_CONFIGS = ("shopify_style.yml", "etsy_style.yml", "hubspot_style.yml", "mailchimp_style.yml", "stripe_style.yml")

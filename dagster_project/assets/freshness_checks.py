@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from dagster_project.contracts import CONTRACTS, EntityContract
+from dagster_project.core.contracts import CONTRACTS, EntityContract
 from dagster_project.ingestion.freshness import DEFAULT_MAX_AGE_HOURS, EntityFreshness, entity_freshness
 from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs, mappings_for
-from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
 FRESHNESS_CHECK_NAME = "export_freshness"
 

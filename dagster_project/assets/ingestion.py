@@ -4,12 +4,12 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from dagster_project.contracts import CONTRACTS, EntityContract
+from dagster_project.core.contracts import CONTRACTS, EntityContract
 from dagster_project.ingestion import EntityLoadResult, load_entity
 from dagster_project.ingestion.landing_watch import landing_signatures, record_ingested_files
 from dagster_project.ingestion.ledger import next_load_time
 from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs, mappings_for
-from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
 
 def _describe(result: EntityLoadResult) -> dict[str, dg.MetadataValue | int]:

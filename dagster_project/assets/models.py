@@ -20,8 +20,8 @@ import duckdb
 import polars as pl
 from pydantic import Field
 
-from dagster_project import model_store
-from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.core import model_store
+from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from models_ml import churn, training
 from models_ml.features import LAPSED_AFTER_HORIZONS, email_events_needed_since, lapsed_after_days
 

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from dagster_project.contracts import CONTRACTS, EntityContract
+from dagster_project.core.contracts import CONTRACTS, EntityContract
 from dagster_project.ingestion.source_config import active_source_configs, mappings_for
+from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 from dagster_project.quality import SEVERE, SEVERITIES, EntityValidation, describe_suite, validate_entity
-from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
 
 def check_name(entity: str, severity: str) -> str:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from dagster_project.assets.serving import SERVING_ASSET_KEY
-from dagster_project.contracts import CONTRACTS
-from dagster_project.report import CHARTS, CheckOutcome, DataQualitySummary, EntityLoad, render_run_report
-from dagster_project.resources import WarehouseResource
+from dagster_project.core.contracts import CONTRACTS
+from dagster_project.orchestration.resources import WarehouseResource
+from dagster_project.serve.report import CHARTS, CheckOutcome, DataQualitySummary, EntityLoad, render_run_report
 
 RUN_REPORT_ASSET_KEY = dg.AssetKey(["reports", "run_report"])
 

@@ -5,10 +5,10 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from dagster_project.outbox import DATASETS, export_outbox
-from dagster_project.pii import masking_from_settings
-from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
-from dagster_project.serving import SERVING_STORAGE_VERSION, incremental_keys_from_manifest, publish_serving_file
+from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.serve.outbox import DATASETS, export_outbox
+from dagster_project.serve.pii import masking_from_settings
+from dagster_project.serve.publish import SERVING_STORAGE_VERSION, incremental_keys_from_manifest, publish_serving_file
 
 SERVING_ASSET_KEY = dg.AssetKey(["serving", "crm_duckdb"])
 OUTBOX_ASSET_KEY = dg.AssetKey(["serving", "outbox"])
@@ -32,7 +32,7 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         ),
     )
     def serving_file(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        from dagster_project.dbt_project import crm_dbt_project
+        from dagster_project.core.dbt_project import crm_dbt_project
 
         settings = warehouse.settings()
         manifest_path = crm_dbt_project().manifest_path

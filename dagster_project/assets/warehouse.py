@@ -14,14 +14,14 @@ from dagster_dbt import (
 )
 from pydantic import Field
 
-from dagster_project.dbt_project import (
+from dagster_project.core.dbt_project import (
     DBT_INVOCATIONS_KEPT,
     crm_dbt_project,
     keep_partial_parse,
     prune_invocation_folders,
     seed_partial_parse,
 )
-from dagster_project.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
 
 
 class CrmDbtTranslator(DagsterDbtTranslator):

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from dagster_project.contracts import DUCKDB_TYPES, EntityContract
-from dagster_project.warehouse import fetch_value, quote_identifier
+from dagster_project.core.contracts import DUCKDB_TYPES, EntityContract
+from dagster_project.core.warehouse import fetch_value, quote_identifier
 
 LEDGER_TABLE = "raw._file_ledger"
 QUARANTINE_TABLE = "raw._quarantine"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from dagster_project.contracts import Column, EntityContract
+from dagster_project.core.contracts import Column, EntityContract
 from dagster_project.ingestion.source_config import EntityMapping, LineItems
 
 IS_BAD = "__is_bad"

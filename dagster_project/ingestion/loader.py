@@ -20,7 +20,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project.contracts import EntityContract
+from dagster_project.core.contracts import EntityContract
+from dagster_project.core.warehouse import fetch_value, quote_identifier
 from dagster_project.ingestion.files import (
     CsvScratch,
     LandingFile,
@@ -51,7 +52,6 @@ from dagster_project.ingestion.validation import (
     ValidatedRows,
     validate_rows,
 )
-from dagster_project.warehouse import fetch_value, quote_identifier
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dagster_project.contracts import CONTRACTS, EntityContract
+from dagster_project.core.contracts import CONTRACTS, EntityContract
 from dagster_project.ingestion.files import (
     CsvScratch,
     UnreadableFileError,

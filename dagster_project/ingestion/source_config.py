@@ -62,7 +62,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dagster_project.contracts import CONTRACTS, ENTITIES
+from dagster_project.core.contracts import CONTRACTS, ENTITIES
 
 BUILT_IN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "source_configs"
 CANONICAL_CONFIG_PATH = BUILT_IN_CONFIG_DIR / "canonical.yml"

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from dagster_project.contracts import contract_for
+from dagster_project.core.contracts import contract_for
+from dagster_project.core.warehouse import fetch_value, quote_identifier
 from dagster_project.quality.suites import (
     DUPLICATE_SHARE_COLUMN,
     REFERENCES,
@@ -35,7 +36,6 @@ from dagster_project.quality.suites import (
     quarantined_rows_column,
     quarantined_share_metric,
 )
-from dagster_project.warehouse import fetch_value, quote_identifier
 
 if TYPE_CHECKING:
     import pandas as pd

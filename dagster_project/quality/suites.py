@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from dagster_project.contracts import EARLIEST_PLAUSIBLE_TIMESTAMP, EntityContract, contract_for
-from dagster_project.warehouse import quote_identifier
+from dagster_project.core.contracts import EARLIEST_PLAUSIBLE_TIMESTAMP, EntityContract, contract_for
+from dagster_project.core.warehouse import quote_identifier
 
 SEVERE = "severe"
 SOFT = "soft"

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
-from dagster_project.contracts import contract_for
+from dagster_project.core.contracts import contract_for
 from dagster_project.quality.data_docs_offline import make_data_docs_offline
 from dagster_project.quality.frames import (
     available_parents,

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPOSITORY_ROOT / "dbt"
 
 # DuckDB's settings for every connection of the pipeline (ingestion, checks, dbt, models,

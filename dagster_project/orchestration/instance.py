@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster_project.settings import Settings
+from dagster_project.core.settings import Settings
 
 # The first line marks the file as ours: `crm` rewrites such a file when this text changes, and
 # leaves a dagster.yaml without it (someone's own configuration) alone.

@@ -6,8 +6,8 @@ import dagster as dg
 
 from dagster_project.ingestion.landing_watch import detect_landing_changes, ingested_files
 from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs
-from dagster_project.resources import WarehouseResource
-from dagster_project.run_recovery import recover_abandoned_runs
+from dagster_project.orchestration.resources import WarehouseResource
+from dagster_project.orchestration.run_recovery import recover_abandoned_runs
 
 LANDING_SENSOR_NAME = "landing_files_sensor"
 

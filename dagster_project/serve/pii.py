@@ -42,8 +42,8 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.settings import Settings
-from dagster_project.warehouse import quote_identifier
+from dagster_project.core.settings import Settings
+from dagster_project.core.warehouse import quote_identifier
 
 PII_META_KEY = "pii"
 KINDS = ("email", "phone", "name", "identity", "free_text")
@@ -286,7 +286,7 @@ def comment_masked_columns(
             if kind == "free_text"
             else "Keyed hash of the normalised value: the same value gives the same token in every table"
         )
-        comment = f"pii masked: kind={kind}, key_id={masking.key_id}. {how} (dagster_project/pii.py)."
+        comment = f"pii masked: kind={kind}, key_id={masking.key_id}. {how} (dagster_project/serve/pii.py)."
         connection.execute(f"COMMENT ON COLUMN {table_sql}.{quote_identifier(name)} IS '{comment}'")
     return list(declared)
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import duckdb
 
-from dagster_project.settings import Settings
+from dagster_project.core.settings import Settings
 
 
 @contextmanager

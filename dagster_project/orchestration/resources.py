@@ -6,9 +6,9 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
-from dagster_project.settings import Settings, load_settings
-from dagster_project.transient_errors import explain_lock, transient_cause
-from dagster_project.warehouse import connect_warehouse
+from dagster_project.core.settings import Settings, load_settings
+from dagster_project.core.warehouse import connect_warehouse
+from dagster_project.orchestration.transient_errors import explain_lock, transient_cause
 
 # Every asset that writes the build DuckDB file is in this pool; the instance limits it to 1
 # because DuckDB allows a single writing process.

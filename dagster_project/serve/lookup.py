@@ -33,7 +33,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from dagster_project import pii
+from dagster_project.serve import pii
 
 RECENT_INTERACTIONS = 10
 TOP_OFFERS = 5

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project.warehouse import quote_identifier
+from dagster_project.core.warehouse import quote_identifier
 from models_ml.features import EMAIL_EVENT_TYPES, CustomerActivity
 from models_ml.training import ModelRun
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from dagster_project.settings import DBT_PROJECT_DIR, REPOSITORY_ROOT
+from dagster_project.core.settings import DBT_PROJECT_DIR, REPOSITORY_ROOT
 
 # What the manifest is parsed from: a newer one of these means the manifest is out of date.
 PROJECT_SOURCES = (DBT_PROJECT_DIR, REPOSITORY_ROOT / "seeds")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from dagster_project.progress import RunProgress
-from dagster_project.settings import Settings
+from dagster_project.core.settings import Settings
+from dagster_project.orchestration.progress import RunProgress
 
 SUMMARY_SCHEMAS = ("raw", "marts", "ml")
 

@@ -41,8 +41,8 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project import pii
-from dagster_project.warehouse import quote_identifier
+from dagster_project.core.warehouse import quote_identifier
+from dagster_project.serve import pii
 
 SERVING_STORAGE_VERSION = "v1.4.0"
 SERVING_ALIAS = "serving_copy"
