@@ -12,7 +12,7 @@ from dagster_project.core.settings import REPOSITORY_ROOT
 # Bottom to top: a package may import its own modules and those of the layers below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("core",),
-    ("ingestion", "quality", "synthetic"),
+    ("ingestion", "quality", "synthetic", "modelling"),
     ("serve",),
     ("orchestration",),
     ("assets",),
@@ -23,18 +23,23 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 LAYER_OF = {package: level for level, packages in enumerate(LAYERS) for package in packages}
 # Plain Python: testable and usable without Dagster (core's dbt project is the one exception:
 # it is dagster-dbt's description of the dbt project).
-WITHOUT_DAGSTER = ("ingestion", "quality", "synthetic", "serve", "core")
+WITHOUT_DAGSTER = ("ingestion", "quality", "synthetic", "modelling", "serve", "core")
 DAGSTER_ALLOWED = {"dagster_project/core/dbt_project.py"}
 
 
-def imported_modules(path: Path) -> list[str]:
+def imported_modules(path: Path, root: Path = REPOSITORY_ROOT) -> list[str]:
+    """Every module the file imports, relative imports resolved (``from ..contracts`` in
+    dagster_project/synthetic/writer.py is dagster_project.contracts)."""
+    package = list(path.relative_to(root).with_suffix("").parts[:-1])
     modules = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "dagster_project":
-                modules.extend(f"dagster_project.{alias.name}" for alias in node.names)
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if node.module is None or module == "dagster_project":  # from . import x: x is a module
+                modules.extend(f"{module}.{alias.name}" for alias in node.names)
             else:
-                modules.append(node.module)
+                modules.append(module)
         elif isinstance(node, ast.Import):
             modules.extend(alias.name for alias in node.names)
     return modules
@@ -53,7 +58,7 @@ def upward_imports(root: Path = REPOSITORY_ROOT) -> list[str]:
     upward = []
     for path in project_modules(root):
         source = package_of(path, root)
-        for module in imported_modules(path):
+        for module in imported_modules(path, root):
             parts = module.split(".")
             if parts[0] != "dagster_project" or len(parts) < 2:
                 continue
@@ -71,13 +76,13 @@ def dagster_imports(root: Path = REPOSITORY_ROOT) -> list[str]:
             continue
         offenders.extend(
             f"{relative} imports {module}"
-            for module in imported_modules(path)
+            for module in imported_modules(path, root)
             if module.split(".")[0] in ("dagster", "dagster_dbt")
         )
     for path in sorted((root / "models_ml").rglob("*.py")):
         offenders.extend(
             f"{path.relative_to(root).as_posix()} imports {module}"
-            for module in imported_modules(path)
+            for module in imported_modules(path, root)
             if module.split(".")[0] in ("dagster", "dagster_dbt", "dagster_project")
         )
     return offenders
@@ -102,11 +107,16 @@ def test_the_rules_catch_upward_and_dagster_imports(tmp_path):
     (tmp_path / "dagster_project" / "ingestion" / "bad.py").write_text(
         "import dagster\n\ndef f():\n    from dagster_project.serve.publish import publish\n"
     )
+    (tmp_path / "dagster_project" / "synthetic").mkdir()
+    (tmp_path / "dagster_project" / "synthetic" / "relative.py").write_text("from ..serve.pii import mask\n")
     (tmp_path / "dagster_project" / "serve").mkdir()
     (tmp_path / "dagster_project" / "serve" / "fine.py").write_text("from dagster_project.core import settings\n")
     (tmp_path / "models_ml").mkdir()
     (tmp_path / "models_ml" / "model.py").write_text("from dagster_project.core.settings import Settings\n")
-    assert upward_imports(tmp_path) == ["dagster_project/ingestion/bad.py imports dagster_project.serve.publish"]
+    assert upward_imports(tmp_path) == [
+        "dagster_project/ingestion/bad.py imports dagster_project.serve.publish",
+        "dagster_project/synthetic/relative.py imports dagster_project.serve.pii",
+    ]
     assert dagster_imports(tmp_path) == [
         "dagster_project/ingestion/bad.py imports dagster",
         "models_ml/model.py imports dagster_project.core.settings",

@@ -8,8 +8,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from dagster_project.runner import run_full_pipeline
 from dagster_project.orchestration.summary import table_counts
+from dagster_project.runner import run_full_pipeline
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 
 from dagster_project.core.settings import Settings, load_settings
-from dagster_project.runner import run_full_pipeline
 from dagster_project.orchestration.summary import table_counts
+from dagster_project.runner import run_full_pipeline
 
 pytestmark = pytest.mark.e2e
 

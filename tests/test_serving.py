@@ -307,7 +307,7 @@ def test_a_failed_run_publishes_nothing(small_export, data_dir_settings, tmp_pat
     """A step failing halfway (the churn model, after ingestion and dbt succeeded with new data)
     stops everything downstream: the serving file, the outbox and the scored marts stay as the
     last successful run left them."""
-    from dagster_project.assets import models as model_assets_module
+    from dagster_project.modelling import lifecycle
     from dagster_project.runner import run_full_pipeline
 
     settings = data_dir_settings
@@ -317,14 +317,14 @@ def test_a_failed_run_publishes_nothing(small_export, data_dir_settings, tmp_pat
     serving_bytes = settings.serving_path.read_bytes()
     outbox_before = {path: path.read_bytes() for path in settings.outbox_dir.rglob("*") if path.is_file()}
 
-    real_train_or_score = model_assets_module.train_or_score
+    real_train_or_score = lifecycle.train_or_score
 
-    def churn_breaks(log, run_id, config, warehouse, connection, model_name, *args, **kwargs):
+    def churn_breaks(log, run_id, policy, models_dir, connection, model_name, *args, **kwargs):
         if model_name == "churn":
             raise RuntimeError("simulated failure while scoring churn")
-        return real_train_or_score(log, run_id, config, warehouse, connection, model_name, *args, **kwargs)
+        return real_train_or_score(log, run_id, policy, models_dir, connection, model_name, *args, **kwargs)
 
-    monkeypatch.setattr(model_assets_module, "train_or_score", churn_breaks)
+    monkeypatch.setattr(lifecycle, "train_or_score", churn_breaks)
     shutil.move(waiting, held_back)
     second = run_full_pipeline(settings)
 

@@ -10,9 +10,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from dagster_project.assets.models import ModelConfig, _reason_to_train, train_or_score
 from dagster_project.core import model_store
-from dagster_project.orchestration.resources import WarehouseResource
+from dagster_project.core.settings import load_settings
+from dagster_project.modelling.lifecycle import RetrainPolicy, reason_to_train, train_or_score
 from models_ml import training
 from models_ml.recommend import fit_offer_model
 from tests.test_models import START, simulated_activity
@@ -30,12 +30,12 @@ def _published(tmp_path, data_end: datetime, artefact: bool = True) -> dict:
 @pytest.mark.parametrize(
     ("config", "published_days_before", "artefact", "expected"),
     [
-        (ModelConfig(retrain=True), 0, True, "retraining was requested"),
-        (ModelConfig(), None, True, "no model has been published yet"),
-        (ModelConfig(), 0, False, "artefact of churn-v1 is missing"),
-        (ModelConfig(), 8, True, "8 days before this analysis date (max 7)"),
-        (ModelConfig(max_model_age_days=10), 8, True, None),
-        (ModelConfig(), 7, True, None),
+        (RetrainPolicy(retrain=True), 0, True, "retraining was requested"),
+        (RetrainPolicy(), None, True, "no model has been published yet"),
+        (RetrainPolicy(), 0, False, "artefact of churn-v1 is missing"),
+        (RetrainPolicy(), 8, True, "8 days before this analysis date (max 7)"),
+        (RetrainPolicy(max_model_age_days=10), 8, True, None),
+        (RetrainPolicy(), 7, True, None),
     ],
 )
 def test_a_model_is_retrained_only_when_asked_missing_or_stale(
@@ -46,7 +46,7 @@ def test_a_model_is_retrained_only_when_asked_missing_or_stale(
         if published_days_before is None
         else _published(tmp_path, CUTOFF - timedelta(days=published_days_before), artefact)
     )
-    reason = _reason_to_train(config, published, CUTOFF)
+    reason = reason_to_train(config, published, CUTOFF)
     if expected is None:
         assert reason is None
     else:
@@ -57,25 +57,25 @@ def test_a_published_model_of_an_older_family_is_retrained(tmp_path):
     """Its artefact may read other features than the code computes now (the churn model gained one)."""
     published = _published(tmp_path, CUTOFF, artefact=True)
     published["model_version"] = "churn-calibrated_logistic_v2-20260101"
-    reason = _reason_to_train(ModelConfig(), published, CUTOFF, model_family="calibrated_logistic_v3")
+    reason = reason_to_train(RetrainPolicy(), published, CUTOFF, model_family="calibrated_logistic_v3")
     assert reason is not None and "not of the current family calibrated_logistic_v3" in reason
     published["model_version"] = "churn-calibrated_logistic_v3-20260101"
-    assert _reason_to_train(ModelConfig(), published, CUTOFF, model_family="calibrated_logistic_v3") is None
+    assert reason_to_train(RetrainPolicy(), published, CUTOFF, model_family="calibrated_logistic_v3") is None
 
 
 def test_train_then_score_with_the_published_model_then_retrain_when_stale(tmp_path):
     activity = simulated_activity(customers=400)
-    warehouse = WarehouseResource(data_dir=str(tmp_path))
-    warehouse.settings().warehouse_path.parent.mkdir(parents=True)
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path)})
+    settings.warehouse_path.parent.mkdir(parents=True)
     log = logging.getLogger("test_training")
 
     def step(cutoff: datetime):
-        with duckdb.connect(str(warehouse.settings().warehouse_path)) as connection:
+        with duckdb.connect(str(settings.warehouse_path)) as connection:
             outcome = train_or_score(
                 log,
                 "test-run",
-                ModelConfig(),
-                warehouse,
+                RetrainPolicy(),
+                settings.models_dir,
                 connection,
                 "churn",
                 cutoff,
@@ -172,18 +172,18 @@ def test_model_store_reads_back_the_published_run_with_its_metrics(tmp_path):
 
 
 def test_data_that_cannot_support_a_model_is_a_verdict_not_a_failed_run(tmp_path):
-    warehouse = WarehouseResource(data_dir=str(tmp_path))
-    warehouse.settings().warehouse_path.parent.mkdir(parents=True)
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path)})
+    settings.warehouse_path.parent.mkdir(parents=True)
 
     def train(now: datetime) -> training.TrainedModel:
         raise ValueError("no purchases before 2026-04-02: nothing to learn the offers from")
 
-    with duckdb.connect(str(warehouse.settings().warehouse_path)) as connection:
+    with duckdb.connect(str(settings.warehouse_path)) as connection:
         outcome = train_or_score(
             logging.getLogger("test_training"),
             "test-run",
-            ModelConfig(),
-            warehouse,
+            RetrainPolicy(),
+            settings.models_dir,
             connection,
             "next_best_offer",
             CUTOFF,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
 from .campaigns import plan_campaigns
 from .catalogue import SEGMENTS, build_catalogue
 from .customers import generate_customers

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ..contracts import EMAIL_EVENT_TYPES
+from dagster_project.core.contracts import EMAIL_EVENT_TYPES
 from .campaigns import TARGETED_SHARE, CampaignPlan
 from .contact_truth import contact_truth
 from .customers import NEVER, CustomerChunk, churn_risk

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from ..contracts import CONTRACTS
+from dagster_project.core.contracts import CONTRACTS
 
 TEMPORARY_SUFFIX = ".partial"
 
