@@ -162,3 +162,30 @@ def test_the_readme_python_snippet_runs(serving_file, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "churn_probability" in result.stdout and "shape: (10, 3)" in result.stdout
+
+
+def test_mart_descriptions_are_in_the_serving_file_where_bi_tools_read_them(serving_file):
+    """dbt's descriptions (persist_docs) reach the catalog of the served file: duckdb_tables() and
+    duckdb_columns(), which DBeaver, Metabase and Superset show beside each table and column."""
+    import yaml
+
+    documented = yaml.safe_load((REPOSITORY_ROOT / "dbt" / "models" / "marts" / "_marts.yml").read_text())["models"]
+    with duckdb.connect(str(serving_file), read_only=True) as connection:
+        tables = dict(
+            connection.execute("select table_name, comment from duckdb_tables() where schema_name = 'marts'").fetchall()
+        )
+        columns = {
+            (table, column): comment
+            for table, column, comment in connection.execute(
+                "select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts'"
+            ).fetchall()
+        }
+    wrong = []
+    for model in documented:
+        if (tables.get(model["name"]) or "").strip() != model["description"].strip():
+            wrong.append(f"table {model['name']}: {tables.get(model['name'])!r}")
+        for column in model.get("columns", []):
+            found = columns.get((model["name"], column["name"]))
+            if column.get("description") and (found or "").strip() != column["description"].strip():
+                wrong.append(f"column {model['name']}.{column['name']}: {found!r}")
+    assert len(documented) >= 20 and not wrong, "\n".join(wrong[:20])

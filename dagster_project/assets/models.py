@@ -7,7 +7,6 @@ the latest trained model beat its baseline (not blocking: the scores dbt joins a
 published ones, so a held-back model leaves them current).
 """
 
-
 import dagster as dg
 from pydantic import Field
 

@@ -276,9 +276,15 @@ def masked_select_list(masking: PiiMasking | None, schema: str, relation: str) -
 
 
 def comment_masked_columns(
-    connection: duckdb.DuckDBPyConnection, table_sql: str, masking: PiiMasking, schema: str, relation: str
+    connection: duckdb.DuckDBPyConnection,
+    table_sql: str,
+    masking: PiiMasking,
+    schema: str,
+    relation: str,
+    descriptions: dict[str, str] | None = None,
 ) -> list[str]:
-    """Mark each masked column in the file's catalog (what analysts see, what the lookup reads)."""
+    """Mark each masked column in the file's catalog (what analysts see, what the lookup reads),
+    followed by the column's description, if it has one."""
     declared = masking.columns_of(schema, relation)
     for name, kind in declared.items():
         how = (
@@ -287,8 +293,16 @@ def comment_masked_columns(
             else "Keyed hash of the normalised value: the same value gives the same token in every table"
         )
         comment = f"pii masked: kind={kind}, key_id={masking.key_id}. {how} (dagster_project/serve/pii.py)."
-        connection.execute(f"COMMENT ON COLUMN {table_sql}.{quote_identifier(name)} IS '{comment}'")
+        description = (descriptions or {}).get(name)
+        if description:
+            comment += f" {description}"
+        connection.execute(f"COMMENT ON COLUMN {table_sql}.{quote_identifier(name)} IS {sql_text(comment)}")
     return list(declared)
+
+
+def sql_text(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

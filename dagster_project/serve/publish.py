@@ -160,7 +160,10 @@ def publish_serving_file(
                     connection.execute(f"DROP TABLE {target}")
             if written is None:
                 connection.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {source}")
-            masked = pii.comment_masked_columns(connection, target, masking, schema, name) if masking else []
+            descriptions = _copy_descriptions(connection, schema, name, target)
+            masked = (
+                pii.comment_masked_columns(connection, target, masking, schema, name, descriptions) if masking else []
+            )
             rows = connection.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
             published.append(PublishedTable(schema, name, int(rows), tuple(masked), written))
         connection.execute(f"CHECKPOINT {SERVING_ALIAS}")
@@ -263,6 +266,28 @@ def _update_in_place(
             f"ON stale.{key_sql} = built.{key_sql})"
         )
     return int(changed)
+
+
+def _copy_descriptions(connection: duckdb.DuckDBPyConnection, schema: str, name: str, target: str) -> dict[str, str]:
+    """Carry the build table's description and column descriptions (dbt's persist_docs) over to
+    the served copy, where BI tools read them. Returns the column descriptions."""
+    table_comment = connection.execute(
+        "select comment from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()
+    if table_comment and table_comment[0][0]:
+        connection.execute(f"COMMENT ON TABLE {target} IS {pii.sql_text(table_comment[0][0])}")
+    columns = dict(
+        connection.execute(
+            "select column_name, comment from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = ? and comment is not null and comment <> ''",
+            [schema, name],
+        ).fetchall()
+    )
+    for column, comment in columns.items():
+        connection.execute(f"COMMENT ON COLUMN {target}.{quote_identifier(column)} IS {pii.sql_text(comment)}")
+    return columns
 
 
 def _column_types(connection: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:

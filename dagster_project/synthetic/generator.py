@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.core.contracts import CONTRACTS
+
 from .campaigns import plan_campaigns
 from .catalogue import SEGMENTS, build_catalogue
 from .customers import generate_customers

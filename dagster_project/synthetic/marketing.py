@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.core.contracts import EMAIL_EVENT_TYPES
+
 from .campaigns import TARGETED_SHARE, CampaignPlan
 from .contact_truth import contact_truth
 from .customers import NEVER, CustomerChunk, churn_risk

@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.core.contracts import CONTRACTS
+
 from .catalogue import SEGMENTS
 from .formats import money_text, pick_text, timestamp_text
 from .purchases import EXTRA_LINES_MEAN, EXTRA_UNITS_MEAN, MAX_LINES, REFUND_RATE, SEGMENT_MONTHLY_ORDERS

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.core.contracts import ORDER_STATUSES, SALES_CHANNELS
+
 from .campaigns import CampaignPlan
 from .catalogue import Catalogue
 from .customers import CHANNEL_PREFERENCE, CustomerChunk, churn_risk

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.core.contracts import TICKET_CHANNELS, TICKET_PRIORITIES, TICKET_STATUSES
+
 from .contact_truth import contact_truth
 from .customers import DECLINE_DAYS, NEVER, CustomerChunk, churn_risk, spell_like_marketing
 from .formats import identifiers, nullable_seconds, pick_text, timestamp_text
