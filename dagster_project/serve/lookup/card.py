@@ -1,0 +1,140 @@
+"""Everything the card shows about one customer, read from the serving file."""
+
+from __future__ import annotations
+
+import duckdb
+
+from dagster_project.serve.lookup.find import (
+    RECENT_INTERACTIONS,
+    TOP_OFFERS,
+    CustomerCard,
+    Match,
+    masked_email_key_id,
+    records,
+)
+from dagster_project.serve.lookup.values import money, number, percent, yes_no
+
+
+def load_card(
+    connection: duckdb.DuckDBPyConnection,
+    match: Match,
+    recent_interactions: int = RECENT_INTERACTIONS,
+    top_offers: int = TOP_OFFERS,
+) -> CustomerCard:
+    customer = [match.customer_id]
+    (row,) = records(
+        connection,
+        """
+        select
+            d.customer_id, d.full_name, d.email_normalized as email, d.phone, d.company_name, d.segment,
+            d.country_code, d.city, d.created_at, d.lead_source, d.linked_identity_count,
+            c.first_order_at, c.last_order_at, c.recency_days, c.lifetime_order_count, c.lifetime_revenue_usd,
+            c.average_order_value_usd, c.rfm_score, c.rfm_segment, c.behaviour_segment_name,
+            c.behaviour_segment_description, c.ticket_count, c.open_tickets, c.average_satisfaction_score,
+            c.email_open_rate, c.last_touch_at, s.has_unsubscribed_from_email, c.churn_status,
+            c.churn_probability, c.churn_risk_band, c.churn_reason_1, c.churn_reason_2, c.churn_reason_3,
+            c.churn_model_version, c.clv_usd, c.p_alive, c.expected_purchases_next_12_months, s.value_tier,
+            c.clv_model_version, c.as_of_date
+        from marts.dim_customers d
+        left join marts.customer_360 c using (customer_id)
+        left join marts.crm_sync_customers s using (customer_id)
+        where d.customer_id = ?
+        """,
+        customer,
+    )
+    card = CustomerCard(
+        customer_id=match.customer_id,
+        matched_by=match.matched_by,
+        is_masked=masked_email_key_id(connection) is not None,
+        profile={
+            "Name": row["full_name"],
+            "Email": row["email"],
+            "Phone": row["phone"],
+            "Company": row["company_name"],
+            "Segment": row["segment"],
+            "Location": ", ".join(part for part in (row["city"], row["country_code"]) if part) or None,
+            "Customer since": row["created_at"],
+            "Lead source": row["lead_source"],
+            "First order": row["first_order_at"],
+            "Last order": row["last_order_at"],
+            "Days since last order": row["recency_days"],
+            "Orders": row["lifetime_order_count"],
+            "Lifetime revenue": money(row["lifetime_revenue_usd"]),
+            "Average order": money(row["average_order_value_usd"]),
+            "RFM segment": f"{row['rfm_segment']} ({row['rfm_score']})" if row["rfm_segment"] else None,
+            "Behaviour segment": row["behaviour_segment_name"],
+            "Tickets (open)": f"{row['ticket_count'] or 0} ({row['open_tickets'] or 0} open)",
+            "Average satisfaction": number(row["average_satisfaction_score"], 2),
+            "Email open rate": percent(row["email_open_rate"]),
+            "Unsubscribed from email": yes_no(row["has_unsubscribed_from_email"]),
+            "Last touch": row["last_touch_at"],
+            "Linked source identities": row["linked_identity_count"],
+            "Data as of": row["as_of_date"],
+        },
+        churn={
+            "status": row["churn_status"],
+            "probability": row["churn_probability"],
+            "band": row["churn_risk_band"],
+            "reasons": [row[f"churn_reason_{n}"] for n in (1, 2, 3) if row[f"churn_reason_{n}"]],
+            "model_version": row["churn_model_version"],
+        },
+        value={
+            "clv_usd": row["clv_usd"],
+            "p_alive": row["p_alive"],
+            "expected_purchases_next_12_months": row["expected_purchases_next_12_months"],
+            "value_tier": row["value_tier"],
+            "model_version": row["clv_model_version"],
+        },
+    )
+    card.interactions_by_channel = records(
+        connection,
+        """
+        select interaction_channel as channel, count(*) as interactions, max(occurred_at) as last_at
+        from marts.fct_interactions where customer_id = ? group by all order by last_at desc
+        """,
+        customer,
+    )
+    card.recent_interactions = records(
+        connection,
+        """
+        select occurred_at, interaction_channel as channel, interaction_type as type, source_record_id,
+               revenue_usd, satisfaction_score
+        from marts.fct_interactions where customer_id = ?
+        order by occurred_at desc, interaction_id desc limit ?
+        """,
+        [*customer, recent_interactions],
+    )
+    card.open_tickets = records(
+        connection,
+        """
+        select ticket_id, created_at, status, priority, category, channel, agent_id,
+               is_first_response_sla_breached or is_resolution_sla_breached as sla_breached
+        from marts.fct_tickets where customer_id = ? and is_open order by created_at desc
+        """,
+        customer,
+    )
+    # A model publishes its _current table only once it beats its baseline: a young warehouse may have none.
+    card.offers = (
+        records(
+            connection,
+            """
+        select o.offer_rank, o.product_id, p.product_name, p.category, o.score, o.reason
+        from ml.next_best_offers_current o left join marts.dim_products p using (product_id)
+        where o.customer_id = ? order by o.offer_rank limit ?
+        """,
+            [*customer, top_offers],
+        )
+        if _exists(connection, "ml", "next_best_offers_current")
+        else []
+    )
+    return card
+
+
+def _exists(connection: duckdb.DuckDBPyConnection, schema: str, relation: str) -> bool:
+    return bool(
+        connection.execute(
+            "select 1 from information_schema.tables where table_catalog = current_database() "
+            "and table_schema = ? and table_name = ?",
+            [schema, relation],
+        ).fetchall()
+    )
