@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -193,3 +194,32 @@ def test_data_that_cannot_support_a_model_is_a_verdict_not_a_failed_run(tmp_path
         run = model_store.latest_run(connection, "next_best_offer")
     assert outcome.trained and not outcome.published and outcome.scores == {}
     assert not run["is_published"] and "nothing to learn the offers from" in run["verdict"]
+
+
+def test_a_published_artefact_that_cannot_be_read_is_retrained_not_a_failed_night(tmp_path):
+    activity = simulated_activity(customers=400)
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path)})
+    settings.warehouse_path.parent.mkdir(parents=True)
+
+    def step():
+        with duckdb.connect(str(settings.warehouse_path)) as connection:
+            return train_or_score(
+                logging.getLogger("test_training"),
+                "test-run",
+                RetrainPolicy(),
+                settings.models_dir,
+                connection,
+                "churn",
+                CUTOFF,
+                train=lambda now: training.train_churn(activity, CUTOFF, now),
+                score=lambda model: training.score_churn(model, activity, CUTOFF),
+            )
+
+    first = step()
+    assert first.trained and first.published
+    # A later release moved a class the pickle names, or the file was cut short.
+    Path(first.artefact_path).write_bytes(b"\x80\x04\x95 not a whole pickle")
+    second = step()
+    assert second.trained and second.published
+    assert f"the artefact of {first.model_version} cannot be read" in second.message
+    assert model_store.load_artefact(second.artefact_path) is not None  # written anew

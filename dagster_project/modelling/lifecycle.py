@@ -114,10 +114,17 @@ def train_or_score(
     now = now_utc()
     published = model_store.latest_run(connection, model_name, published_only=True)
     reason = always_train or reason_to_train(policy, published, cutoff, model_family)
+    model = None
+    if reason is None:
+        assert published is not None
+        try:
+            model = model_store.load_artefact(published["artefact_path"])
+        except Exception as error:  # an artefact written by other code (a class moved, a file cut short)
+            reason = f"the artefact of {published['model_version']} cannot be read ({type(error).__name__}: {error})"
     if reason is None:
         assert published is not None
         log.info(f"{model_name}: scoring with the published model {published['model_version']}")
-        scores = score(model_store.load_artefact(published["artefact_path"]))
+        scores = score(model)
         model_store.record_scores(connection, published["model_version"], scores, scored_at=now)
         return ModelOutcome(
             model_version=published["model_version"],
