@@ -169,7 +169,11 @@ def test_mart_descriptions_are_in_the_serving_file_where_bi_tools_read_them(serv
     duckdb_columns(), which DBeaver, Metabase and Superset show beside each table and column."""
     import yaml
 
-    documented = yaml.safe_load((REPOSITORY_ROOT / "dbt" / "models" / "marts" / "_marts.yml").read_text())["models"]
+    documented = [
+        model
+        for path in sorted((REPOSITORY_ROOT / "dbt" / "models" / "marts").rglob("*.yml"))
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models", [])
+    ]
     with duckdb.connect(str(serving_file), read_only=True) as connection:
         tables = dict(
             connection.execute("select table_name, comment from duckdb_tables() where schema_name = 'marts'").fetchall()

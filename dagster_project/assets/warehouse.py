@@ -38,6 +38,8 @@ class CrmDbtTranslator(DagsterDbtTranslator):
             return dbt_resource_props["fqn"][1]  # the folder: staging, intermediate or marts
         if dbt_resource_props["resource_type"] == "seed":
             return "reference_data"
+        if dbt_resource_props["resource_type"] == "snapshot":
+            return "history"  # the customer history (SCD2), beside the marts it is built from
         return super().get_group_name(dbt_resource_props)
 
 

@@ -1,7 +1,7 @@
 """Personal data in the serving file: which columns hold it, and the keyed mask that replaces it.
 
 Which columns: declared where dbt users document columns, in the marts' yml
-(``dbt/models/marts/_marts.yml``), as ``config: meta: {pii: <kind>}`` on the column, and read
+(the yml beside each mart in ``dbt/models/marts/``), as ``config: meta: {pii: <kind>}`` on the column, and read
 from the dbt manifest. Kinds and how a value is normalised before it is hashed (so that the same
 person gives the same token whatever table or spelling the value comes from):
 
