@@ -37,6 +37,14 @@ def test_every_asset_is_in_one_connected_graph():
     # dbt tests and the Great Expectations suites are asset checks on their tables.
     check_keys = {(key.asset_key, key.name) for key in graph.asset_check_keys}
     assert (dg.AssetKey(["marts", "fct_orders"]), "unique_fct_orders_order_id") in check_keys
+    # Reconciliations across tables are checks too, on the table they vouch for.
+    for model, test in (
+        ("dim_customers", "assert_dim_customers_order_counts_match_fct_orders"),
+        ("fct_orders", "assert_fct_orders_total_matches_staging"),
+        ("sales_monthly", "assert_sales_marts_reconcile_with_fct_orders"),
+        ("support_kpis_daily", "assert_support_backlog_matches_open_tickets"),
+    ):
+        assert (dg.AssetKey(["marts", model]), test) in check_keys
     for entity in ENTITIES:
         assert (dg.AssetKey(["raw", entity]), f"{entity}_severe_expectations") in check_keys
         assert (dg.AssetKey(["raw", entity]), f"{entity}_soft_expectations") in check_keys

@@ -1,3 +1,6 @@
+-- A reconciliation across tables, shown in Dagster as a check on dim_customers.
+{{ config(meta={'dagster': {'ref': {'name': 'dim_customers'}}}) }}
+
 -- Every order is counted once in the customer dimension: the sum of lifetime_order_count and
 -- lifetime_revenue_usd over customers equals the order fact's count (refund records aside) and net
 -- revenue (refunds taken off).

@@ -1,3 +1,6 @@
+-- A reconciliation across tables, shown in Dagster as a check on fct_orders.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_orders'}}}) }}
+
 -- The order fact neither loses nor multiplies orders: its count and total amount equal those of
 -- the deduplicated staging orders. Returns a row (fails) when they differ.
 

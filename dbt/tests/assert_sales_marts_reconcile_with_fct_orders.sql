@@ -1,3 +1,6 @@
+-- A reconciliation across tables, shown in Dagster as a check on sales_monthly.
+{{ config(meta={'dagster': {'ref': {'name': 'sales_monthly'}}}) }}
+
 -- sales_daily and sales_monthly count every order, every refund and every dollar of net revenue
 -- of fct_orders placed on or before the analysis date, once. Returns a row per mart that differs.
 

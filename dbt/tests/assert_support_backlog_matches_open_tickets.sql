@@ -1,3 +1,6 @@
+-- A reconciliation across tables, shown in Dagster as a check on support_kpis_daily.
+{{ config(meta={'dagster': {'ref': {'name': 'support_kpis_daily'}}}) }}
+
 -- The backlog of support_kpis_daily on the analysis date (summed over channels and priorities)
 -- equals the tickets fct_tickets says are open at the end of that day. Returns a row when not.
 
