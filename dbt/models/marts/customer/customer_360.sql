@@ -3,12 +3,12 @@
 -- One row per customer: the current state as of the analysis date, in one place. Orders and
 -- margins (revenue-generating orders; profitability from customer_profitability), email
 -- engagement, support, the latest touch per channel, the RFM segment, and what the Python
--- models published last (the ml.*_current tables): churn score and reasons, lifetime value,
--- the best next offer, the behavioural segment and the sentiment of the customer's feedback.
+-- models published last (int_customer_scores__current): churn score and reasons, lifetime
+-- value, the best next offer, the behavioural segment and the sentiment of the customer's feedback.
 --
 -- Tagged `scored`: the Dagster run builds it after the models have scored. In a plain
--- `dbt build` the ml views exist once a first `crm build` has run the models; until a view
--- exists the model still builds and its columns are null (macro current_scores).
+-- `dbt build` the ml tables exist once a first `crm build` has run the models; until then
+-- the score columns are null (macro current_scores, in int_customer_scores__current).
 
 with
 
@@ -60,65 +60,9 @@ analysis as (
 
 ),
 
-churn_scores as (
+scores as (
 
-    {{ current_scores('churn_scores_current', {
-        'customer_id': 'varchar',
-        'churn_status': 'varchar',
-        'churn_probability': 'double',
-        'churn_risk_band': 'varchar',
-        'churn_reason_1': 'varchar',
-        'churn_reason_2': 'varchar',
-        'churn_reason_3': 'varchar',
-        'model_version': 'varchar',
-        'scored_at': 'timestamp',
-    }) }}
-
-),
-
-clv_scores as (
-
-    {{ current_scores('clv_scores_current', {
-        'customer_id': 'varchar',
-        'p_alive': 'double',
-        'expected_purchases': 'double',
-        'clv': 'double',
-        'model_version': 'varchar',
-    }) }}
-
-),
-
-next_best_offers as (
-
-    {{ current_scores('next_best_offers_current', {
-        'customer_id': 'varchar',
-        'offer_rank': 'integer',
-        'product_id': 'varchar',
-        'reason': 'varchar',
-        'model_version': 'varchar',
-    }) }}
-
-),
-
-behaviour_segments as (
-
-    {{ current_scores('customer_segments_current', {
-        'customer_id': 'varchar',
-        'segment_id': 'bigint',
-        'segment_name': 'varchar',
-        'segment_description': 'varchar',
-        'model_version': 'varchar',
-    }) }}
-
-),
-
-feedback_scores as (
-
-    {{ current_scores('feedback_scores_current', {
-        'customer_id': 'varchar',
-        'occurred_at': 'timestamp',
-        'sentiment_score': 'double',
-    }) }}
+    select * from {{ ref('int_customer_scores__current') }}
 
 ),
 
@@ -197,42 +141,6 @@ customer_surveys as (
 
 ),
 
-top_offers as (
-
-    -- The customer's best offer: the row of offer rank 1 of the current run, with its product
-    -- name from the catalogue (null when the product is no longer in it).
-    select
-        next_best_offers.customer_id,
-        next_best_offers.product_id,
-        products.product_name,
-        next_best_offers.reason,
-        next_best_offers.model_version
-
-    from next_best_offers
-    left join products
-        on next_best_offers.product_id = products.product_id
-    where next_best_offers.offer_rank = 1
-
-),
-
-customer_feedback as (
-
-    -- Like every other "as of" column: feedback given on or before the analysis date only (the
-    -- feedback model may have scored later items when CRM_ANALYSIS_DATE looks back in time).
-    -- Items without text (tickets) have no sentiment and do not count.
-    select
-        feedback_scores.customer_id,
-        avg(feedback_scores.sentiment_score) as average_feedback_sentiment
-
-    from feedback_scores
-    cross join analysis
-    where
-        feedback_scores.customer_id is not null
-        and feedback_scores.occurred_at < analysis.analysis_cutoff_at
-    group by feedback_scores.customer_id
-
-),
-
 final as (
 
     select
@@ -288,35 +196,36 @@ final as (
         -- segments and scores
         rfm.rfm_score,
         rfm.rfm_segment,
-        churn_scores.churn_status,
-        churn_scores.churn_probability,
-        churn_scores.churn_risk_band,
-        churn_scores.churn_reason_1,
-        churn_scores.churn_reason_2,
-        churn_scores.churn_reason_3,
-        churn_scores.model_version as churn_model_version,
-        churn_scores.scored_at as churn_scored_at,
+        scores.churn_status,
+        scores.churn_probability,
+        scores.churn_risk_band,
+        scores.churn_reason_1,
+        scores.churn_reason_2,
+        scores.churn_reason_3,
+        scores.churn_model_version,
+        scores.churn_scored_at,
 
         -- lifetime value (only customers with a purchase are scored)
-        cast(clv_scores.clv as decimal(18, 2)) as clv_usd,
-        clv_scores.p_alive,
-        clv_scores.expected_purchases as expected_purchases_next_12_months,
-        clv_scores.model_version as clv_model_version,
+        scores.clv_usd,
+        scores.p_alive,
+        scores.expected_purchases_next_12_months,
+        scores.clv_model_version,
 
-        -- next best offer
-        top_offers.product_id as next_best_offer_product_id,
-        top_offers.product_name as next_best_offer_product_name,
-        top_offers.reason as next_best_offer_reason,
-        top_offers.model_version as next_best_offer_model_version,
+        -- next best offer, with its product name from the catalogue (null when the product is
+        -- no longer in it)
+        scores.next_best_offer_product_id,
+        products.product_name as next_best_offer_product_name,
+        scores.next_best_offer_reason,
+        scores.next_best_offer_model_version,
 
         -- behavioural segment of the segmentation model; `segment` above is the commercial one
-        behaviour_segments.segment_id as behaviour_segment_id,
-        behaviour_segments.segment_name as behaviour_segment_name,
-        behaviour_segments.segment_description as behaviour_segment_description,
-        behaviour_segments.model_version as behaviour_segment_model_version,
+        scores.behaviour_segment_id,
+        scores.behaviour_segment_name,
+        scores.behaviour_segment_description,
+        scores.behaviour_segment_model_version,
 
         -- feedback
-        customer_feedback.average_feedback_sentiment
+        scores.average_feedback_sentiment
 
     from customers
     cross join analysis
@@ -332,17 +241,10 @@ final as (
         on customers.customer_id = customer_tickets.customer_id
     left join customer_surveys
         on customers.customer_id = customer_surveys.customer_id
-    left join churn_scores
-        on customers.customer_id = churn_scores.customer_id
-    left join clv_scores
-        on customers.customer_id = clv_scores.customer_id
-    left join top_offers
-        on customers.customer_id = top_offers.customer_id
-    left join behaviour_segments
-        on customers.customer_id = behaviour_segments.customer_id
-    left join customer_feedback
-        on customers.customer_id = customer_feedback.customer_id
-
+    left join scores
+        on customers.customer_id = scores.customer_id
+    left join products
+        on scores.next_best_offer_product_id = products.product_id
 )
 
 select * from final
