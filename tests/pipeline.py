@@ -47,6 +47,18 @@ def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         connection.close()
 
 
+def query(path: Path, sql: str) -> list[tuple]:
+    """The rows of ``sql`` on the DuckDB file at ``path``, opened read-only."""
+    with read_only(path) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def query_frame(path: Path, sql: str) -> pl.DataFrame:
+    """``sql`` on the DuckDB file at ``path``, opened read-only, as a polars frame."""
+    with read_only(path) as connection:
+        return connection.sql(sql).pl()
+
+
 def full_refresh(settings: Settings) -> subprocess.CompletedProcess[str]:
     return run_dbt(settings, "build", "--full-refresh")
 

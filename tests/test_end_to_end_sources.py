@@ -6,12 +6,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
 from dagster_project.ingestion.source_config import BUILT_IN_CONFIG_DIR
 from dagster_project.runner import run_full_pipeline
+from tests.pipeline import query
 
 pytestmark = pytest.mark.e2e
 
@@ -20,9 +20,8 @@ def exported(landing: Path, folder: str) -> pl.DataFrame:
     return pl.concat([pl.read_csv(path, infer_schema=False) for path in sorted((landing / folder).glob("*.csv"))])
 
 
-def query(settings, sql: str) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
-        return connection.execute(sql).fetchall()
+def warehouse_rows(settings, sql: str) -> list[tuple]:
+    return warehouse_rows(settings.warehouse_path, sql)
 
 
 def test_orders_alone_build_every_mart_and_model_and_corrections_replace_records(small_export, data_dir_settings):
@@ -32,12 +31,12 @@ def test_orders_alone_build_every_mart_and_model_and_corrections_replace_records
 
     orders = exported(settings.landing_dir, "sales/orders").unique("order_id", keep="last")
     customers = orders["customer_id"].n_unique()
-    assert query(settings, "select count(*), count_if(is_derived_from_orders) from marts.dim_customers") == [
+    assert warehouse_rows(settings, "select count(*), count_if(is_derived_from_orders) from marts.dim_customers") == [
         (customers, customers)
     ]
-    assert query(settings, "select count(*) from marts.fct_orders") == [(orders.height,)]
-    assert query(settings, "select count(*) from marts.fct_order_lines") == [(0,)]
-    assert query(settings, "select count(*) from ml.churn_scores") == [(customers,)]
+    assert warehouse_rows(settings, "select count(*) from marts.fct_orders") == [(orders.height,)]
+    assert warehouse_rows(settings, "select count(*) from marts.fct_order_lines") == [(0,)]
+    assert warehouse_rows(settings, "select count(*) from ml.churn_scores") == [(customers,)]
 
     # A corrected re-export of one order and the same file delivered again under another name.
     corrected_id = orders["order_id"][0]
@@ -49,11 +48,11 @@ def test_orders_alone_build_every_mart_and_model_and_corrections_replace_records
     shutil.copy(first_file, settings.landing_dir / "sales" / "orders" / "zz_resent_copy.csv")
     assert run_full_pipeline(settings).success
 
-    assert query(settings, "select count(*) from marts.fct_orders") == [(orders.height,)]
+    assert warehouse_rows(settings, "select count(*) from marts.fct_orders") == [(orders.height,)]
     assert query(
         settings, f"select cast(total_amount_usd as double) from marts.fct_orders where order_id = '{corrected_id}'"
     ) == [(pytest.approx(12345.67),)]
-    ledger = dict(query(settings, "select source_file, status from raw._file_ledger"))
+    ledger = dict(warehouse_rows(settings, "select source_file, status from raw._file_ledger"))
     assert ledger["sales/orders/zz_resent_copy.csv"] == "duplicate"
     assert ledger["sales/orders/zz_correction.csv"] == "loaded"
 
@@ -129,13 +128,15 @@ def test_another_systems_exports_load_with_a_config_file_alone(small_export, dat
     assert outcome.success, outcome.failure_messages
 
     orders = exported(small_export / "landing", "sales/orders").unique("order_id", keep="last")
-    [(count, revenue)] = query(settings, "select count(*), cast(sum(total_amount_usd) as double) from marts.fct_orders")
+    [(count, revenue)] = warehouse_rows(
+        settings, "select count(*), cast(sum(total_amount_usd) as double) from marts.fct_orders"
+    )
     assert count == orders.height
     assert revenue == pytest.approx(orders["total_amount"].cast(pl.Float64).sum(), abs=0.01)
     exported_customers = set(exported(small_export / "landing", "sales/customers")["customer_id"])
-    in_mart = {row[0] for row in query(settings, "select customer_id from marts.dim_customers")}
+    in_mart = {row[0] for row in warehouse_rows(settings, "select customer_id from marts.dim_customers")}
     assert exported_customers <= in_mart
-    assert query(settings, "select count(*) from raw._quarantine") == [(0,)]
-    assert set(dict(query(settings, "select source_system, count(*) from raw._file_ledger group by 1"))) == {
+    assert warehouse_rows(settings, "select count(*) from raw._quarantine") == [(0,)]
+    assert set(dict(warehouse_rows(settings, "select source_system, count(*) from raw._file_ledger group by 1"))) == {
         "salesforce"
     }

@@ -16,6 +16,7 @@ import pytest
 from dagster_project.core.settings import Settings, load_settings
 from dagster_project.serve import pii
 from dagster_project.serve.publish import publish_serving_file
+from tests.pipeline import query
 
 KEY = "test-key-0123456789abcdef"
 CONTACT_SURVEY_ID = "S09999999"
@@ -102,11 +103,6 @@ def publish(settings: Settings, path: Path, key: str | None) -> None:
     masking = pii.PiiMasking(key, declared()) if key else None
     with duckdb.connect(str(settings.warehouse_path)) as connection:
         publish_serving_file(connection, path, masking)
-
-
-def query(path: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(path), read_only=True) as connection:
-        return connection.execute(sql).fetchall()
 
 
 # ---------------------------------------------------------------- without a pipeline

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.pipeline import read_only, run_pipeline
+from tests.pipeline import query_frame, run_pipeline
 from tests.tool_layouts import Company, company_from, write_canonical, write_tool_layouts
 
 pytestmark = pytest.mark.e2e
@@ -33,14 +33,9 @@ def both_layouts(small_export: Path, tmp_path_factory: pytest.TempPathFactory):
     return company, canonical, tools
 
 
-def query(settings, sql: str) -> pl.DataFrame:
-    with read_only(settings.warehouse_path) as connection:
-        return connection.sql(sql).pl()
-
-
 def same_in_both(both_layouts, sql: str) -> pl.DataFrame:
     _, canonical, tools = both_layouts
-    expected, actual = query(canonical, sql), query(tools, sql)
+    expected, actual = query_frame(canonical.warehouse_path, sql), query_frame(tools.warehouse_path, sql)
     assert expected.height > 0, sql
     assert actual.equals(expected), f"{sql}\ncanonical:\n{expected}\ntool layouts:\n{actual}"
     return actual
@@ -48,15 +43,15 @@ def same_in_both(both_layouts, sql: str) -> pl.DataFrame:
 
 def test_every_row_of_every_tool_export_loads(both_layouts):
     _, _, tools = both_layouts
-    ledger = query(
-        tools,
+    ledger = query_frame(
+        tools.warehouse_path,
         "select source_system, entity, status, sum(rows_read) as rows_read, sum(rows_quarantined) as quarantined "
         "from raw._file_ledger group by all order by all",
     )
     systems = set(ledger["source_system"])
     assert {"shopify", "etsy", "stripe", "hubspot", "mailchimp"} <= systems, ledger
     assert ledger["status"].to_list() == ["loaded"] * ledger.height, ledger
-    assert ledger["quarantined"].sum() == 0, query(tools, "select * from raw._quarantine limit 5")
+    assert ledger["quarantined"].sum() == 0, query_frame(tools.warehouse_path, "select * from raw._quarantine limit 5")
     # The store's line-item rows fold into one order each and are read again as lines.
     shopify = ledger.filter(pl.col("source_system") == "shopify")
     assert dict(zip(shopify["entity"], shopify["rows_read"], strict=True)) == {
