@@ -10,6 +10,7 @@ import pytest
 
 from dagster_project.core.settings import DUCKDB_SETTINGS_VARIABLES, Settings, load_settings
 from tests.environment import restored_environment
+from tests.generated import generate_export_set
 
 SMALL_EXPORT = {"customers": 600, "months": 18, "seed": 11, "end_date": date(2026, 6, 30)}
 
@@ -23,11 +24,7 @@ def _environment_restored_after_each_test() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated export set, written once per test session; tests copy it before changing it."""
-    from dagster_project.synthetic import generate_exports
-
-    root = tmp_path_factory.mktemp("small_export")
-    generate_exports(out_dir=root / "landing", truth_dir=root / "ground_truth", **SMALL_EXPORT)
-    return root
+    return generate_export_set(tmp_path_factory, "small_export", **SMALL_EXPORT)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from models_ml.feedback import (
     sentiment_label,
     support_feedback,
 )
+from tests.generated import generate_export_set
 
 GENERATED = {"customers": 6000, "months": 24, "seed": 5, "end_date": date(2026, 6, 30)}
 TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
@@ -216,11 +217,7 @@ def load_support(landing: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dagster_project.synthetic import generate_exports
-
-    root = tmp_path_factory.mktemp("feedback_export")
-    generate_exports(out_dir=root / "landing", truth_dir=root / "ground_truth", **GENERATED)
-    return root
+    return generate_export_set(tmp_path_factory, "feedback_export", **GENERATED)
 
 
 def test_comments_survive_the_csv_round_trip(generated: Path):

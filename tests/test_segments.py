@@ -19,6 +19,7 @@ from models_ml.segments import (
     fit_segments,
     segment_profiles,
 )
+from tests.generated import generate_export_set
 
 GENERATED = {"customers": 8000, "months": 24, "seed": 9, "end_date": date(2026, 6, 30)}
 # Features as of six months before the end: the ground truth then also says who churned later.
@@ -92,11 +93,7 @@ def load_activity(landing: Path) -> CustomerActivity:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dagster_project.synthetic import generate_exports
-
-    root = tmp_path_factory.mktemp("segments_export")
-    generate_exports(out_dir=root / "landing", truth_dir=root / "ground_truth", **GENERATED)
-    return root
+    return generate_export_set(tmp_path_factory, "segments_export", **GENERATED)
 
 
 @pytest.fixture(scope="module")
