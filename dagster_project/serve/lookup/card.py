@@ -12,7 +12,7 @@ from dagster_project.serve.lookup.find import (
     masked_email_key_id,
     records,
 )
-from dagster_project.serve.lookup.values import money, number, percent, yes_no
+from dagster_project.serve.lookup.values import money_text, number_text, percent_text, yes_no_text
 
 
 def load_card(
@@ -59,14 +59,14 @@ def load_card(
             "Last order": row["last_order_at"],
             "Days since last order": row["recency_days"],
             "Orders": row["lifetime_order_count"],
-            "Lifetime revenue": money(row["lifetime_revenue_usd"]),
-            "Average order": money(row["average_order_value_usd"]),
+            "Lifetime revenue": money_text(row["lifetime_revenue_usd"]),
+            "Average order": money_text(row["average_order_value_usd"]),
             "RFM segment": f"{row['rfm_segment']} ({row['rfm_score']})" if row["rfm_segment"] else None,
             "Behaviour segment": row["behaviour_segment_name"],
             "Tickets (open)": f"{row['ticket_count'] or 0} ({row['open_tickets'] or 0} open)",
-            "Average satisfaction": number(row["average_satisfaction_score"], 2),
-            "Email open rate": percent(row["email_open_rate"]),
-            "Unsubscribed from email": yes_no(row["has_unsubscribed_from_email"]),
+            "Average satisfaction": number_text(row["average_satisfaction_score"], 2),
+            "Email open rate": percent_text(row["email_open_rate"]),
+            "Unsubscribed from email": yes_no_text(row["has_unsubscribed_from_email"]),
             "Last touch": row["last_touch_at"],
             "Linked source identities": row["linked_identity_count"],
             "Data as of": row["as_of_date"],

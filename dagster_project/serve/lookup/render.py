@@ -13,7 +13,7 @@ from dagster_project.serve.lookup.find import (
     Candidate,
     CustomerCard,
 )
-from dagster_project.serve.lookup.values import money, text, yes_no
+from dagster_project.serve.lookup.values import as_text, money_text, number_text, yes_no_text
 
 # Why a customer has no churn probability (models_ml.features.churn_status).
 UNSCORED_CHURN_STATUSES = {
@@ -31,7 +31,7 @@ def churn_line(churn: dict[str, Any]) -> str:
 def clv_line(value: dict[str, Any]) -> str:
     if value["clv_usd"] is None:
         return "not scored (no purchase yet)"
-    parts = [money(value["clv_usd"])]
+    parts = [money_text(value["clv_usd"])]
     if value["value_tier"]:
         parts.append(f"{value['value_tier']} value tier")
     if value["p_alive"] is not None:
@@ -48,7 +48,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], empty: str) ->
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(text(value) for value in row))
+        table.add_row(*(as_text(value) for value in row))
     return table
 
 
@@ -57,7 +57,7 @@ def render_card(card: CustomerCard) -> RenderableType:
     profile.add_column(style="bold")
     profile.add_column(overflow="fold")
     for label, value in card.profile.items():
-        profile.add_row(label, text(value))
+        profile.add_row(label, as_text(value))
 
     scores = Table.grid(padding=(0, 2))
     scores.add_column(style="bold")
@@ -71,7 +71,7 @@ def render_card(card: CustomerCard) -> RenderableType:
         scores.add_row("Models", ", ".join(models))
 
     channels = ", ".join(
-        f"{row['channel']} {row['interactions']:,} (last {text(row['last_at'])})"
+        f"{row['channel']} {row['interactions']:,} (last {as_text(row['last_at'])})"
         for row in card.interactions_by_channel
     )
     parts: list[RenderableType] = []
@@ -96,7 +96,7 @@ def render_card(card: CustomerCard) -> RenderableType:
                     row["channel"],
                     row["type"],
                     row["source_record_id"],
-                    money(row["revenue_usd"]),
+                    money_text(row["revenue_usd"]),
                     row["satisfaction_score"],
                 ]
                 for row in card.recent_interactions
@@ -115,7 +115,7 @@ def render_card(card: CustomerCard) -> RenderableType:
                     row["category"],
                     row["channel"],
                     row["agent_id"],
-                    yes_no(row["sla_breached"]),
+                    yes_no_text(row["sla_breached"]),
                 ]
                 for row in card.open_tickets
             ],  # fmt: skip
@@ -130,7 +130,7 @@ def render_card(card: CustomerCard) -> RenderableType:
                     row["product_id"],
                     row["product_name"],
                     row["category"],
-                    number(row["score"], 3),
+                    number_text(row["score"], 3),
                     row["reason"],
                 ]
                 for row in card.offers

@@ -7,23 +7,23 @@ from decimal import Decimal
 from typing import Any
 
 
-def money(value: Decimal | float | None) -> str | None:
+def money_text(value: Decimal | float | None) -> str | None:
     return None if value is None else f"${value:,.2f}"
 
 
-def number(value: float | None, digits: int) -> str | None:
+def number_text(value: float | None, digits: int) -> str | None:
     return None if value is None else f"{value:.{digits}f}"
 
 
-def percent(value: float | None) -> str | None:
+def percent_text(value: float | None) -> str | None:
     return None if value is None else f"{value:.1%}"
 
 
-def yes_no(value: bool | None) -> str | None:
+def yes_no_text(value: bool | None) -> str | None:
     return None if value is None else ("yes" if value else "no")
 
 
-def text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
