@@ -21,7 +21,7 @@ def exported(landing: Path, folder: str) -> pl.DataFrame:
 
 
 def warehouse_rows(settings, sql: str) -> list[tuple]:
-    return warehouse_rows(settings.warehouse_path, sql)
+    return query(settings.warehouse_path, sql)
 
 
 def test_orders_alone_build_every_mart_and_model_and_corrections_replace_records(small_export, data_dir_settings):
