@@ -49,7 +49,7 @@ def test_orders_alone_build_every_mart_and_model_and_corrections_replace_records
     assert run_full_pipeline(settings).success
 
     assert warehouse_rows(settings, "select count(*) from marts.fct_orders") == [(orders.height,)]
-    assert query(
+    assert warehouse_rows(
         settings, f"select cast(total_amount_usd as double) from marts.fct_orders where order_id = '{corrected_id}'"
     ) == [(pytest.approx(12345.67),)]
     ledger = dict(warehouse_rows(settings, "select source_file, status from raw._file_ledger"))
