@@ -31,6 +31,8 @@ from models_ml import churn, clv, feedback, forecast, recommend, segments
 from models_ml.features import CustomerActivity, customer_features
 
 CLV_HOLDOUT_DAYS = 180
+# The CLV horizon is in the published column names (clv_next_365_days_usd), so it is fixed here.
+CLV_HORIZON_DAYS = 365
 OFFER_HOLDOUT_DAYS = 90
 OFFERS_PER_CUSTOMER = 10
 FORECAST_HORIZON_MONTHS = forecast.DEFAULT_HORIZON_MONTHS
@@ -128,7 +130,7 @@ def train_clv(orders: pl.DataFrame, cutoff: datetime, trained_at: datetime) -> T
     """orders: customer_id, ordered_at, revenue_usd (revenue-generating orders)."""
     calibration_end = cutoff - timedelta(days=CLV_HOLDOUT_DAYS)
     evaluation = clv.evaluate_clv(orders, calibration_end, cutoff)
-    model, scores = clv.score_clv(orders, cutoff)
+    model, scores = clv.score_clv(orders, cutoff, horizon_days=CLV_HORIZON_DAYS)
     comparison = (
         f"holdout ({CLV_HOLDOUT_DAYS} days) Spearman {evaluation.spearman:.3f} vs the baseline "
         f"(spend so far per day) {evaluation.baseline_spearman:.3f}"
@@ -160,7 +162,33 @@ def train_clv(orders: pl.DataFrame, cutoff: datetime, trained_at: datetime) -> T
 
 def score_clv(model: clv.ClvModel, orders: pl.DataFrame, cutoff: datetime) -> dict[str, pl.DataFrame]:
     summary = clv.rfm_summary(orders, cutoff, time_unit_days=model.time_unit_days)
-    return _stamped({"clv_scores": model.predict(summary).select("customer_id", *clv.SCORE_COLUMNS)}, cutoff)
+    return _stamped({"clv_scores": published_clv_scores(model, model.predict(summary))}, cutoff)
+
+
+def published_clv_scores(model: clv.ClvModel, predicted: pl.DataFrame) -> pl.DataFrame:
+    """The CLV scores as ``ml.clv_scores`` publishes them: units and meaning in the column names.
+
+    The model works in the BG/NBD literature's terms (frequency, recency and T in time units of
+    ``model.time_unit_days``); readers of the table should not need the papers, nor know the
+    unit the model was fitted in, so durations are given in days.
+    """
+    if model.horizon_days != CLV_HORIZON_DAYS:
+        raise ValueError(
+            f"the CLV model was scored over {model.horizon_days} days; the published columns are "
+            f"named for {CLV_HORIZON_DAYS}"
+        )
+    in_days = model.time_unit_days
+    return predicted.select(
+        "customer_id",
+        pl.col("frequency").alias("repeat_purchase_day_count"),
+        (pl.col("recency") * in_days).round().cast(pl.Int64).alias("days_first_to_last_purchase"),
+        (pl.col("T") * in_days).round().cast(pl.Int64).alias("days_since_first_purchase"),
+        pl.col("monetary_value").alias("average_repeat_spend_usd"),
+        pl.col("p_alive"),
+        pl.col("expected_purchases").alias("expected_purchases_next_365_days"),
+        pl.col("expected_average_spend").alias("expected_spend_per_purchase_usd"),
+        pl.col("clv").alias("clv_next_365_days_usd"),
+    )
 
 
 # ---------------------------------------------------------------------------- next best offer
@@ -346,8 +374,22 @@ def train_forecast(monthly: pl.DataFrame, cutoff: datetime, trained_at: datetime
     return TrainedModel(run=run, model=RevenueForecast(forecast=predicted, backtest=backtest))
 
 
+# The forecast frame's columns as ``ml.sales_forecast`` publishes them, with their unit.
+PUBLISHED_FORECAST_COLUMNS = {
+    "month": "month",
+    "forecast": "forecast_revenue_usd",
+    "lower_80": "lower_80_revenue_usd",
+    "upper_80": "upper_80_revenue_usd",
+    "lower_95": "lower_95_revenue_usd",
+    "upper_95": "upper_95_revenue_usd",
+}
+
+
 def score_forecast(model: RevenueForecast, cutoff: datetime) -> dict[str, pl.DataFrame]:
-    return _stamped({"sales_forecast": model.forecast}, cutoff)
+    published = model.forecast.select(
+        pl.col(name).alias(published) for name, published in PUBLISHED_FORECAST_COLUMNS.items()
+    )
+    return _stamped({"sales_forecast": published}, cutoff)
 
 
 # ------------------------------------------------------------------------------------ feedback

@@ -52,8 +52,28 @@ def test_exports_reconcile_with_the_marts_and_every_customer_is_scored(built_war
         customers = connection.execute("select count(*) from marts.dim_customers").fetchall()[0][0]
         runs = dict(connection.execute("select model_name, is_published from ml.model_runs").fetchall())
         clv = connection.execute(
-            "select count(*), count(distinct customer_id), min(clv), min(p_alive), max(p_alive) from ml.clv_scores_current"
+            "select count(*), count(distinct customer_id), min(clv_next_365_days_usd), min(p_alive), max(p_alive) "
+            "from ml.clv_scores_current"
         ).fetchall()[0]
+        # The published durations are in days, whatever unit the model fits in: worked out here
+        # from the orders' UTC days, up to the analysis date the scores are stamped with.
+        clv_days_disagree = connection.execute(
+            """
+            with purchase_days as (
+                select customer_id, count(distinct ordered_at::date) as days,
+                    min(ordered_at::date) as first_day, max(ordered_at::date) as last_day
+                from marts.fct_orders
+                where is_revenue_generating
+                group by customer_id
+            )
+            select count(*)
+            from ml.clv_scores_current as scores
+            join purchase_days using (customer_id)
+            where scores.repeat_purchase_day_count != purchase_days.days - 1
+                or scores.days_first_to_last_purchase != purchase_days.last_day - purchase_days.first_day
+                or scores.days_since_first_purchase != scores.as_of_date - purchase_days.first_day
+            """
+        ).fetchall()[0][0]
         buyers = connection.execute(
             "select count(distinct customer_id) from marts.fct_orders where is_revenue_generating"
         ).fetchall()[0][0]
@@ -66,6 +86,7 @@ def test_exports_reconcile_with_the_marts_and_every_customer_is_scored(built_war
     # Both beat their baselines on the generated data (every model, on a longer history: test_end_to_end_models.py).
     assert runs["churn"] and runs["clv"]
     assert clv[0] == clv[1] == buyers and clv[2] >= 0 and 0 <= clv[3] <= clv[4] <= 1
+    assert clv_days_disagree == 0
     assert (settings.models_dir / "churn").is_dir() and (settings.models_dir / "clv").is_dir()
 
 

@@ -119,8 +119,9 @@ def test_scores_cover_every_customer_and_follow_the_rules(model_warehouse):
 
     forecast = _query(
         settings,
-        "select count(*), min(month), bool_and(lower_95 <= lower_80 and lower_80 <= forecast "
-        "and forecast <= upper_80 and upper_80 <= upper_95) from ml.sales_forecast_current",
+        "select count(*), min(month), bool_and(lower_95_revenue_usd <= lower_80_revenue_usd "
+        "and lower_80_revenue_usd <= forecast_revenue_usd and forecast_revenue_usd <= upper_80_revenue_usd "
+        "and upper_80_revenue_usd <= upper_95_revenue_usd) from ml.sales_forecast_current",
     )[0]
     last_month = _query(settings, "select max(date_month) from marts.sales_monthly")[0][0]
     last_month = last_month.date() if hasattr(last_month, "date") else last_month

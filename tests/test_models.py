@@ -265,3 +265,65 @@ def test_current_scores_are_a_table_of_the_latest_run_also_in_a_warehouse_that_h
     ).fetchall() == [("C1", 0.25, datetime(2026, 1, 3, 2)), ("C2", 0.1, datetime(2026, 1, 3, 2))]
     assert connection.execute("select count(*) from ml.churn_scores").fetchall() == [(5,)]  # the history stays
     connection.close()
+
+
+def test_score_tables_of_an_older_version_get_the_new_column_names_with_their_history(tmp_path):
+    """Warehouses written before the CLV and forecast columns carried their units: the history is
+    renamed in place (CLV durations from weeks to days), once, and new runs append to it."""
+    import duckdb
+
+    from dagster_project.core import model_store
+
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    connection.execute(
+        """
+        create schema ml;
+        create table ml.clv_scores as select
+            'C1' as customer_id, 2::bigint as frequency, 2.0::double as recency, 5.0::double as "T",
+            40.0::double as monetary_value, 0.9::double as p_alive, 1.5::double as expected_purchases,
+            42.0::double as expected_average_spend, 63.5::double as clv, date '2026-01-01' as as_of_date,
+            'clv-v1' as model_version, timestamp '2026-01-01 02:00:00' as scored_at;
+        create table ml.clv_scores_current as select * from ml.clv_scores;
+        create table ml.sales_forecast as select
+            date '2026-02-01' as month, 1000.0::double as forecast, 900.0::double as lower_80,
+            1100.0::double as upper_80, 800.0::double as lower_95, 1200.0::double as upper_95,
+            date '2026-01-01' as as_of_date,
+            'fc-v1' as model_version, timestamp '2026-01-01 02:00:00' as scored_at;
+        """
+    )
+    model_store.ensure_ml_schema(connection)
+    model_store.ensure_ml_schema(connection)  # a second time changes nothing
+    renamed = connection.execute(
+        "select customer_id, repeat_purchase_day_count, days_first_to_last_purchase, days_since_first_purchase, "
+        "average_repeat_spend_usd, p_alive, expected_purchases_next_365_days, expected_spend_per_purchase_usd, "
+        "clv_next_365_days_usd from ml.clv_scores"
+    ).fetchall()
+    assert renamed == [("C1", 2, 14, 35, 40.0, 0.9, 1.5, 42.0, 63.5)]  # 2 and 5 weeks
+    for table in ("clv_scores", "clv_scores_current"):
+        columns = [row[0] for row in connection.execute(f"describe ml.{table}").fetchall()]
+        assert not {"frequency", "recency", "T", "monetary_value", "clv"} & set(columns), columns
+    assert connection.execute(
+        "select forecast_revenue_usd, lower_80_revenue_usd, upper_80_revenue_usd, lower_95_revenue_usd, "
+        "upper_95_revenue_usd from ml.sales_forecast"
+    ).fetchall() == [(1000.0, 900.0, 1100.0, 800.0, 1200.0)]
+
+    scores = pl.DataFrame(
+        {
+            "customer_id": ["C1"],
+            "repeat_purchase_day_count": [3],
+            "days_first_to_last_purchase": [20],
+            "days_since_first_purchase": [36],
+            "average_repeat_spend_usd": [41.0],
+            "p_alive": [0.8],
+            "expected_purchases_next_365_days": [1.4],
+            "expected_spend_per_purchase_usd": [43.0],
+            "clv_next_365_days_usd": [60.0],
+            "as_of_date": [date(2026, 1, 2)],
+        }
+    )
+    model_store.record_scores(connection, "clv-v1", {"clv_scores": scores}, datetime(2026, 1, 2, 2))
+    assert connection.execute(
+        "select as_of_date, days_first_to_last_purchase, clv_next_365_days_usd from ml.clv_scores order by 1"
+    ).fetchall() == [(date(2026, 1, 1), 14, 63.5), (date(2026, 1, 2), 20, 60.0)]
+    assert connection.execute("select count(*) from ml.clv_scores_current").fetchall() == [(1,)]
+    connection.close()

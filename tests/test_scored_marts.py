@@ -152,14 +152,15 @@ def write_model_views(connection: duckdb.DuckDBPyConnection) -> Scores:
         ],
     )
 
-    clv = "customer_id varchar, frequency double, recency double, T double, monetary_value double, p_alive double, "
-    clv += "expected_purchases double, expected_average_spend double, clv double, as_of_date date, "
-    clv += "model_version varchar, scored_at timestamp"
+    clv = "customer_id varchar, repeat_purchase_day_count bigint, days_first_to_last_purchase bigint, "
+    clv += "days_since_first_purchase bigint, average_repeat_spend_usd double, p_alive double, "
+    clv += "expected_purchases_next_365_days double, expected_spend_per_purchase_usd double, "
+    clv += "clv_next_365_days_usd double, as_of_date date, model_version varchar, scored_at timestamp"
     # Every buyer gets a CLV (as the model does), in customer order, so the value tiers are known.
     clv_rows = [
-        (customer, 1.0, 2.0, 3.0, 40.0, 0.5, 1.0, 40.0, float(index), as_of, "clv-v1", CURRENT_RUN_AT)
+        (customer, 1, 14, 21, 40.0, 0.5, 1.0, 40.0, float(index), as_of, "clv-v1", CURRENT_RUN_AT)
         if customer != top
-        else (top, 3.0, 10.0, 20.0, 55.5, 0.875, 2.25, 60.0, 12345.678, as_of, "clv-v1", CURRENT_RUN_AT)
+        else (top, 3, 70, 140, 55.5, 0.875, 2.25, 60.0, 12345.678, as_of, "clv-v1", CURRENT_RUN_AT)
         for index, (customer, _) in enumerate(buyers)
     ]
     partial_clv = next(row[8] for row in clv_rows if row[0] == partial)
@@ -224,7 +225,8 @@ def write_model_views(connection: duckdb.DuckDBPyConnection) -> Scores:
         ],
     )
 
-    forecast = "month date, forecast double, lower_80 double, upper_80 double, lower_95 double, upper_95 double, "
+    forecast = "month date, forecast_revenue_usd double, lower_80_revenue_usd double, upper_80_revenue_usd double, "
+    forecast += "lower_95_revenue_usd double, upper_95_revenue_usd double, "
     forecast += "as_of_date date, model_version varchar, scored_at timestamp"
     publish(
         connection,

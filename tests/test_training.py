@@ -14,7 +14,7 @@ import pytest
 from dagster_project.core import model_store
 from dagster_project.core.settings import load_settings
 from dagster_project.modelling.lifecycle import RetrainPolicy, reason_to_train, train_or_score
-from models_ml import training
+from models_ml import clv, training
 from models_ml.recommend import fit_offer_model
 from tests.test_models import START, simulated_activity
 
@@ -223,3 +223,57 @@ def test_a_published_artefact_that_cannot_be_read_is_retrained_not_a_failed_nigh
     assert second.trained and second.published
     assert f"the artefact of {first.model_version} cannot be read" in second.message
     assert model_store.load_artefact(second.artefact_path) is not None  # written anew
+
+
+def test_clv_scores_are_published_with_durations_in_days_and_money_in_usd():
+    """The model fits in weeks; the published table speaks days and USD, worked out here by hand."""
+    orders = pl.DataFrame(
+        {
+            "customer_id": ["A", "A", "A", "A", "B", "C", "C"],
+            "ordered_at": [
+                datetime(2024, 1, 1, 9),
+                datetime(2024, 1, 15, 8),
+                datetime(2024, 1, 15, 20),  # a second order on the same day: one purchase day
+                datetime(2024, 3, 1, 12),
+                datetime(2024, 2, 10, 12),
+                datetime(2024, 1, 5, 12),
+                datetime(2024, 2, 5, 12),
+            ],
+            "revenue_usd": [50.0, 20.0, 10.0, 60.0, 35.0, 40.0, 80.0],
+        }
+    )
+    cutoff = datetime(2024, 4, 1)  # the analysis day is 2024-03-31
+    history = simulated_activity().orders.select("customer_id", "ordered_at", "revenue_usd")
+    model, _ = clv.score_clv(history, CUTOFF, horizon_days=training.CLV_HORIZON_DAYS)
+    assert model.time_unit_days == 7
+    scores = training.score_clv(model, orders, cutoff)["clv_scores"].sort("customer_id")
+    assert scores.columns == [
+        "customer_id",
+        "repeat_purchase_day_count",
+        "days_first_to_last_purchase",
+        "days_since_first_purchase",
+        "average_repeat_spend_usd",
+        "p_alive",
+        "expected_purchases_next_365_days",
+        "expected_spend_per_purchase_usd",
+        "clv_next_365_days_usd",
+        "as_of_date",
+    ]
+    rows = scores.select(
+        "customer_id",
+        "repeat_purchase_day_count",
+        "days_first_to_last_purchase",
+        "days_since_first_purchase",
+        "average_repeat_spend_usd",
+    ).rows()
+    assert rows == [
+        # 2024-01-01, 01-15 (30 USD over two orders), 03-01: Jan 1 to Mar 1 is 60 days, to Mar 31 90
+        ("A", 2, 60, 90, 45.0),
+        ("B", 0, 0, 50, 0.0),
+        ("C", 1, 31, 86, 80.0),
+    ]
+    assert scores["as_of_date"].unique().to_list() == [datetime(2024, 3, 31).date()]
+    predicted = model.predict(clv.rfm_summary(orders, cutoff)).sort("customer_id")
+    assert scores["clv_next_365_days_usd"].to_list() == predicted["clv"].to_list()
+    assert scores["expected_purchases_next_365_days"].to_list() == predicted["expected_purchases"].to_list()
+    assert scores["expected_spend_per_purchase_usd"].to_list() == predicted["expected_average_spend"].to_list()

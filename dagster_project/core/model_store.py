@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.core.warehouse import quote_identifier
+from models_ml.clv import DEFAULT_TIME_UNIT_DAYS
 from models_ml.features import EMAIL_EVENT_TYPES, CustomerActivity
 from models_ml.training import ModelRun
 
@@ -62,9 +63,72 @@ ML_SCHEMA_DDL = (
 )
 
 
+# Score columns renamed so that their names carry unit and meaning: (score table, old name, new
+# name, the new value from the old one). The CLV durations were published in the model's time unit,
+# weeks (the pipeline never fitted in another), and are published in days.
+RENAMED_SCORE_COLUMNS = (
+    ("clv_scores", "frequency", "repeat_purchase_day_count", "frequency"),
+    ("clv_scores", "recency", "days_first_to_last_purchase", f"round(recency * {DEFAULT_TIME_UNIT_DAYS})::BIGINT"),
+    ("clv_scores", "T", "days_since_first_purchase", f'round("T" * {DEFAULT_TIME_UNIT_DAYS})::BIGINT'),
+    ("clv_scores", "monetary_value", "average_repeat_spend_usd", "monetary_value"),
+    ("clv_scores", "expected_purchases", "expected_purchases_next_365_days", "expected_purchases"),
+    ("clv_scores", "expected_average_spend", "expected_spend_per_purchase_usd", "expected_average_spend"),
+    ("clv_scores", "clv", "clv_next_365_days_usd", "clv"),
+    ("sales_forecast", "forecast", "forecast_revenue_usd", "forecast"),
+    ("sales_forecast", "lower_80", "lower_80_revenue_usd", "lower_80"),
+    ("sales_forecast", "upper_80", "upper_80_revenue_usd", "upper_80"),
+    ("sales_forecast", "lower_95", "lower_95_revenue_usd", "lower_95"),
+    ("sales_forecast", "upper_95", "upper_95_revenue_usd", "upper_95"),
+)
+
+
 def ensure_ml_schema(connection: duckdb.DuckDBPyConnection) -> None:
     for statement in ML_SCHEMA_DDL:
         connection.execute(statement)
+    _rename_score_columns(connection)
+
+
+def _rename_score_columns(connection: duckdb.DuckDBPyConnection) -> None:
+    """Bring the score tables of a warehouse written by an older version to today's column names,
+    history and ``_current`` alike, so that history stays one table and the marts never read a
+    column that is gone. Idempotent: a table already renamed is left as it is."""
+    tables = {table for table, *_ in RENAMED_SCORE_COLUMNS}
+    names = [name for table in sorted(tables) for name in (table, table + "_current")]
+    present: dict[str, dict[str, str]] = {}
+    for table, column, data_type in connection.execute(
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_schema = 'ml' and table_name in (select unnest(?))",
+        [names],
+    ).fetchall():
+        present.setdefault(table, {})[column] = data_type
+    work = [
+        (name, old, new, value)
+        for table, old, new, value in RENAMED_SCORE_COLUMNS
+        for name in (table, table + "_current")
+        if old in present.get(name, {})
+    ]
+    if not work:
+        return
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for name, old, new, value in work:
+            target = f"ml.{quote_identifier(name)}"
+            if new not in present[name] and value == old:
+                connection.execute(
+                    f"ALTER TABLE {target} RENAME COLUMN {quote_identifier(old)} TO {quote_identifier(new)}"
+                )
+                continue
+            if new not in present[name]:
+                data_type = present[name][old] if value == old else "BIGINT"
+                connection.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(new)} {data_type}")
+            connection.execute(
+                f"UPDATE {target} SET {quote_identifier(new)} = coalesce({quote_identifier(new)}, {value})"
+            )
+            connection.execute(f"ALTER TABLE {target} DROP COLUMN {quote_identifier(old)}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def save_artefact(models_dir: Path, run: ModelRun, model: object) -> Path:

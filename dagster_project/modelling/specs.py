@@ -94,7 +94,7 @@ def _segments_summary(scores: pl.DataFrame) -> dict[str, object]:
 
 
 def _forecast_summary(scores: pl.DataFrame) -> dict[str, object]:
-    rows = scores.select("month", "forecast", "lower_80", "upper_80").iter_rows()
+    rows = scores.select("month", "forecast_revenue_usd", "lower_80_revenue_usd", "upper_80_revenue_usd").iter_rows()
     return {
         "forecast": Markdown(
             "\n".join(
@@ -167,7 +167,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         read=model_store.read_orders,
         train=training.train_clv,
         score=training.score_clv,
-        summarize=lambda scores: {"total_clv_usd": round(float(scores["clv"].sum()), 2)},
+        summarize=lambda scores: {"total_clv_usd": round(float(scores["clv_next_365_days_usd"].sum()), 2)},
         check_says="ranked holdout spend at least as well as 'spend per day'",
     ),
     ModelSpec(

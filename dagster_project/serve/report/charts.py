@@ -83,22 +83,33 @@ def draw_revenue(connection: duckdb.DuckDBPyConnection, figure) -> None:
     try:
         forecast = _frame(
             connection,
-            "select month, forecast, lower_80, upper_80, lower_95, upper_95 from ml.sales_forecast_current order by 1",
+            "select month, forecast_revenue_usd, lower_80_revenue_usd, upper_80_revenue_usd, lower_95_revenue_usd, "
+            "upper_95_revenue_usd from ml.sales_forecast_current order by 1",
             "the sales forecast (ml.sales_forecast_current)",
         )
     except NotAvailable as missing:
         axes.set_title(f"forecast not available yet: {missing}", fontsize=9, color=GREY, loc="left")
     else:
         axes.fill_between(
-            forecast["month"], forecast["lower_95"], forecast["upper_95"], color=ORANGE, alpha=0.15, label="95% range"
+            forecast["month"],
+            forecast["lower_95_revenue_usd"],
+            forecast["upper_95_revenue_usd"],
+            color=ORANGE,
+            alpha=0.15,
+            label="95% range",
         )
         axes.fill_between(
-            forecast["month"], forecast["lower_80"], forecast["upper_80"], color=ORANGE, alpha=0.3, label="80% range"
+            forecast["month"],
+            forecast["lower_80_revenue_usd"],
+            forecast["upper_80_revenue_usd"],
+            color=ORANGE,
+            alpha=0.3,
+            label="80% range",
         )
         # The forecast line starts at the last actual month so the two read as one line.
         axes.plot(
             [history["month"][-1], *forecast["month"]],
-            [history["revenue"][-1], *forecast["forecast"]],
+            [history["revenue"][-1], *forecast["forecast_revenue_usd"]],
             color=ORANGE,
             linewidth=2.2,
             marker="o",

@@ -55,7 +55,7 @@ def headline_numbers(connection: duckdb.DuckDBPyConnection, quality: DataQuality
         else "12 months to the latest month"
     )
     tiles.append(("Revenue, last 12 months", _money_or_na(last_12), change))
-    next_6 = _scalar(connection, "select sum(forecast) from ml.sales_forecast_current")
+    next_6 = _scalar(connection, "select sum(forecast_revenue_usd) from ml.sales_forecast_current")
     forecast_months = _scalar(connection, "select count(*) from ml.sales_forecast_current") or 0
     tiles.append(
         ("Forecast revenue", _money_or_na(next_6), f"next {forecast_months} months" if next_6 else "no forecast")

@@ -38,8 +38,8 @@ clv_scores as (
     {{ current_scores('clv_scores_current', {
         'customer_id': 'varchar',
         'p_alive': 'double',
-        'expected_purchases': 'double',
-        'clv': 'double',
+        'expected_purchases_next_365_days': 'double',
+        'clv_next_365_days_usd': 'double',
         'model_version': 'varchar',
     }) }}
 
@@ -134,9 +134,9 @@ final as (
         churn_scores.scored_at as churn_scored_at,
 
         -- lifetime value (only customers with a purchase are scored)
-        cast(clv_scores.clv as decimal(18, 2)) as clv_usd,
+        cast(clv_scores.clv_next_365_days_usd as decimal(18, 2)) as clv_usd,
         clv_scores.p_alive,
-        clv_scores.expected_purchases as expected_purchases_next_12_months,
+        clv_scores.expected_purchases_next_365_days as expected_purchases_next_12_months,
         clv_scores.model_version as clv_model_version,
 
         -- next best offer (rank 1)
