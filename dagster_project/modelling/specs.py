@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 import duckdb
@@ -17,7 +18,12 @@ import polars as pl
 
 from dagster_project.core import model_store
 from models_ml import churn, training
-from models_ml.features import LAPSED_AFTER_HORIZONS, email_events_needed_since, lapsed_after_days
+from models_ml.features import (
+    LAPSED_AFTER_HORIZONS,
+    CustomerActivity,
+    email_events_needed_since,
+    lapsed_after_days,
+)
 
 ScoreOnly = Callable[[duckdb.DuckDBPyConnection, datetime, datetime], tuple[training.ModelRun, pl.DataFrame]]
 
@@ -49,9 +55,7 @@ class ModelSpec:
     train: Callable[[Any, datetime, datetime], training.TrainedModel] | None = None
     score: Callable[[Any, Any, datetime], dict[str, pl.DataFrame]] | None = None
     # A scorer with nothing to train (the feedback lexicon): (connection, cutoff, now) -> run, scores.
-    score_only: (
-        Callable[[duckdb.DuckDBPyConnection, datetime, datetime], tuple[training.ModelRun, pl.DataFrame]] | None
-    ) = None
+    score_only: ScoreOnly | None = None
     check_says: str | None = None  # what a published model did on the backtest (None: no baseline check)
     check_name: str | None = None  # default <model_name>_beats_baseline
     read_for_scoring: Callable[[duckdb.DuckDBPyConnection, datetime], Any] | None = None
@@ -63,6 +67,16 @@ class ModelSpec:
     def takes_retrain_policy(self) -> bool:
         """Whether a run decides to train or to score (the others train, or only score, every run)."""
         return self.score_only is None and self.always_train is None
+
+
+def read_activity_for_scoring(
+    connection: duckdb.DuckDBPyConnection, cutoff: datetime, with_feedback: bool = True
+) -> CustomerActivity:
+    """What scoring the customers at ``cutoff`` reads: the email events only as far back as the
+    features look, which at a million customers is a fraction of the history training reads."""
+    return model_store.read_customer_activity(
+        connection, with_feedback=with_feedback, email_events_since=email_events_needed_since(cutoff)
+    )
 
 
 class OfferInputs(NamedTuple):
@@ -145,9 +159,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         marts=("dim_customers", "fct_orders", "fct_interactions"),
         upstream_models=("feedback_scores",),
         read=model_store.read_customer_activity,
-        read_for_scoring=lambda connection, cutoff: model_store.read_customer_activity(
-            connection, email_events_since=email_events_needed_since(cutoff)
-        ),
+        read_for_scoring=read_activity_for_scoring,
         train=training.train_churn,
         score=training.score_churn,
         model_family=churn.MODEL_FAMILY,
@@ -196,9 +208,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         kinds=frozenset({"scikitlearn", "duckdb"}),
         marts=("dim_customers", "fct_orders", "fct_interactions"),
         read=lambda connection: model_store.read_customer_activity(connection, with_feedback=False),
-        read_for_scoring=lambda connection, cutoff: model_store.read_customer_activity(
-            connection, with_feedback=False, email_events_since=email_events_needed_since(cutoff)
-        ),
+        read_for_scoring=partial(read_activity_for_scoring, with_feedback=False),
         train=training.train_segments,
         score=training.score_segments,
         summarize=_segments_summary,
