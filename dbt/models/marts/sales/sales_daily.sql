@@ -34,13 +34,7 @@ daily_orders as (
 
     select
         orders.order_date as date_day,
-        count(*) filter (where not orders.is_refund) as orders,
-        count(*) filter (where orders.is_revenue_generating) as revenue_generating_orders,
-        count(*) filter (where orders.is_refund) as refunds,
-        sum(orders.net_revenue_usd) as revenue_usd,
-        -sum(orders.net_revenue_usd) filter (where orders.is_refund) as refunded_usd,
-        sum(orders.total_amount_usd) filter (where orders.is_revenue_generating) as order_value_usd,
-        sum(case when orders.is_revenue_generating then orders.gross_margin_usd end) as gross_margin_usd,
+        {{ sales_order_measures('orders.') }},
         count(
             distinct case
                 when orders.is_revenue_generating and acquisitions.is_acquired_in_window
@@ -78,18 +72,7 @@ final as (
 
     select
         days.date_day,
-        coalesce(daily_orders.orders, 0) as orders,
-        coalesce(daily_orders.revenue_generating_orders, 0) as revenue_generating_orders,
-        coalesce(daily_orders.refunds, 0) as refunds,
-        cast(coalesce(daily_orders.revenue_usd, 0) as decimal(18, 2)) as revenue_usd,
-        cast(coalesce(daily_orders.refunded_usd, 0) as decimal(18, 2)) as refunded_usd,
-        cast(daily_orders.gross_margin_usd as decimal(18, 2)) as gross_margin_usd,
-        coalesce(daily_orders.new_customers, 0) as new_customers,
-        coalesce(daily_orders.returning_customers, 0) as returning_customers,
-        cast(
-            {{ safe_divide('daily_orders.order_value_usd', 'daily_orders.revenue_generating_orders') }}
-            as decimal(18, 2)
-        ) as average_order_value_usd
+        {{ sales_period_figures('daily_orders') }}
 
     from days
     left join daily_orders

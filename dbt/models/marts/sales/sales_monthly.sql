@@ -50,13 +50,7 @@ monthly_orders as (
 
     select
         date_month,
-        count(*) filter (where not is_refund) as orders,
-        count(*) filter (where is_revenue_generating) as revenue_generating_orders,
-        count(*) filter (where is_refund) as refunds,
-        sum(net_revenue_usd) as revenue_usd,
-        -sum(net_revenue_usd) filter (where is_refund) as refunded_usd,
-        sum(total_amount_usd) filter (where is_revenue_generating) as order_value_usd,
-        sum(case when is_revenue_generating then gross_margin_usd end) as gross_margin_usd,
+        {{ sales_order_measures() }},
         count(distinct case when is_revenue_generating and acquisition_month = date_month then customer_id end)
             as new_customers,
         count(
@@ -85,18 +79,7 @@ final as (
 
     select
         months.date_month,
-        coalesce(monthly_orders.orders, 0) as orders,
-        coalesce(monthly_orders.revenue_generating_orders, 0) as revenue_generating_orders,
-        coalesce(monthly_orders.refunds, 0) as refunds,
-        cast(coalesce(monthly_orders.revenue_usd, 0) as decimal(18, 2)) as revenue_usd,
-        cast(coalesce(monthly_orders.refunded_usd, 0) as decimal(18, 2)) as refunded_usd,
-        cast(monthly_orders.gross_margin_usd as decimal(18, 2)) as gross_margin_usd,
-        coalesce(monthly_orders.new_customers, 0) as new_customers,
-        coalesce(monthly_orders.returning_customers, 0) as returning_customers,
-        cast(
-            {{ safe_divide('monthly_orders.order_value_usd', 'monthly_orders.revenue_generating_orders') }}
-            as decimal(18, 2)
-        ) as average_order_value_usd
+        {{ sales_period_figures('monthly_orders') }}
 
     from months
     left join monthly_orders
