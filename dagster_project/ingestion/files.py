@@ -363,7 +363,35 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
     header = _header(content[:65536].decode("utf-8-sig", errors="replace"), mapping)
     if not header or len(set(header)) != len(header) or any(not column for column in header):
         return None  # the strict reader gives the precise error
-    connection = scratch.connection
+    parsed = _duckdb_csv(scratch.connection, landing_file.path, mapping)
+    if parsed is None:
+        return None
+    frame, rejects = parsed
+    if [column.strip() for column in frame.columns] != header:
+        return None
+    frame.columns = header
+    accounted = _account_for_lines(frame, rejects, _physical_line_count(content))
+    if accounted is None:
+        return None
+    start_lines, is_rejected, rejected = accounted
+    lines = start_lines[~is_rejected]
+    reject_lines = {int(start_lines[index - 1]): value for index, value in rejected.items()}
+    malformed = pl.DataFrame(
+        [
+            (line, f"line does not match the header ({_describe_reject(message, len(header))})", json.dumps(text))
+            for line, (text, message) in sorted(reject_lines.items())
+        ],
+        schema=MALFORMED_SCHEMA,
+        orient="row",
+    )
+    return TextRows(frame.with_columns(pl.Series("_source_line", lines, dtype=pl.Int64)), malformed)
+
+
+def _duckdb_csv(
+    connection: duckdb.DuckDBPyConnection, path: Path, mapping: EntityMapping
+) -> tuple[pl.DataFrame, list[tuple]] | None:
+    """(the records DuckDB read, the (record number, text, error) of those it rejected); None when
+    DuckDB fails on the file."""
     try:
         connection.execute(
             """
@@ -374,7 +402,7 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
                 normalize_names = false, sample_size = 1
             )
             """,
-            {"path": str(landing_file.path), "delimiter": mapping.delimiter, "quote": mapping.quote},
+            {"path": str(path), "delimiter": mapping.delimiter, "quote": mapping.quote},
         )
         frame = connection.sql("select * from records").pl()
         rejects = connection.execute("select line, csv_line, error_message from reject_errors order by line").fetchall()
@@ -382,11 +410,14 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
         connection.execute("drop table records; drop table if exists reject_errors; drop table if exists reject_scans")
     except duckdb.Error:
         return None
+    return frame, rejects
 
-    if [column.strip() for column in frame.columns] != header:
-        return None
-    frame.columns = header
-    physical_lines = _physical_line_count(content)
+
+def _account_for_lines(
+    frame: pl.DataFrame, rejects: list[tuple], physical_lines: int
+) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[str, str]]] | None:
+    """(each record's first line, which records were rejected, rejected record number -> (text,
+    error)); None unless header, records and their inner line breaks make up every physical line."""
     if physical_lines == 1 + frame.height + len(rejects):
         # No record spans lines: no need to look for line breaks inside values.
         embedded = pl.Series(np.zeros(frame.height, dtype=np.int64))
@@ -416,17 +447,7 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
 
     # A record starts on the line after the header, the earlier records and their inner line breaks.
     start_lines = 2 + np.arange(record_count, dtype=np.int64) + np.cumsum(embedded_newlines) - embedded_newlines
-    lines = start_lines[~is_rejected]
-    reject_lines = {int(start_lines[index - 1]): value for index, value in rejected.items()}
-    malformed = pl.DataFrame(
-        [
-            (line, f"line does not match the header ({_describe_reject(message, len(header))})", json.dumps(text))
-            for line, (text, message) in sorted(reject_lines.items())
-        ],
-        schema=MALFORMED_SCHEMA,
-        orient="row",
-    )
-    return TextRows(frame.with_columns(pl.Series("_source_line", lines, dtype=pl.Int64)), malformed)
+    return start_lines, is_rejected, rejected
 
 
 def _describe_reject(message: str, header_fields: int) -> str:
