@@ -79,85 +79,12 @@ def _before(frame: pl.DataFrame, column: str, cutoff: datetime, days: int | None
 
 def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFrame:
     """One row per customer known before ``cutoff``, whether or not they ever ordered."""
-    known = _before(activity.customers, "first_seen_at", cutoff).select("customer_id", "first_seen_at")
-    orders = _before(activity.orders, "ordered_at", cutoff)
-    days_before_cutoff = (pl.lit(cutoff) - pl.col("ordered_at")).dt.total_days()
-    order_history = orders.group_by("customer_id").agg(
-        pl.col("ordered_at").max().alias("last_ordered_at"),
-        pl.len().alias("order_count"),
-        pl.col("revenue_usd").sum().alias("revenue_usd"),
-        pl.col("revenue_usd").mean().alias("average_order_value_usd"),
-        (days_before_cutoff < 90).sum().alias("orders_last_90_days"),
-        ((days_before_cutoff >= 90) & (days_before_cutoff < 180)).sum().alias("orders_previous_90_days"),
-    )
-    base = (
-        known.join(order_history, on="customer_id", how="left")
-        .with_columns(
-            # A customer who never ordered is as "recent" as their first appearance.
-            (pl.lit(cutoff) - pl.coalesce("last_ordered_at", "first_seen_at"))
-            .dt.total_days()
-            .alias("days_since_last_order"),
-            (pl.lit(cutoff) - pl.col("first_seen_at")).dt.total_days().alias("tenure_days"),
-            pl.col(
-                "order_count",
-                "revenue_usd",
-                "average_order_value_usd",
-                "orders_last_90_days",
-                "orders_previous_90_days",
-            ).fill_null(0),
-        )
-        .with_columns(
-            ((pl.col("orders_last_90_days") + 1) / (pl.col("orders_previous_90_days") + 1)).alias("order_trend")
-        )
-    )
-
-    email = (
-        _before(activity.email_events, "occurred_at", cutoff, days=EMAIL_WINDOW_DAYS)
-        .group_by("customer_id")
-        .agg(
-            (pl.col("event_type") == "delivered").sum().alias("emails_delivered_last_90_days"),
-            (pl.col("event_type") == "opened").sum().alias("email_opens_last_90_days"),
-            (pl.col("event_type") == "clicked").sum().alias("email_clicks_last_90_days"),
-        )
-    )
-    unsubscribed = (
-        _before(activity.email_events, "occurred_at", cutoff)
-        .filter(pl.col("event_type") == "unsubscribed")
-        .select("customer_id")
-        .unique()
-        .with_columns(pl.lit(1).alias("has_unsubscribed"))
-    )
-    tickets = (
-        _before(activity.tickets, "created_at", cutoff, days=180)
-        .group_by("customer_id")
-        .agg(pl.len().alias("tickets_last_180_days"))
-    )
-    surveys = (
-        _before(activity.surveys, "responded_at", cutoff, days=365)
-        .group_by("customer_id")
-        .agg(pl.col("score").cast(pl.Float64).mean().alias("average_satisfaction_score"))
-    )
-
-    feedback_history = (
-        activity.feedback
-        if activity.feedback is not None
-        else pl.DataFrame(
-            schema={"customer_id": pl.String, "occurred_at": pl.Datetime("us"), "sentiment_score": pl.Float64}
-        )
-    )
-    days_before = (pl.lit(cutoff) - pl.col("occurred_at")).dt.total_days()
-    feedback = (
-        _before(feedback_history, "occurred_at", cutoff, days=365)
-        .group_by("customer_id")
-        .agg(
-            pl.col("sentiment_score").mean().alias("feedback_sentiment_last_365_days"),
-            ((pl.col("sentiment_score") <= -0.05) & (days_before < 180)).sum().alias("negative_feedback_last_180_days"),
-        )
-    )
-
+    email, unsubscribed = _email_features(activity.email_events, cutoff)
+    tickets, surveys = _support_features(activity, cutoff)
     features = (
-        base.join(email, on="customer_id", how="left")
-        .join(feedback, on="customer_id", how="left")
+        _order_features(activity, cutoff)
+        .join(email, on="customer_id", how="left")
+        .join(_feedback_features(activity.feedback, cutoff), on="customer_id", how="left")
         .join(unsubscribed, on="customer_id", how="left")
         .join(tickets, on="customer_id", how="left")
         .join(surveys, on="customer_id", how="left")
@@ -186,6 +113,99 @@ def customer_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFr
         features.select("customer_id", *FEATURE_COLUMNS)
         .with_columns(pl.col(name).cast(pl.Float64) for name in FEATURE_COLUMNS)
         .sort("customer_id")
+    )
+
+
+def _order_features(activity: CustomerActivity, cutoff: datetime) -> pl.DataFrame:
+    """Every customer known before the cutoff with their order history: recency, frequency,
+    spend, tenure, and the last 90 days' orders against the 90 before (the trend)."""
+    known = _before(activity.customers, "first_seen_at", cutoff).select("customer_id", "first_seen_at")
+    orders = _before(activity.orders, "ordered_at", cutoff)
+    days_before_cutoff = (pl.lit(cutoff) - pl.col("ordered_at")).dt.total_days()
+    order_history = orders.group_by("customer_id").agg(
+        pl.col("ordered_at").max().alias("last_ordered_at"),
+        pl.len().alias("order_count"),
+        pl.col("revenue_usd").sum().alias("revenue_usd"),
+        pl.col("revenue_usd").mean().alias("average_order_value_usd"),
+        (days_before_cutoff < 90).sum().alias("orders_last_90_days"),
+        ((days_before_cutoff >= 90) & (days_before_cutoff < 180)).sum().alias("orders_previous_90_days"),
+    )
+    return (
+        known.join(order_history, on="customer_id", how="left")
+        .with_columns(
+            # A customer who never ordered is as "recent" as their first appearance.
+            (pl.lit(cutoff) - pl.coalesce("last_ordered_at", "first_seen_at"))
+            .dt.total_days()
+            .alias("days_since_last_order"),
+            (pl.lit(cutoff) - pl.col("first_seen_at")).dt.total_days().alias("tenure_days"),
+            pl.col(
+                "order_count",
+                "revenue_usd",
+                "average_order_value_usd",
+                "orders_last_90_days",
+                "orders_previous_90_days",
+            ).fill_null(0),
+        )
+        .with_columns(
+            ((pl.col("orders_last_90_days") + 1) / (pl.col("orders_previous_90_days") + 1)).alias("order_trend")
+        )
+    )
+
+
+def _email_features(email_events: pl.DataFrame, cutoff: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(deliveries, opens and clicks in the email window; who ever unsubscribed), per customer."""
+    email = (
+        _before(email_events, "occurred_at", cutoff, days=EMAIL_WINDOW_DAYS)
+        .group_by("customer_id")
+        .agg(
+            (pl.col("event_type") == "delivered").sum().alias("emails_delivered_last_90_days"),
+            (pl.col("event_type") == "opened").sum().alias("email_opens_last_90_days"),
+            (pl.col("event_type") == "clicked").sum().alias("email_clicks_last_90_days"),
+        )
+    )
+    unsubscribed = (
+        _before(email_events, "occurred_at", cutoff)
+        .filter(pl.col("event_type") == "unsubscribed")
+        .select("customer_id")
+        .unique()
+        .with_columns(pl.lit(1).alias("has_unsubscribed"))
+    )
+    return email, unsubscribed
+
+
+def _support_features(activity: CustomerActivity, cutoff: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(tickets in the last 180 days; the average survey score over the last year), per customer."""
+    tickets = (
+        _before(activity.tickets, "created_at", cutoff, days=180)
+        .group_by("customer_id")
+        .agg(pl.len().alias("tickets_last_180_days"))
+    )
+    surveys = (
+        _before(activity.surveys, "responded_at", cutoff, days=365)
+        .group_by("customer_id")
+        .agg(pl.col("score").cast(pl.Float64).mean().alias("average_satisfaction_score"))
+    )
+    return tickets, surveys
+
+
+def _feedback_features(feedback: pl.DataFrame | None, cutoff: datetime) -> pl.DataFrame:
+    """The comments' average sentiment over the last year and the negative ones of the last 180
+    days, per customer (no rows without scored feedback: the caller fills in neutral)."""
+    feedback_history = (
+        feedback
+        if feedback is not None
+        else pl.DataFrame(
+            schema={"customer_id": pl.String, "occurred_at": pl.Datetime("us"), "sentiment_score": pl.Float64}
+        )
+    )
+    days_before = (pl.lit(cutoff) - pl.col("occurred_at")).dt.total_days()
+    return (
+        _before(feedback_history, "occurred_at", cutoff, days=365)
+        .group_by("customer_id")
+        .agg(
+            pl.col("sentiment_score").mean().alias("feedback_sentiment_last_365_days"),
+            ((pl.col("sentiment_score") <= -0.05) & (days_before < 180)).sum().alias("negative_feedback_last_180_days"),
+        )
     )
 
 

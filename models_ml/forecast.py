@@ -240,8 +240,22 @@ def backtest_forecast(
     months, revenue = _prepare(monthly, MIN_MONTHS + horizon_months, f"a backtest over {horizon_months} months")
     last = len(months) - horizon_months
     first = max(MIN_MONTHS, last - origins + 1)
+    predictions = _backtest_predictions(months, revenue, range(first, last + 1), horizon_months)
+    return ForecastBacktest(
+        horizon_months=horizon_months,
+        origins=last - first + 1,
+        metrics=_backtest_metrics(predictions),
+        predictions=predictions.drop("scale").select(
+            "origin", "month", "horizon", "actual", "forecast", "seasonal_naive", *OUTPUT_COLUMNS[2:]
+        ),
+    )
+
+
+def _backtest_predictions(months: list[date], revenue: np.ndarray, origins: range, horizon_months: int) -> pl.DataFrame:
+    """One row per (origin, month ahead): the model's forecast and intervals fitted on the months
+    before the origin, seasonal naive, the actual value and the origin's MASE scale."""
     rows = []
-    for origin in range(first, last + 1):
+    for origin in origins:
         ahead, columns = _forecast(months[:origin], revenue[:origin], horizon_months)
         actual = revenue[origin : origin + horizon_months]
         scale = _mase_scale(revenue[:origin])
@@ -257,7 +271,11 @@ def backtest_forecast(
                     **{name: float(values[step]) for name, values in columns.items()},
                 }
             )
-    predictions = pl.DataFrame(rows)
+    return pl.DataFrame(rows)
+
+
+def _backtest_metrics(predictions: pl.DataFrame) -> pl.DataFrame:
+    """MAPE, MASE, the forecast count and (for the model) interval coverage, per method."""
     metrics = []
     for method, column in (("model", "forecast"), ("seasonal_naive", "seasonal_naive")):
         error = (pl.col(column) - pl.col("actual")).abs()
@@ -281,11 +299,4 @@ def backtest_forecast(
                 **inside,
             )
         )
-    return ForecastBacktest(
-        horizon_months=horizon_months,
-        origins=last - first + 1,
-        metrics=pl.concat(metrics).with_columns(pl.col("mape", "mase", "coverage_80", "coverage_95").round(6)),
-        predictions=predictions.drop("scale").select(
-            "origin", "month", "horizon", "actual", "forecast", "seasonal_naive", *OUTPUT_COLUMNS[2:]
-        ),
-    )
+    return pl.concat(metrics).with_columns(pl.col("mape", "mase", "coverage_80", "coverage_95").round(6))

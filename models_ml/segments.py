@@ -223,49 +223,14 @@ def fit_segments(
     scale = values.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     standardised = _standardised(center, scale, values)
+    chosen, start, silhouettes = _choose_k(standardised, candidates, k, rng, random_state)
+    kmeans = KMeans(n_clusters=chosen, init=start, n_init=1, random_state=random_state).fit(standardised)
 
-    # Choosing k: each candidate is fitted on a smaller sample and scored by the silhouette on
-    # part of it. The chosen k is then refitted on the whole training sample, starting from the
-    # centroids found, so that one short Lloyd run is enough.
-    selection = rng.choice(len(standardised), size=min(len(standardised), SELECTION_SAMPLE_SIZE), replace=False)
-    silhouette_rows = selection[: min(len(selection), SILHOUETTE_SAMPLE_SIZE)]
-    starts: dict[int, np.ndarray] = {}
-    silhouettes: dict[int, float] = {}
-    for candidate in candidates:
-        kmeans = KMeans(n_clusters=candidate, n_init=N_INIT, random_state=random_state).fit(standardised[selection])
-        starts[candidate] = kmeans.cluster_centers_
-        if k is None:
-            labels = kmeans.predict(standardised[silhouette_rows])
-            silhouettes[candidate] = float(silhouette_score(standardised[silhouette_rows], labels))
-    chosen = k if k is not None else max(silhouettes, key=lambda c: (silhouettes[c], -c))
-    kmeans = KMeans(n_clusters=chosen, init=starts[chosen], n_init=1, random_state=random_state).fit(standardised)
-
-    # Segment ids in order of average revenue, highest first: "segment 0" is the most valuable.
     labelled = sample.with_columns(pl.Series("_label", kmeans.labels_))
-    revenue = labelled.group_by("_label").agg(pl.col("revenue_usd").mean()).sort("_label")["revenue_usd"].to_numpy()
-    order = np.lexsort((np.arange(chosen), -revenue))
+    order = _labels_by_revenue(labelled, chosen)
     label_to_segment = np.empty(chosen, dtype=np.int64)
     label_to_segment[order] = np.arange(chosen)
     centroids = kmeans.cluster_centers_[order]
-
-    never_ordered = (
-        labelled.group_by("_label").agg((pl.col("order_count") == 0).mean()).sort("_label")["order_count"].to_numpy()
-    )
-    names, fits = _name_segments(centroids, never_ordered[order])
-    population = _raw_means(sample).row(0, named=True)
-    descriptions = []
-    for segment in range(chosen):
-        label = int(order[segment])
-        segment_means = _raw_means(labelled.filter(pl.col("_label") == label)).row(0, named=True)
-        descriptions.append(_describe(segment_means, population, centroids[segment]))
-    segments = pl.DataFrame(
-        {
-            "segment_id": np.arange(chosen, dtype=np.int64),
-            "segment_name": names,
-            "segment_description": descriptions,
-            "archetype_fit": np.round(fits, 4),
-        }
-    )
     return SegmentModel(
         k=chosen,
         random_state=random_state,
@@ -273,7 +238,7 @@ def fit_segments(
         scale=scale,
         kmeans=kmeans,
         label_to_segment=label_to_segment,
-        segments=segments,
+        segments=_segments_table(labelled, order, centroids),
         centroids=centroids,
         silhouette_by_k=silhouettes,
         training_rows=len(sample_rows),
@@ -286,6 +251,63 @@ def fit_segments(
             "dimensions": list(DIMENSION_NAMES),
             "z_clip": Z_CLIP,
         },
+    )
+
+
+def _choose_k(
+    standardised: np.ndarray,
+    candidates: tuple[int, ...],
+    k: int | None,
+    rng: np.random.Generator,
+    random_state: int,
+) -> tuple[int, np.ndarray, dict[int, float]]:
+    """(the chosen k, its centroids to start the final fit from, the silhouette of each candidate).
+
+    Each candidate is fitted on a smaller sample and scored by the silhouette on part of it. The
+    chosen k is then refitted on the whole training sample, starting from the centroids found, so
+    that one short Lloyd run is enough. A given ``k`` is only fitted, not scored.
+    """
+    selection = rng.choice(len(standardised), size=min(len(standardised), SELECTION_SAMPLE_SIZE), replace=False)
+    silhouette_rows = selection[: min(len(selection), SILHOUETTE_SAMPLE_SIZE)]
+    starts: dict[int, np.ndarray] = {}
+    silhouettes: dict[int, float] = {}
+    for candidate in candidates:
+        kmeans = KMeans(n_clusters=candidate, n_init=N_INIT, random_state=random_state).fit(standardised[selection])
+        starts[candidate] = kmeans.cluster_centers_
+        if k is None:
+            labels = kmeans.predict(standardised[silhouette_rows])
+            silhouettes[candidate] = float(silhouette_score(standardised[silhouette_rows], labels))
+    chosen = k if k is not None else max(silhouettes, key=lambda c: (silhouettes[c], -c))
+    return chosen, starts[chosen], silhouettes
+
+
+def _labels_by_revenue(labelled: pl.DataFrame, chosen: int) -> np.ndarray:
+    """The k-means labels in order of their customers' average revenue, highest first, so that
+    "segment 0" is the most valuable (ties by label)."""
+    revenue = labelled.group_by("_label").agg(pl.col("revenue_usd").mean()).sort("_label")["revenue_usd"].to_numpy()
+    return np.lexsort((np.arange(chosen), -revenue))
+
+
+def _segments_table(labelled: pl.DataFrame, order: np.ndarray, centroids: np.ndarray) -> pl.DataFrame:
+    """segment_id, segment_name, segment_description, archetype_fit: each segment named after the
+    archetype it fits best and described by how its raw averages differ from the sample's."""
+    never_ordered = (
+        labelled.group_by("_label").agg((pl.col("order_count") == 0).mean()).sort("_label")["order_count"].to_numpy()
+    )
+    names, fits = _name_segments(centroids, never_ordered[order])
+    population = _raw_means(labelled).row(0, named=True)
+    descriptions = []
+    for segment in range(len(order)):
+        label = int(order[segment])
+        segment_means = _raw_means(labelled.filter(pl.col("_label") == label)).row(0, named=True)
+        descriptions.append(_describe(segment_means, population, centroids[segment]))
+    return pl.DataFrame(
+        {
+            "segment_id": np.arange(len(order), dtype=np.int64),
+            "segment_name": names,
+            "segment_description": descriptions,
+            "archetype_fit": np.round(fits, 4),
+        }
     )
 
 

@@ -192,50 +192,9 @@ def record_run(
     ensure_ml_schema(connection)
     connection.execute("BEGIN TRANSACTION")
     try:
-        # The version names the data window: training the same version again replaces its run.
-        connection.execute(
-            "DELETE FROM ml.model_runs WHERE model_name = ? AND model_version = ?", [run.model_name, run.model_version]
-        )
-        connection.execute(
-            "INSERT INTO ml.model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run.model_name,
-                run.model_version,
-                run.run_id,
-                run.trained_at,
-                run.data_start,
-                run.data_end,
-                run.training_cutoff,
-                run.backtest_cutoff,
-                run.training_rows,
-                json.dumps(run.parameters, default=str),
-                json.dumps(run.metrics),
-                json.dumps(run.baseline_metrics),
-                run.beats_baseline,
-                run.is_published,
-                run.verdict,
-                run.artefact_path,
-            ],
-        )
+        _replace_run(connection, run)
         if feature_importance is not None:
-            rows = feature_importance.select(
-                pl.lit(run.model_name).alias("model_name"),
-                pl.lit(run.model_version).alias("model_version"),
-                pl.lit(run.trained_at).cast(pl.Datetime("us")).alias("trained_at"),
-                pl.col("feature"),
-                pl.col("importance").cast(pl.Float64),
-                (pl.col("coefficient") if "coefficient" in feature_importance.columns else pl.lit(None))
-                .cast(pl.Float64)
-                .alias("coefficient"),
-                pl.col("rank").cast(pl.Int64),
-            )
-            connection.execute(
-                "DELETE FROM ml.feature_importance WHERE model_name = ? AND model_version = ?",
-                [run.model_name, run.model_version],
-            )
-            connection.register("new_importance", rows.to_arrow())
-            connection.execute("INSERT INTO ml.feature_importance SELECT * FROM new_importance")
-            connection.unregister("new_importance")
+            _replace_feature_importance(connection, run, feature_importance)
         if run.is_published and scores:
             for table, frame in scores.items():
                 _append_scores(connection, table, frame, run.model_version, scored_at or run.trained_at)
@@ -243,6 +202,60 @@ def record_run(
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+def _replace_run(connection: duckdb.DuckDBPyConnection, run: ModelRun) -> None:
+    """The run's row in ml.model_runs, inside the caller's transaction."""
+    # The version names the data window: training the same version again replaces its run.
+    connection.execute(
+        "DELETE FROM ml.model_runs WHERE model_name = ? AND model_version = ?", [run.model_name, run.model_version]
+    )
+    connection.execute(
+        "INSERT INTO ml.model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run.model_name,
+            run.model_version,
+            run.run_id,
+            run.trained_at,
+            run.data_start,
+            run.data_end,
+            run.training_cutoff,
+            run.backtest_cutoff,
+            run.training_rows,
+            json.dumps(run.parameters, default=str),
+            json.dumps(run.metrics),
+            json.dumps(run.baseline_metrics),
+            run.beats_baseline,
+            run.is_published,
+            run.verdict,
+            run.artefact_path,
+        ],
+    )
+
+
+def _replace_feature_importance(
+    connection: duckdb.DuckDBPyConnection, run: ModelRun, feature_importance: pl.DataFrame
+) -> None:
+    """The run's feature importance in ml.feature_importance, replacing the version's earlier
+    rows, inside the caller's transaction."""
+    rows = feature_importance.select(
+        pl.lit(run.model_name).alias("model_name"),
+        pl.lit(run.model_version).alias("model_version"),
+        pl.lit(run.trained_at).cast(pl.Datetime("us")).alias("trained_at"),
+        pl.col("feature"),
+        pl.col("importance").cast(pl.Float64),
+        (pl.col("coefficient") if "coefficient" in feature_importance.columns else pl.lit(None))
+        .cast(pl.Float64)
+        .alias("coefficient"),
+        pl.col("rank").cast(pl.Int64),
+    )
+    connection.execute(
+        "DELETE FROM ml.feature_importance WHERE model_name = ? AND model_version = ?",
+        [run.model_name, run.model_version],
+    )
+    connection.register("new_importance", rows.to_arrow())
+    connection.execute("INSERT INTO ml.feature_importance SELECT * FROM new_importance")
+    connection.unregister("new_importance")
 
 
 def record_scores(

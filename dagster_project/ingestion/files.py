@@ -203,17 +203,10 @@ def _read_csv_vectorised(landing_file: LandingFile, mapping: EntityMapping) -> T
     judgement: another encoding, carriage returns, an unterminated quote, a header that is not
     plain, or a polars result that does not match the record count.
     """
-    content = landing_file.content
-    if content.startswith(b"\xef\xbb\xbf"):
-        content = content[3:]  # a BOM is not part of the first column's name
-    if mapping.encoding != "utf-8" or b"\r" in content:
+    decoded = _plain_utf8(landing_file.content, mapping)
+    if decoded is None:
         return None
-    is_ascii = content.isascii()
-    if not is_ascii:
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError:
-            return None  # the strict reader names the line that cannot be decoded
+    content, is_ascii = decoded
     header = _header(content[:65536].decode("utf-8", errors="replace"), mapping)
     if not header or len(set(header)) != len(header) or any(not column for column in header):
         return None
@@ -226,16 +219,8 @@ def _read_csv_vectorised(landing_file: LandingFile, mapping: EntityMapping) -> T
     if not has_quotes and content.count(delimiter) == line_count * (len(header) - 1):
         # The common, clean file: polars refuses a line with too many fields, so when it parses
         # the file and the delimiter total is exactly (fields - 1) per line, no line has too few.
-        try:
-            frame = pl.read_csv(content, separator=mapping.delimiter, quote_char=None, infer_schema=False)
-        except pl.exceptions.PolarsError:
-            frame = None
-        if (
-            frame is not None
-            and frame.height == line_count - 1
-            and [column.strip() for column in frame.columns] == header
-        ):
-            frame.columns = header
+        frame = _polars_records(content, mapping, header, has_quotes, line_count - 1)
+        if frame is not None:
             source_lines = pl.int_range(2, frame.height + 2, dtype=pl.Int64, eager=True).alias("_source_line")
             return TextRows(
                 frame.with_columns(source_lines),
@@ -243,53 +228,53 @@ def _read_csv_vectorised(landing_file: LandingFile, mapping: EntityMapping) -> T
                 may_have_padding=not is_ascii or _has_padding(content, delimiter),
             )
 
-    data = np.frombuffer(content, dtype=np.uint8)
-    newlines = np.flatnonzero(data == ord("\n"))
-    delimiters = np.flatnonzero(data == delimiter[0])
-    if has_quotes:
-        # Parity of the quotes before each byte: odd means inside a quoted value ("" keeps it).
-        inside = np.bitwise_xor.accumulate((data == quote[0]).view(np.uint8))
-        if inside[-1]:
-            return None  # an unterminated quote: the strict reader names its line
-        record_ends = newlines[inside[newlines] == 0]
-        delimiters = delimiters[inside[delimiters] == 0]
-    else:
-        record_ends = newlines
-    if not content.endswith(b"\n"):
-        record_ends = np.append(record_ends, len(data))
-    record_starts = np.concatenate(([0], record_ends[:-1] + 1))
-    fields = np.diff(np.searchsorted(delimiters, record_ends), prepend=0) + 1
-    blank = record_ends == record_starts  # an empty line is not a record
-    good = (fields == len(header)) & ~blank
+    records = _records(content, delimiter[0], quote[0], has_quotes)
+    if records is None:
+        return None  # an unterminated quote: the strict reader names its line
+    blank = records.ends == records.starts  # an empty line is not a record
+    good = (records.fields == len(header)) & ~blank
     if not good[0]:
         return None
-    # A record's first physical line: one plus the line breaks (inside values too) before it.
-    start_lines = np.searchsorted(newlines, record_starts) + 1 if has_quotes else np.arange(1, len(record_starts) + 1)
     ragged = np.flatnonzero(~good & ~blank)
-    if has_quotes and ragged.size:
+    if has_quotes and ragged.size and records.span_lines(ragged):
         # A ragged record spanning lines is most likely a quote left open: the strict reader
         # quarantines only its first line and reads the lines it swallowed.
-        inner_breaks = np.searchsorted(newlines, record_ends[ragged]) - np.searchsorted(newlines, record_starts[ragged])
-        if (inner_breaks > 0).any():
-            return None
-    malformed = pl.DataFrame(
-        [
-            (
-                int(start_lines[index]),
-                f"line does not match the header (it has {int(fields[index])} fields, the header has {len(header)})",
-                json.dumps(content[record_starts[index] : record_ends[index]].decode("utf-8")),
-            )
-            for index in ragged
-        ],
-        schema=MALFORMED_SCHEMA,
-        orient="row",
-    )
+        return None
+    malformed = records.ragged_frame(content, ragged, len(header))
     if not good.all():  # polars gets the good records only: the bytes between the others
-        dropped = np.flatnonzero(~good)
-        kept_from = np.concatenate(([0], record_ends[dropped] + 1))
-        kept_to = np.append(record_starts[dropped], len(content))
-        content = b"".join(content[start:end] for start, end in zip(kept_from, kept_to, strict=True))
-    expected = int(good.sum()) - 1
+        content = records.without(content, np.flatnonzero(~good))
+    frame = _polars_records(content, mapping, header, has_quotes, int(good.sum()) - 1)
+    if frame is None:
+        return None
+    source_lines = pl.Series("_source_line", records.start_lines[good][1:], dtype=pl.Int64)
+    return TextRows(
+        frame.with_columns(source_lines),
+        malformed,
+        may_have_padding=has_quotes or not is_ascii or _has_padding(content, delimiter),
+    )
+
+
+def _plain_utf8(content: bytes, mapping: EntityMapping) -> tuple[bytes, bool] | None:
+    """The content without a BOM, and whether it is ASCII; None when it is not UTF-8 without
+    carriage returns (another reader judges the encoding and the line ends)."""
+    if content.startswith(b"\xef\xbb\xbf"):
+        content = content[3:]  # a BOM is not part of the first column's name
+    if mapping.encoding != "utf-8" or b"\r" in content:
+        return None
+    is_ascii = content.isascii()
+    if not is_ascii:
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None  # the strict reader names the line that cannot be decoded
+    return content, is_ascii
+
+
+def _polars_records(
+    content: bytes, mapping: EntityMapping, header: list[str], has_quotes: bool, expected: int
+) -> pl.DataFrame | None:
+    """Polars' parse of the records, named as the header; None unless it holds exactly the
+    records expected under that header."""
     try:
         frame = pl.read_csv(
             content, separator=mapping.delimiter, quote_char=mapping.quote if has_quotes else None, infer_schema=False
@@ -299,12 +284,70 @@ def _read_csv_vectorised(landing_file: LandingFile, mapping: EntityMapping) -> T
     if frame.height != expected or [column.strip() for column in frame.columns] != header:
         return None
     frame.columns = header
-    source_lines = pl.Series("_source_line", start_lines[good][1:], dtype=pl.Int64)
-    return TextRows(
-        frame.with_columns(source_lines),
-        malformed,
-        may_have_padding=has_quotes or not is_ascii or _has_padding(content, delimiter),
-    )
+    return frame
+
+
+@dataclass(frozen=True)
+class _Records:
+    """Where every record of a CSV file starts and ends, found on the bytes."""
+
+    newlines: np.ndarray  # byte offsets of every line break, inside values too
+    starts: np.ndarray  # byte offset of each record's first byte
+    ends: np.ndarray  # byte offset of the line break ending each record (the file's length for the last)
+    fields: np.ndarray  # fields per record
+    start_lines: np.ndarray  # the physical line each record starts on
+
+    def span_lines(self, indexes: np.ndarray) -> bool:
+        """Whether any of these records holds a line break."""
+        inner_breaks = np.searchsorted(self.newlines, self.ends[indexes]) - np.searchsorted(
+            self.newlines, self.starts[indexes]
+        )
+        return bool((inner_breaks > 0).any())
+
+    def ragged_frame(self, content: bytes, ragged: np.ndarray, header_fields: int) -> pl.DataFrame:
+        """The malformed records: their line, why, and their text."""
+        return pl.DataFrame(
+            [
+                (
+                    int(self.start_lines[index]),
+                    f"line does not match the header (it has {int(self.fields[index])} fields, "
+                    f"the header has {header_fields})",
+                    json.dumps(content[self.starts[index] : self.ends[index]].decode("utf-8")),
+                )
+                for index in ragged
+            ],
+            schema=MALFORMED_SCHEMA,
+            orient="row",
+        )
+
+    def without(self, content: bytes, dropped: np.ndarray) -> bytes:
+        """The content with these records (and their line breaks) cut out."""
+        kept_from = np.concatenate(([0], self.ends[dropped] + 1))
+        kept_to = np.append(self.starts[dropped], len(content))
+        return b"".join(content[start:end] for start, end in zip(kept_from, kept_to, strict=True))
+
+
+def _records(content: bytes, delimiter: int, quote: int, has_quotes: bool) -> _Records | None:
+    """Record boundaries and field counts; None when a quote is left open at the end of the file."""
+    data = np.frombuffer(content, dtype=np.uint8)
+    newlines = np.flatnonzero(data == ord("\n"))
+    delimiters = np.flatnonzero(data == delimiter)
+    if has_quotes:
+        # Parity of the quotes before each byte: odd means inside a quoted value ("" keeps it).
+        inside = np.bitwise_xor.accumulate((data == quote).view(np.uint8))
+        if inside[-1]:
+            return None
+        record_ends = newlines[inside[newlines] == 0]
+        delimiters = delimiters[inside[delimiters] == 0]
+    else:
+        record_ends = newlines
+    if not content.endswith(b"\n"):
+        record_ends = np.append(record_ends, len(data))
+    record_starts = np.concatenate(([0], record_ends[:-1] + 1))
+    fields = np.diff(np.searchsorted(delimiters, record_ends), prepend=0) + 1
+    # A record's first physical line: one plus the line breaks (inside values too) before it.
+    start_lines = np.searchsorted(newlines, record_starts) + 1 if has_quotes else np.arange(1, len(record_starts) + 1)
+    return _Records(newlines, record_starts, record_ends, fields, start_lines)
 
 
 def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: CsvScratch) -> TextRows | None:
@@ -320,7 +363,35 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
     header = _header(content[:65536].decode("utf-8-sig", errors="replace"), mapping)
     if not header or len(set(header)) != len(header) or any(not column for column in header):
         return None  # the strict reader gives the precise error
-    connection = scratch.connection
+    parsed = _duckdb_csv(scratch.connection, landing_file.path, mapping)
+    if parsed is None:
+        return None
+    frame, rejects = parsed
+    if [column.strip() for column in frame.columns] != header:
+        return None
+    frame.columns = header
+    accounted = _account_for_lines(frame, rejects, _physical_line_count(content))
+    if accounted is None:
+        return None
+    start_lines, is_rejected, rejected = accounted
+    lines = start_lines[~is_rejected]
+    reject_lines = {int(start_lines[index - 1]): value for index, value in rejected.items()}
+    malformed = pl.DataFrame(
+        [
+            (line, f"line does not match the header ({_describe_reject(message, len(header))})", json.dumps(text))
+            for line, (text, message) in sorted(reject_lines.items())
+        ],
+        schema=MALFORMED_SCHEMA,
+        orient="row",
+    )
+    return TextRows(frame.with_columns(pl.Series("_source_line", lines, dtype=pl.Int64)), malformed)
+
+
+def _duckdb_csv(
+    connection: duckdb.DuckDBPyConnection, path: Path, mapping: EntityMapping
+) -> tuple[pl.DataFrame, list[tuple]] | None:
+    """(the records DuckDB read, the (record number, text, error) of those it rejected); None when
+    DuckDB fails on the file."""
     try:
         connection.execute(
             """
@@ -331,7 +402,7 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
                 normalize_names = false, sample_size = 1
             )
             """,
-            {"path": str(landing_file.path), "delimiter": mapping.delimiter, "quote": mapping.quote},
+            {"path": str(path), "delimiter": mapping.delimiter, "quote": mapping.quote},
         )
         frame = connection.sql("select * from records").pl()
         rejects = connection.execute("select line, csv_line, error_message from reject_errors order by line").fetchall()
@@ -339,11 +410,14 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
         connection.execute("drop table records; drop table if exists reject_errors; drop table if exists reject_scans")
     except duckdb.Error:
         return None
+    return frame, rejects
 
-    if [column.strip() for column in frame.columns] != header:
-        return None
-    frame.columns = header
-    physical_lines = _physical_line_count(content)
+
+def _account_for_lines(
+    frame: pl.DataFrame, rejects: list[tuple], physical_lines: int
+) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[str, str]]] | None:
+    """(each record's first line, which records were rejected, rejected record number -> (text,
+    error)); None unless header, records and their inner line breaks make up every physical line."""
     if physical_lines == 1 + frame.height + len(rejects):
         # No record spans lines: no need to look for line breaks inside values.
         embedded = pl.Series(np.zeros(frame.height, dtype=np.int64))
@@ -373,17 +447,7 @@ def _read_csv_fast(landing_file: LandingFile, mapping: EntityMapping, scratch: C
 
     # A record starts on the line after the header, the earlier records and their inner line breaks.
     start_lines = 2 + np.arange(record_count, dtype=np.int64) + np.cumsum(embedded_newlines) - embedded_newlines
-    lines = start_lines[~is_rejected]
-    reject_lines = {int(start_lines[index - 1]): value for index, value in rejected.items()}
-    malformed = pl.DataFrame(
-        [
-            (line, f"line does not match the header ({_describe_reject(message, len(header))})", json.dumps(text))
-            for line, (text, message) in sorted(reject_lines.items())
-        ],
-        schema=MALFORMED_SCHEMA,
-        orient="row",
-    )
-    return TextRows(frame.with_columns(pl.Series("_source_line", lines, dtype=pl.Int64)), malformed)
+    return start_lines, is_rejected, rejected
 
 
 def _describe_reject(message: str, header_fields: int) -> str:

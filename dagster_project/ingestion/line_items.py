@@ -65,25 +65,35 @@ def fold_orders(
     line-item rows leave them blank as a matter of course.
     """
     assert mapping.line_items is not None
-    order = [f"__typed_{name}" for name in mapping.line_items.order]
-    summed = set(mapping.line_items.sum)
-    has_order = pl.all_horizontal(pl.col(name).is_not_null() for name in order)
-    keyed = set(mapping.line_items.order)
+    rows = _judge_orders(flagged, contract, mapping.line_items)
+    rows = rows.with_columns((pl.col(IS_BAD) | pl.col(ORDER_REASON).is_not_null()).alias(IS_BAD))
+    loaded = _fold(rows, contract, mapping.line_items, filled_when_empty, extra_columns)
+    return FoldedOrders(loaded=loaded, rows=rows)
+
+
+def _typed_order_key(line_items: LineItems) -> list[str]:
+    return [f"__typed_{name}" for name in line_items.order]
+
+
+def _judge_orders(flagged: pl.DataFrame, contract: EntityContract, line_items: LineItems) -> pl.DataFrame:
+    """The rows with ``__order_reason``: why the row's whole order cannot load, if it cannot.
+
+    Each column's disagreement within an order is a window over the order, computed once into a
+    scratch column that both the reason text and the ``__disagrees`` flag read.
+    """
+    order = _typed_order_key(line_items)
+    keyed = set(line_items.order)
+    summed = set(line_items.sum)
     single_valued = [name for name in contract.column_names if name not in keyed and name not in summed]
-
-    def disagree(name: str) -> pl.Expr:
-        typed = pl.col(f"__typed_{name}")
-        distinct_values = typed.n_unique() - typed.null_count().gt(0).cast(pl.UInt32)
-        return distinct_values.over(order) > 1
-
-    order_named = pl.concat_str([pl.col(name) for name in mapping.line_items.order], separator=", ")
+    scratch = {name: f"__disagrees_on_{name}" for name in single_valued}
+    rows = flagged.with_columns(_disagrees(name, order).alias(flag) for name, flag in scratch.items())
     disagreements = [
-        pl.when(disagree(name)).then(pl.format("{} (this row: '{}')", pl.lit(name), pl.col(name).fill_null("")))
-        for name in single_valued
+        pl.when(pl.col(flag)).then(pl.format("{} (this row: '{}')", pl.lit(name), pl.col(name).fill_null("")))
+        for name, flag in scratch.items()
     ]
-    rows = flagged.with_columns(
+    rows = rows.with_columns(
         pl.concat_str(disagreements, separator=", ", ignore_nulls=True).alias("__disagreement"),
-        pl.any_horizontal(pl.lit(False), *(disagree(name) for name in single_valued)).alias("__disagrees"),
+        pl.any_horizontal(pl.lit(False), *(pl.col(flag) for flag in scratch.values())).alias("__disagrees"),
         pl.concat_str(
             [
                 pl.when(pl.col(f"__typed_{name}").is_null().all().over(order)).then(pl.lit(name))
@@ -95,11 +105,27 @@ def fold_orders(
             ignore_nulls=True,
         ).alias("__missing"),
         pl.when(pl.col(IS_BAD)).then(pl.col("_source_line")).min().over(order).alias("__first_bad_line"),
-    ).with_columns(
+    ).drop(list(scratch.values()))
+    return rows.with_columns(_order_reason(line_items).alias(ORDER_REASON))
+
+
+def _disagrees(name: str, order: list[str]) -> pl.Expr:
+    """The order's rows hold two or more different values of the column (blanks do not count)."""
+    typed = pl.col(f"__typed_{name}")
+    distinct_values = typed.n_unique() - typed.null_count().gt(0).cast(pl.UInt32)
+    return distinct_values.over(order) > 1
+
+
+def _order_reason(line_items: LineItems) -> pl.Expr:
+    """The first that applies: no order named, rows that disagree, a required value missing on
+    every row, or another row of the order that fails."""
+    has_order = pl.all_horizontal(pl.col(name).is_not_null() for name in _typed_order_key(line_items))
+    order_named = pl.concat_str([pl.col(name) for name in line_items.order], separator=", ")
+    return (
         pl.when(~has_order)
         .then(
             pl.lit(
-                f"the row names no order ({', '.join(mapping.line_items.order)}); for an export that names the "
+                f"the row names no order ({', '.join(line_items.order)}); for an export that names the "
                 "order on its first row only, list it under line_items.fill_down"
             )
         )
@@ -107,7 +133,7 @@ def fold_orders(
         .then(
             pl.format(
                 "{} '{}': its rows disagree on {}",
-                pl.lit(mapping.line_items.order[0]),
+                pl.lit(line_items.order[0]),
                 order_named,
                 pl.col("__disagreement"),
             )
@@ -116,7 +142,7 @@ def fold_orders(
         .then(
             pl.format(
                 "{} '{}': required value missing on every row of the order ({})",
-                pl.lit(mapping.line_items.order[0]),
+                pl.lit(line_items.order[0]),
                 order_named,
                 pl.col("__missing"),
             )
@@ -125,14 +151,24 @@ def fold_orders(
         .then(
             pl.format(
                 "{} '{}': quarantined with the rest of its order (line {} fails)",
-                pl.lit(mapping.line_items.order[0]),
+                pl.lit(line_items.order[0]),
                 order_named,
                 pl.col("__first_bad_line"),
             )
         )
-        .alias(ORDER_REASON)
     )
-    rows = rows.with_columns((pl.col(IS_BAD) | pl.col(ORDER_REASON).is_not_null()).alias(IS_BAD))
+
+
+def _fold(
+    rows: pl.DataFrame,
+    contract: EntityContract,
+    line_items: LineItems,
+    filled_when_empty: list[Column],
+    extra_columns: str,
+) -> pl.DataFrame:
+    """One record per order from its good rows: each column's first non-empty value, the ``sum``
+    columns added up (empty when every row is), the first row's extra columns and line."""
+    summed = set(line_items.sum)
 
     def folded(name: str) -> pl.Expr:
         typed = pl.col(f"__typed_{name}")
@@ -140,11 +176,11 @@ def fold_orders(
             return pl.when(typed.count() > 0).then(typed.sum()).alias(f"__typed_{name}")
         return typed.drop_nulls().first().alias(f"__typed_{name}")
 
-    loaded = (
+    return (
         rows.filter(~pl.col(IS_BAD))
-        .group_by(order, maintain_order=True)
+        .group_by(_typed_order_key(line_items), maintain_order=True)
         .agg(
-            *(folded(name) for name in contract.column_names if name not in mapping.line_items.order),
+            *(folded(name) for name in contract.column_names if name not in line_items.order),
             pl.col(extra_columns).first(),
             pl.col("_source_line").min(),
         )
@@ -152,4 +188,3 @@ def fold_orders(
             pl.col(f"__typed_{column.name}").fill_null(pl.lit(column.when_empty)) for column in filled_when_empty
         )
     )
-    return FoldedOrders(loaded=loaded, rows=rows)

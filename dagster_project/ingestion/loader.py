@@ -239,43 +239,63 @@ def _plan(
             if path in seen:  # two configs matching the same file: the first one reads it
                 continue
             seen.add(path)
-            relative_path = path.relative_to(landing_dir).as_posix()
-            try:
-                status = path.stat()
-            except OSError as error:
-                outcomes[relative_path] = FileRejection(connection, contract, system, relative_path, loaded_at)(
-                    _cannot_read(relative_path, error), "", 0
-                )
-                continue
-            signature = (status.st_size, status.st_mtime_ns)
-            known = known_content_hash(connection, contract.entity, relative_path, *signature)
-            if known is not None and is_recorded(connection, contract.entity, relative_path, known):
-                outcomes[relative_path] = FileLoadResult(relative_path, "unchanged")  # not even read
-                continue
-            try:
-                landing_file = open_landing_file(path, landing_dir, mapping)
-            except (UnreadableFileError, OSError) as error:
-                message = str(error) if isinstance(error, UnreadableFileError) else _cannot_read(relative_path, error)
-                outcomes[relative_path] = FileRejection(connection, contract, system, relative_path, loaded_at)(
-                    message, "", path.stat().st_size
-                )
-                continue
-            content_hash = landing_file.content_hash
-            if is_recorded(connection, contract.entity, relative_path, content_hash):
-                remember_signature(connection, contract.entity, relative_path, *signature, content_hash)
-                outcomes[relative_path] = FileLoadResult(relative_path, "unchanged")
-                continue
-            original = loaded_under(connection, contract.entity, content_hash) or hashes_this_run.get(content_hash)
-            if original is not None:
-                _record_duplicate(
-                    connection, contract, system, relative_path, content_hash, len(landing_file.content), original,
-                    loaded_at,
-                )  # fmt: skip
-                remember_signature(connection, contract.entity, relative_path, *signature, content_hash)
-                outcomes[relative_path] = FileLoadResult(relative_path, "duplicate", duplicate_of=original)
-                continue
-            hashes_this_run[content_hash] = relative_path
-            yield PlannedFile(system, mapping, landing_file, signature)
+            planned = _plan_file(
+                connection, contract, system, mapping, path, landing_dir, loaded_at, outcomes, hashes_this_run
+            )
+            if planned is not None:
+                yield planned
+
+
+def _plan_file(
+    connection: duckdb.DuckDBPyConnection,
+    contract: EntityContract,
+    system: str,
+    mapping: EntityMapping,
+    path: Path,
+    landing_dir: Path,
+    loaded_at: datetime,
+    outcomes: dict[str, FileLoadResult],
+    hashes_this_run: dict[str, str],
+) -> PlannedFile | None:
+    """One discovered file, to load; or None, its outcome settled: unchanged since it was loaded
+    (known by its size and time without reading it, else by its hash), unopenable, or a duplicate
+    of a file loaded before or earlier in this run (``hashes_this_run``, which this adds to)."""
+    relative_path = path.relative_to(landing_dir).as_posix()
+    try:
+        status = path.stat()
+    except OSError as error:
+        outcomes[relative_path] = FileRejection(connection, contract, system, relative_path, loaded_at)(
+            _cannot_read(relative_path, error), "", 0
+        )
+        return None
+    signature = (status.st_size, status.st_mtime_ns)
+    known = known_content_hash(connection, contract.entity, relative_path, *signature)
+    if known is not None and is_recorded(connection, contract.entity, relative_path, known):
+        outcomes[relative_path] = FileLoadResult(relative_path, "unchanged")  # not even read
+        return None
+    try:
+        landing_file = open_landing_file(path, landing_dir, mapping)
+    except (UnreadableFileError, OSError) as error:
+        message = str(error) if isinstance(error, UnreadableFileError) else _cannot_read(relative_path, error)
+        outcomes[relative_path] = FileRejection(connection, contract, system, relative_path, loaded_at)(
+            message, "", path.stat().st_size
+        )
+        return None
+    content_hash = landing_file.content_hash
+    if is_recorded(connection, contract.entity, relative_path, content_hash):
+        remember_signature(connection, contract.entity, relative_path, *signature, content_hash)
+        outcomes[relative_path] = FileLoadResult(relative_path, "unchanged")
+        return None
+    original = loaded_under(connection, contract.entity, content_hash) or hashes_this_run.get(content_hash)
+    if original is not None:
+        _record_duplicate(
+            connection, contract, system, relative_path, content_hash, len(landing_file.content), original, loaded_at
+        )
+        remember_signature(connection, contract.entity, relative_path, *signature, content_hash)
+        outcomes[relative_path] = FileLoadResult(relative_path, "duplicate", duplicate_of=original)
+        return None
+    hashes_this_run[content_hash] = relative_path
+    return PlannedFile(system, mapping, landing_file, signature)
 
 
 def _prepare(planned: PlannedFile, contract: EntityContract, scratch: CsvScratch, loaded_at: datetime) -> PreparedFile:
@@ -307,7 +327,30 @@ def _commit(
     connection: duckdb.DuckDBPyConnection, contract: EntityContract, batch: list[PreparedFile], loaded_at: datetime
 ) -> dict[str, FileLoadResult]:
     """Write whole files and their ledger rows in one transaction."""
-    loaded = pl.concat(
+    loaded = _raw_rows(contract, batch, loaded_at)
+    quarantined = _quarantine_rows(contract, batch, loaded_at)
+    column_list = ", ".join(quote_identifier(name) for name in loaded.columns)
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.register("incoming_rows", loaded.to_arrow())
+        connection.execute(f"INSERT INTO {contract.raw_table} ({column_list}) SELECT {column_list} FROM incoming_rows")
+        connection.unregister("incoming_rows")
+        if quarantined.height:
+            connection.register("incoming_quarantine", quarantined.to_arrow())
+            connection.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM incoming_quarantine")
+            connection.unregister("incoming_quarantine")
+        for item in batch:
+            _record_loaded(connection, contract, item, loaded_at)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return {item.relative_path: _loaded_outcome(item) for item in batch}
+
+
+def _raw_rows(contract: EntityContract, batch: list[PreparedFile], loaded_at: datetime) -> pl.DataFrame:
+    """The batch's loaded rows as the raw table holds them: each with its file and load time."""
+    return pl.concat(
         [
             item.rows.loaded.with_columns(
                 pl.lit(item.relative_path).alias("_source_file"),
@@ -316,7 +359,11 @@ def _commit(
             for item in batch
         ]
     )
-    quarantined = pl.concat(
+
+
+def _quarantine_rows(contract: EntityContract, batch: list[PreparedFile], loaded_at: datetime) -> pl.DataFrame:
+    """The batch's quarantined rows in the quarantine table's columns, in its order."""
+    return pl.concat(
         [
             item.rows.quarantined.select(
                 pl.lit(contract.entity).alias("entity"),
@@ -330,65 +377,55 @@ def _commit(
             for item in batch
         ]
     )
-    column_list = ", ".join(quote_identifier(name) for name in loaded.columns)
-    connection.execute("BEGIN TRANSACTION")
-    try:
-        connection.register("incoming_rows", loaded.to_arrow())
-        connection.execute(f"INSERT INTO {contract.raw_table} ({column_list}) SELECT {column_list} FROM incoming_rows")
-        connection.unregister("incoming_rows")
-        if quarantined.height:
-            connection.register("incoming_quarantine", quarantined.to_arrow())
-            connection.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM incoming_quarantine")
-            connection.unregister("incoming_quarantine")
-        for item in batch:
-            rows = item.rows
-            # A file rejected earlier and now loadable (e.g. a fixed config) keeps one ledger row.
-            connection.execute(
-                f"DELETE FROM {LEDGER_TABLE} "
-                "WHERE entity = ? AND source_file = ? AND status IN ('rejected', 'skipped')",
-                [contract.entity, item.relative_path],
-            )
-            connection.execute(
-                f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)",
-                [
-                    contract.entity,
-                    item.system,
-                    item.relative_path,
-                    item.content_hash,
-                    item.size_bytes,
-                    rows.loaded.height + rows.quarantined.height,
-                    rows.loaded.height,
-                    rows.quarantined.height,
-                    rows.extra_columns,
-                    loaded_at,
-                ],
-            )
-            remember_signature(connection, contract.entity, item.relative_path, *item.signature, item.content_hash)
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
-    outcomes = {}
-    for item in batch:
-        rows = item.rows
-        if rows.quarantined.height:
-            logger.warning(
-                "%s: %d of %d rows quarantined (see %s)",
-                item.relative_path,
-                rows.quarantined.height,
-                rows.loaded.height + rows.quarantined.height,
-                QUARANTINE_TABLE,
-            )
-        outcomes[item.relative_path] = FileLoadResult(
-            source_file=item.relative_path,
-            status="loaded",
-            rows_read=rows.loaded.height + rows.quarantined.height,
-            rows_loaded=rows.loaded.height,
-            rows_quarantined=rows.quarantined.height,
-            extra_columns=tuple(rows.extra_columns),
+
+def _record_loaded(
+    connection: duckdb.DuckDBPyConnection, contract: EntityContract, item: PreparedFile, loaded_at: datetime
+) -> None:
+    """The file's ledger row and signature, inside the caller's transaction."""
+    rows = item.rows
+    # A file rejected earlier and now loadable (e.g. a fixed config) keeps one ledger row.
+    connection.execute(
+        f"DELETE FROM {LEDGER_TABLE} WHERE entity = ? AND source_file = ? AND status IN ('rejected', 'skipped')",
+        [contract.entity, item.relative_path],
+    )
+    connection.execute(
+        f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)",
+        [
+            contract.entity,
+            item.system,
+            item.relative_path,
+            item.content_hash,
+            item.size_bytes,
+            rows.loaded.height + rows.quarantined.height,
+            rows.loaded.height,
+            rows.quarantined.height,
+            rows.extra_columns,
+            loaded_at,
+        ],
+    )
+    remember_signature(connection, contract.entity, item.relative_path, *item.signature, item.content_hash)
+
+
+def _loaded_outcome(item: PreparedFile) -> FileLoadResult:
+    """What happened to a committed file, with a warning when some of its rows were quarantined."""
+    rows = item.rows
+    if rows.quarantined.height:
+        logger.warning(
+            "%s: %d of %d rows quarantined (see %s)",
+            item.relative_path,
+            rows.quarantined.height,
+            rows.loaded.height + rows.quarantined.height,
+            QUARANTINE_TABLE,
         )
-    return outcomes
+    return FileLoadResult(
+        source_file=item.relative_path,
+        status="loaded",
+        rows_read=rows.loaded.height + rows.quarantined.height,
+        rows_loaded=rows.loaded.height,
+        rows_quarantined=rows.quarantined.height,
+        extra_columns=tuple(rows.extra_columns),
+    )
 
 
 def _record_duplicate(

@@ -102,6 +102,46 @@ def parse_numbers(
         .select(pl.col("text").str.extract_groups(_value_pattern(symbols)).alias("parts"))
         .unnest("parts")
     )
+    reading = _reading(number_format, symbols)
+    problem = _problem(
+        reading,
+        number_format,
+        currency_allowed=currency_allowed,
+        currency_column=currency_column,
+        entity=entity,
+        column=column,
+    )
+    readable = reading.matched & ~reading.bad_shape & problem.is_null()
+    parsed = parts.select(
+        pl.when(readable).then(_value(reading, number_format, dtype)).alias("value"),
+        pl.when(readable).then(reading.currency).alias("currency"),
+        problem.alias("problem"),
+    )
+    value = plain.zip_with(plain.is_not_null(), parsed["value"].alias(text.name))
+    currency_series = nulls.zip_with(plain.is_not_null(), parsed["currency"])
+    problem_series = nulls.zip_with(plain.is_not_null(), parsed["problem"])
+    return ParsedNumbers(value=value, currency=currency_series, problem=problem_series)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """Expressions over the parts of a value (the named groups of :func:`_value_pattern`)."""
+
+    matched: pl.Expr  # it has the shape of a number, whatever its separators
+    bad_shape: pl.Expr  # signs and parentheses that do not add up to one sign
+    ambiguous: pl.Expr  # a lone group such as 1,550 where the separator may be either
+    well_formed: pl.Expr  # the digits are grouped as the format says
+    currency: pl.Expr  # the ISO code of the first currency written, or null
+    several_currencies: pl.Expr
+    negative: pl.Expr
+
+
+def _other_separator(number_format: ResolvedNumberFormat) -> str:
+    """The one of ',' and '.' that is not the decimal separator."""
+    return "," if number_format.decimal == "." else "."
+
+
+def _reading(number_format: ResolvedNumberFormat, symbols: tuple[tuple[str, str], ...]) -> _Reading:
     codes = dict(symbols)
     tokens = [
         pl.col(name).replace_strict(codes, default=pl.col(name), return_dtype=pl.String)
@@ -112,38 +152,56 @@ def parse_numbers(
     has_parens = pl.col("p1").is_not_null() | pl.col("p2").is_not_null()
     matched = pl.col("num").is_not_null()
     digits = pl.col("num")
-    other = "," if number_format.decimal == "." else "."
+    other = _other_separator(number_format)
     ambiguous = (
         matched & (number_format.thousands is None) & digits.str.contains(rf"^\d{{1,3}}{re.escape(other)}\d{{3}}$")
     )
-    well_formed = matched & digits.str.contains(_digits_pattern(number_format)) & ~ambiguous
-    currency = pl.coalesce(tokens)
-    several_currencies = pl.concat_list(tokens).list.drop_nulls().list.n_unique() > 1
     accounting = has_parens | pl.col("s4").is_not_null()
-    bad_shape = (
-        (sign_count > 1)
-        | (pl.col("p1").is_null() != pl.col("p2").is_null())
-        | (has_parens & (sign_count > 0))
-        | (accounting & (not number_format.accounting_negatives))
+    return _Reading(
+        matched=matched,
+        bad_shape=(
+            (sign_count > 1)
+            | (pl.col("p1").is_null() != pl.col("p2").is_null())
+            | (has_parens & (sign_count > 0))
+            | (accounting & (not number_format.accounting_negatives))
+        ),
+        ambiguous=ambiguous,
+        well_formed=matched & digits.str.contains(_digits_pattern(number_format)) & ~ambiguous,
+        currency=pl.coalesce(tokens),
+        several_currencies=pl.concat_list(tokens).list.drop_nulls().list.n_unique() > 1,
+        negative=has_parens | pl.any_horizontal(sign == "-" for sign in signs),
     )
-    # Why a present value cannot be read, in the order a person would fix it.
+
+
+def _problem(
+    reading: _Reading,
+    number_format: ResolvedNumberFormat,
+    *,
+    currency_allowed: bool,
+    currency_column: bool,
+    entity: str,
+    column: str,
+) -> pl.Expr:
+    """Why a present value cannot be read, in the order a person would fix it (null: it can, or
+    there is nothing to say beyond 'cannot parse')."""
+    currency = reading.currency
     problem = (
-        pl.when(~matched | bad_shape)
+        pl.when(~reading.matched | reading.bad_shape)
         .then(pl.lit(None, dtype=pl.String))
-        .when(ambiguous)
+        .when(reading.ambiguous)
         .then(
             pl.lit(
-                f"a lone '{other}' may separate thousands or decimals: "
+                f"a lone '{_other_separator(number_format)}' may separate thousands or decimals: "
                 f"declare decimal and thousands in number_format or numbers.{column}"
             )
         )
-        .when(~well_formed)
+        .when(~reading.well_formed)
         .then(pl.lit(f"does not match the number format ({describe(number_format)})"))
         .when(currency.is_not_null() & (not currency_allowed))
         .then(pl.lit("a currency in a whole-number column"))
         .when(currency.is_not_null() & (number_format.currency_symbols is None))
         .then(pl.lit("currency symbols and codes are turned off for this column"))
-        .when(several_currencies)
+        .when(reading.several_currencies)
         .then(pl.lit("written with two different currencies"))
     )
     if number_format.currency is not None:
@@ -160,20 +218,15 @@ def parse_numbers(
                 pl.lit(column),
             )
         )
-    problem = problem.otherwise(pl.lit(None, dtype=pl.String))
-    readable = matched & ~bad_shape & problem.is_null()
-    negative = has_parens | pl.any_horizontal(sign == "-" for sign in signs)
+    return problem.otherwise(pl.lit(None, dtype=pl.String))
+
+
+def _value(reading: _Reading, number_format: ResolvedNumberFormat, dtype: pl.DataType) -> pl.Expr:
+    """The digits without their grouping, the decimal separator a point, then cast."""
     grouping = "".join(character for character in GROUPING_CHARACTERS if character != number_format.decimal)
-    normalised = digits.str.replace_all(f"[{re.escape(grouping)}]", "").str.replace(
-        number_format.decimal, ".", literal=True
+    normalised = (
+        pl.col("num")
+        .str.replace_all(f"[{re.escape(grouping)}]", "")
+        .str.replace(number_format.decimal, ".", literal=True)
     )
-    value = pl.when(negative).then(pl.lit("-") + normalised).otherwise(normalised).cast(dtype, strict=False)
-    parsed = parts.select(
-        pl.when(readable).then(value).alias("value"),
-        pl.when(readable).then(currency).alias("currency"),
-        problem.alias("problem"),
-    )
-    value = plain.zip_with(plain.is_not_null(), parsed["value"].alias(text.name))
-    currency_series = nulls.zip_with(plain.is_not_null(), parsed["currency"])
-    problem_series = nulls.zip_with(plain.is_not_null(), parsed["problem"])
-    return ParsedNumbers(value=value, currency=currency_series, problem=problem_series)
+    return pl.when(reading.negative).then(pl.lit("-") + normalised).otherwise(normalised).cast(dtype, strict=False)

@@ -49,8 +49,33 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
     """Rename the file's headers to canonical names, apply value maps and constants."""
     frame = text.frame
     present = [column for column in frame.columns if column != "_source_line"]
+    _check_headers(present, contract, mapping, file_name)
     # One header may feed several canonical columns; a derived column reads no header.
     mapped_headers = {mapping.source_header(name) for name in contract.column_names if name not in mapping.derived}
+    extra_columns = [column for column in present if column not in mapped_headers]
+
+    extras = (
+        pl.struct([pl.col(name) for name in extra_columns]).struct.json_encode()
+        if extra_columns
+        else pl.lit(None, dtype=pl.String)
+    )
+    canonical = [
+        _canonical_text(name, contract, mapping, present, text.may_have_padding).alias(name)
+        for name in contract.column_names
+    ]
+    mapped = frame.select(pl.col("_source_line"), *canonical, extras.alias(EXTRA_COLUMNS))
+    if mapping.line_items is not None and mapping.line_items.fill_down:
+        mapped = fill_down(mapped, mapping.line_items)
+    if not reads_per_order(mapping, contract.key):  # read per order, blanks are judged once the rows are one
+        mapped = mapped.with_columns(
+            _when_empty(pl.col(column.name), column).alias(column.name)
+            for column in columns_filled_when_empty(contract, mapping, present)
+        )
+    return mapped, extra_columns, present
+
+
+def _check_headers(present: list[str], contract: EntityContract, mapping: EntityMapping, file_name: str) -> None:
+    """Refuse the whole file when it lacks a required column or a column a derivation reads."""
     missing_required = [
         name
         for name in contract.required_columns
@@ -76,39 +101,28 @@ def _to_canonical(text: TextRows, contract: EntityContract, mapping: EntityMappi
                 f"{file_name}: {name} is derived ({derivation.kind}) from {', '.join(absent)}, which the file "
                 f"does not have; found columns: {', '.join(present) or 'none'}"
             )
-    extra_columns = [column for column in present if column not in mapped_headers]
 
-    extras = (
-        pl.struct([pl.col(name) for name in extra_columns]).struct.json_encode()
-        if extra_columns
-        else pl.lit(None, dtype=pl.String)
-    )
-    canonical = []
-    for name in contract.column_names:
-        header = mapping.source_header(name)
-        if name in mapping.derived:
-            value = pl.lit(None, dtype=pl.String)  # built once the columns it is derived from are typed
-        elif name in mapping.constants:
-            value = pl.lit(mapping.constants[name], dtype=pl.String)
-        elif header in present and text.may_have_padding:
-            # Blank cells and padding are absent values, not empty strings.
-            value = pl.col(header).str.strip_chars().replace("", None)
-        elif header in present:
-            value = pl.col(header)
-        else:
-            value = pl.lit(None, dtype=pl.String)
-        if name in mapping.values:
-            value = _mapped_values(value, mapping.values[name], contract.column(name))
-        canonical.append(value.alias(name))
-    mapped = frame.select(pl.col("_source_line"), *canonical, extras.alias(EXTRA_COLUMNS))
-    if mapping.line_items is not None and mapping.line_items.fill_down:
-        mapped = fill_down(mapped, mapping.line_items)
-    if not reads_per_order(mapping, contract.key):  # read per order, blanks are judged once the rows are one
-        mapped = mapped.with_columns(
-            _when_empty(pl.col(column.name), column).alias(column.name)
-            for column in columns_filled_when_empty(contract, mapping, present)
-        )
-    return mapped, extra_columns, present
+
+def _canonical_text(
+    name: str, contract: EntityContract, mapping: EntityMapping, present: list[str], may_have_padding: bool
+) -> pl.Expr:
+    """A canonical column's text: its header's values trimmed (blank is absent), a constant, or
+    null (a derived column, built once the columns it is derived from are typed); value-mapped."""
+    header = mapping.source_header(name)
+    if name in mapping.derived:
+        value = pl.lit(None, dtype=pl.String)
+    elif name in mapping.constants:
+        value = pl.lit(mapping.constants[name], dtype=pl.String)
+    elif header in present and may_have_padding:
+        # Blank cells and padding are absent values, not empty strings.
+        value = pl.col(header).str.strip_chars().replace("", None)
+    elif header in present:
+        value = pl.col(header)
+    else:
+        value = pl.lit(None, dtype=pl.String)
+    if name in mapping.values:
+        value = _mapped_values(value, mapping.values[name], contract.column(name))
+    return value
 
 
 def columns_filled_when_empty(contract: EntityContract, mapping: EntityMapping, present: list[str]) -> list[Column]:
@@ -305,6 +319,8 @@ def _failures(column: Column, loaded_at: datetime, *, judge_required: bool = Tru
 
     ``judge_required``: False where a required value may be on another row of the record (an
     order-level field of a line-item export, judged once the order's rows are folded)."""
+    # Long on purpose: the contract's row rules for one column, one after the other in the order
+    # their reasons are reported; each is a few lines and they read best as one list.
     text, typed = pl.col(column.name), pl.col(f"__typed_{column.name}")
     failures = []
     if column.required and judge_required:
@@ -422,8 +438,18 @@ def validate_rows(
         loaded = flagged.filter(~pl.col(IS_BAD)).select(
             *contract_columns, pl.col(EXTRA_COLUMNS), pl.col("_source_line")
         )
-    # Reasons, and the row as it was in the file for whoever fixes it: built for failing rows only.
-    # The text frame is row for row the typed one, so the same mask picks the rows as they were.
+    quarantined = _quarantined(text, flagged, is_bad, reasons, present)
+    return ValidatedRows(loaded=loaded, quarantined=quarantined, extra_columns=extra_columns)
+
+
+def _quarantined(
+    text: TextRows, flagged: pl.DataFrame, is_bad: pl.Series, reasons: list[pl.Expr], present: list[str]
+) -> pl.DataFrame:
+    """The failing rows with their reasons and the row as it was in the file (for whoever fixes
+    it), built for failing rows only, with the records that could not be split, by line.
+
+    The text frame is row for row the flagged one, so the same mask picks the rows as they were.
+    """
     bad_records = pl.concat(
         [
             # One chunk: polars 2.1 can panic formatting strings of a frame filtered into many
@@ -437,5 +463,4 @@ def validate_rows(
         ],
         how="horizontal",
     )
-    quarantined = pl.concat([text.malformed, bad_records]).sort("_source_line")
-    return ValidatedRows(loaded=loaded, quarantined=quarantined, extra_columns=extra_columns)
+    return pl.concat([text.malformed, bad_records]).sort("_source_line")

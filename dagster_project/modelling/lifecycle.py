@@ -117,48 +117,13 @@ def train_or_score(
     model = None
     if reason is None:
         assert published is not None
-        try:
-            model = model_store.load_artefact(published["artefact_path"])
-        except Exception as error:  # an artefact written by other code (a class moved, a file cut short)
-            reason = f"the artefact of {published['model_version']} cannot be read ({type(error).__name__}: {error})"
+        model, reason = _load_published(published)
     if reason is None:
         assert published is not None
-        log.info(f"{model_name}: scoring with the published model {published['model_version']}")
-        scores = score(model)
-        model_store.record_scores(connection, published["model_version"], scores, scored_at=now)
-        return ModelOutcome(
-            model_version=published["model_version"],
-            trained=False,
-            published=True,
-            message=(
-                f"scored with {published['model_version']} (trained {published['trained_at']:%Y-%m-%d %H:%M} UTC); "
-                "no training due"
-            ),
-            metrics=published["metrics"],
-            baseline_metrics=published["baseline_metrics"],
-            scores=scores,
-            artefact_path=published["artefact_path"],
-        )
+        return _score_with_published(log, connection, model_name, published, model, score, now)
 
     log.info(f"{model_name}: training, because {reason}")
-    try:
-        trained = train(now)
-    except ValueError as error:
-        # models_ml raises ValueError when the data cannot support the model (too little history,
-        # no purchases before the backtest cutoff, ...): that is a verdict, not a failed run.
-        trained = training.TrainedModel(
-            run=training.ModelRun(
-                model_name=model_name,
-                model_version=f"{model_name}-not-trained-{cutoff:%Y%m%d}",
-                trained_at=now,
-                data_end=cutoff,
-                metrics={},
-                baseline_metrics={},
-                beats_baseline=False,
-                verdict=f"not published: could not be trained on this data: {error}; the previous scores stay current",
-            ),
-            model=None,
-        )
+    trained = _train_or_verdict(train, now, model_name, cutoff)
     run = trained.run
     run.run_id = run_id
     if trained.model is not None:
@@ -177,6 +142,68 @@ def train_or_score(
         scores=scores,
         artefact_path=run.artefact_path,
     )
+
+
+def _load_published(published: dict[str, Any]) -> tuple[object, str | None]:
+    """(the published model, None), or (None, why it must be retrained): an artefact written by
+    other code (a class moved, a file cut short) cannot be read."""
+    try:
+        return model_store.load_artefact(published["artefact_path"]), None
+    except Exception as error:
+        return None, f"the artefact of {published['model_version']} cannot be read ({type(error).__name__}: {error})"
+
+
+def _score_with_published(
+    log: Log | logging.Logger,
+    connection: duckdb.DuckDBPyConnection,
+    model_name: str,
+    published: dict[str, Any],
+    model: object,
+    score: Callable[[object], dict[str, pl.DataFrame]],
+    now: datetime,
+) -> ModelOutcome:
+    """Score with the published model and record the scores under its version."""
+    log.info(f"{model_name}: scoring with the published model {published['model_version']}")
+    scores = score(model)
+    model_store.record_scores(connection, published["model_version"], scores, scored_at=now)
+    return ModelOutcome(
+        model_version=published["model_version"],
+        trained=False,
+        published=True,
+        message=(
+            f"scored with {published['model_version']} (trained {published['trained_at']:%Y-%m-%d %H:%M} UTC); "
+            "no training due"
+        ),
+        metrics=published["metrics"],
+        baseline_metrics=published["baseline_metrics"],
+        scores=scores,
+        artefact_path=published["artefact_path"],
+    )
+
+
+def _train_or_verdict(
+    train: Callable[[datetime], training.TrainedModel], now: datetime, model_name: str, cutoff: datetime
+) -> training.TrainedModel:
+    """The trained model, or a run without one whose verdict says why it could not be trained.
+
+    models_ml raises ValueError when the data cannot support the model (too little history, no
+    purchases before the backtest cutoff, ...): that is a verdict, not a failed run."""
+    try:
+        return train(now)
+    except ValueError as error:
+        return training.TrainedModel(
+            run=training.ModelRun(
+                model_name=model_name,
+                model_version=f"{model_name}-not-trained-{cutoff:%Y%m%d}",
+                trained_at=now,
+                data_end=cutoff,
+                metrics={},
+                baseline_metrics={},
+                beats_baseline=False,
+                verdict=f"not published: could not be trained on this data: {error}; the previous scores stay current",
+            ),
+            model=None,
+        )
 
 
 def run_model_step(

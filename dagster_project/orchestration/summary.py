@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -56,20 +57,50 @@ def run_summary(settings: Settings, progress: RunProgress, run_id: str) -> list[
     What the run did comes from its own events (``progress``); what the warehouse now holds
     from the serving file it published.
     """
-    lines: list[tuple[str, str]] = []
+    served = _served_counts(settings.serving_path, run_id)
+    lines = [
+        ("Loaded", _loaded_text(progress)),
+        (
+            "Warehouse",
+            f"{served.customers:,} customers, {served.orders:,} revenue-generating orders, net revenue "
+            f"${served.revenue:,.0f} (cancelled and returned orders left out, refunds taken off: "
+            f"marts.sales_monthly), {served.interactions:,} interactions",
+        ),
+        ("Checks", _checks_text(progress)),
+        ("Data docs", str(settings.docs_dir / "great_expectations" / "index.html")),
+        ("Models", _models_text(served.trained)),
+        ("Serving", f"{settings.serving_path} ({served.tables} tables): open this one from BI tools, read-only"),
+        ("Outbox", f"{settings.outbox_dir} (manifest.json)"),
+    ]
+    report = settings.reports_dir / "latest.html"
+    if report.exists():
+        lines.append(("Report", str(report)))
+    return lines
+
+
+def _loaded_text(progress: RunProgress) -> str:
     if progress.files_loaded or progress.files_rejected:
         rejected = f", {progress.files_rejected} files rejected" if progress.files_rejected else ""
-        lines.append(
-            (
-                "Loaded",
-                f"{progress.rows_loaded:,} rows from {progress.files_loaded} new files, "
-                f"{progress.rows_quarantined:,} rows quarantined (raw._quarantine){rejected}",
-            )
+        return (
+            f"{progress.rows_loaded:,} rows from {progress.files_loaded} new files, "
+            f"{progress.rows_quarantined:,} rows quarantined (raw._quarantine){rejected}"
         )
-    else:
-        lines.append(("Loaded", "no new export files (files already loaded are skipped)"))
+    return "no new export files (files already loaded are skipped)"
 
-    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+
+@dataclass(frozen=True)
+class _Served:
+    customers: int
+    orders: int  # revenue-generating
+    revenue: float  # net of refunds
+    interactions: int
+    trained: list[tuple[str, bool]]  # (model, published) of the models this run trained
+    tables: int
+
+
+def _served_counts(serving_path: Path, run_id: str) -> _Served:
+    """What the published serving file holds."""
+    with duckdb.connect(str(serving_path), read_only=True) as serving:
         customers, orders, revenue = serving.execute(
             # Read from the sales mart, so the summary, the report and an analyst's query of the
             # marts give one figure: revenue-generating orders, net of refunds.
@@ -83,38 +114,24 @@ def run_summary(settings: Settings, progress: RunProgress, run_id: str) -> list[
         tables = serving.execute(
             "select count(*) from information_schema.tables where table_catalog = current_database()"
         ).fetchone()[0]
-    lines.append(
-        (
-            "Warehouse",
-            f"{customers:,} customers, {orders:,} revenue-generating orders, net revenue ${revenue:,.0f} "
-            "(cancelled and returned orders left out, refunds taken off: marts.sales_monthly), "
-            f"{interactions:,} interactions",
-        )
-    )
+    return _Served(customers, orders, revenue, interactions, trained, tables)
 
+
+def _checks_text(progress: RunProgress) -> str:
+    """Checks passed, and the first three that failed (as warnings) by name."""
     checks = f"{progress.checks_passed} passed"
     if progress.failed_checks:
         named = ", ".join(f"{check.asset}:{check.check}" for check in progress.failed_checks[:3])
         more = f" and {len(progress.failed_checks) - 3} more" if len(progress.failed_checks) > 3 else ""
         checks += f", {len(progress.failed_checks)} failed as warnings: {named}{more}"
-    lines.append(("Checks", checks))
-    lines.append(("Data docs", str(settings.docs_dir / "great_expectations" / "index.html")))
+    return checks
 
+
+def _models_text(trained: list[tuple[str, bool]]) -> str:
     if trained:
-        lines.append(
-            (
-                "Models",
-                "trained this run: "
-                + ", ".join(f"{name} ({'published' if published else 'held back'})" for name, published in trained)
-                + "  (verdicts: ml.model_runs)",
-            )
+        return (
+            "trained this run: "
+            + ", ".join(f"{name} ({'published' if published else 'held back'})" for name, published in trained)
+            + "  (verdicts: ml.model_runs)"
         )
-    else:
-        lines.append(("Models", "scored with the published models (weekly retraining, or `crm build --retrain`)"))
-
-    lines.append(("Serving", f"{settings.serving_path} ({tables} tables): open this one from BI tools, read-only"))
-    lines.append(("Outbox", f"{settings.outbox_dir} (manifest.json)"))
-    report = settings.reports_dir / "latest.html"
-    if report.exists():
-        lines.append(("Report", str(report)))
-    return lines
+    return "scored with the published models (weekly retraining, or `crm build --retrain`)"

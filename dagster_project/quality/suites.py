@@ -227,7 +227,16 @@ def _sql_timestamp(moment: datetime) -> str:
 
 def row_checks(contract: EntityContract, now: datetime, references: tuple[Reference, ...]) -> list[RowCheck]:
     """The soft rules judged row by row on the latest load, with their SQL."""
-    entity = contract.entity
+    return [
+        *_value_checks(contract),
+        *_plausible_time_checks(contract, now),
+        *_time_order_checks(contract.entity),
+        *_reference_checks(references),
+    ]
+
+
+def _value_checks(contract: EntityContract) -> list[RowCheck]:
+    """Per column, in contract order: numbers within their bounds, values in their vocabulary."""
     checks: list[RowCheck] = []
     for column in contract.columns:
         name = quote_identifier(column.name)
@@ -259,14 +268,21 @@ def row_checks(contract: EntityContract, now: datetime, references: tuple[Refere
                     f"{column.name} is one of {', '.join(column.accepted_values)}",
                 )
             )
+    return checks
+
+
+def _plausible_time_checks(contract: EntityContract, now: datetime) -> list[RowCheck]:
+    """Timestamps neither before the earliest plausible date nor in the future (where the future
+    is not allowed), with a day of tolerance."""
     latest_allowed = now + FUTURE_TOLERANCE
     earliest = f"{EARLIEST_PLAUSIBLE_TIMESTAMP:%Y-%m-%d}"
+    checks: list[RowCheck] = []
     for column in contract.columns:
         if column.type != "timestamp":
             continue
         name = quote_identifier(column.name)
         too_early = f"{name} < {_sql_timestamp(EARLIEST_PLAUSIBLE_TIMESTAMP)}"
-        if (entity, column.name) in FUTURE_TIMESTAMPS_ALLOWED:
+        if (contract.entity, column.name) in FUTURE_TIMESTAMPS_ALLOWED:
             meaning, unexpected = f"{column.name} is not before {earliest}", too_early
         else:
             meaning = f"{column.name} is not in the future (1 day of tolerance) nor before {earliest}"
@@ -274,6 +290,12 @@ def row_checks(contract: EntityContract, now: datetime, references: tuple[Refere
         checks.append(
             RowCheck(f"{column.name}__implausible_share", f"{name} IS NOT NULL", unexpected, name, 0.0, meaning)
         )
+    return checks
+
+
+def _time_order_checks(entity: str) -> list[RowCheck]:
+    """A later timestamp of a row is mostly not before the earlier one (TIMESTAMP_ORDER)."""
+    checks: list[RowCheck] = []
     for later, earlier in TIMESTAMP_ORDER.get(entity, ()):
         later_name, earlier_name = quote_identifier(later), quote_identifier(earlier)
         checks.append(
@@ -286,6 +308,12 @@ def row_checks(contract: EntityContract, now: datetime, references: tuple[Refere
                 f"{later} is not before {earlier} (on {TIMESTAMP_ORDER_MOSTLY:.0%} of the rows)",
             )
         )
+    return checks
+
+
+def _reference_checks(references: tuple[Reference, ...]) -> list[RowCheck]:
+    """A reference to a parent record names a known one (on the reference's share of rows)."""
+    checks: list[RowCheck] = []
     for reference in references:
         share = "every row" if reference.mostly >= 1 else f"{reference.mostly:.0%} of the rows"
         why = f"; {reference.why}" if reference.why else ""

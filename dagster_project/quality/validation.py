@@ -37,6 +37,7 @@ import duckdb
 from dagster_project.core.contracts import contract_for
 from dagster_project.quality.data_docs_offline import make_data_docs_offline
 from dagster_project.quality.frames import (
+    LatestLoad,
     available_parents,
     latest_loads,
     load_metrics,
@@ -119,11 +120,7 @@ def validate_entity(
     """
     contract = contract_for(entity)
     now = _naive_utc(now)
-    requested = set(severities)
-    unknown = requested - set(SEVERITIES)
-    if unknown:
-        raise ValueError(f"unknown severities {sorted(unknown)}; known: {', '.join(SEVERITIES)}")
-    wanted = tuple(severity for severity in SEVERITIES if severity in requested)
+    wanted = _wanted_severities(severities)
     index = data_docs_index(docs_dir)
 
     loads = latest_loads(connection, entity)
@@ -145,6 +142,40 @@ def validate_entity(
 
     limits = {load.system: (quarantine_limits or {}).get(load.system, DEFAULT_MAX_QUARANTINED_SHARE) for load in loads}
     suites = build_suites(entity, now, available_parents(connection, entity), limits)
+    results, rows_judged = _validate_loads(connection, suites, loads, wanted, docs_dir, now)
+    return EntityValidation(
+        entity=entity,
+        validated_at=now,
+        raw_rows=raw_rows,
+        rows_judged=rows_judged,
+        results={severity: results[severity] for severity in wanted},
+        data_docs_index=index,
+        loads=tuple(loads),
+        quarantine_limits=limits,
+        quarantine_examples=tuple(quarantine_examples(connection, entity, loads)),
+    )
+
+
+def _wanted_severities(severities: Iterable[str]) -> tuple[str, ...]:
+    """The requested severities in SEVERITIES order; an unknown one is an error."""
+    requested = set(severities)
+    unknown = requested - set(SEVERITIES)
+    if unknown:
+        raise ValueError(f"unknown severities {sorted(unknown)}; known: {', '.join(SEVERITIES)}")
+    return tuple(severity for severity in SEVERITIES if severity in requested)
+
+
+def _validate_loads(
+    connection: duckdb.DuckDBPyConnection,
+    suites: EntitySuites,
+    loads: list[LatestLoad],
+    wanted: tuple[str, ...],
+    docs_dir: Path,
+    now: datetime,
+) -> tuple[dict[str, SeverityResult], int]:
+    """(each wanted severity's result, the rows the soft suite judged): the table's metrics
+    against the severe suite, the latest loads' against the soft one."""
+    entity = suites.entity
     frames: dict[str, pd.DataFrame] = {}
     rows_judged = 0
     if SEVERE in wanted:
@@ -159,17 +190,7 @@ def validate_entity(
         soft = results[SOFT]
         failed = tuple(replace(failure, sample=metrics.examples.get(failure.column, ())) for failure in soft.failed)
         results[SOFT] = replace(soft, failed=failed)
-    return EntityValidation(
-        entity=entity,
-        validated_at=now,
-        raw_rows=raw_rows,
-        rows_judged=rows_judged,
-        results={severity: results[severity] for severity in wanted},
-        data_docs_index=index,
-        loads=tuple(loads),
-        quarantine_limits=limits,
-        quarantine_examples=tuple(quarantine_examples(connection, entity, loads)),
-    )
+    return results, rows_judged
 
 
 def _without_rows(entity: str, severity: str, reason: str) -> SeverityResult:
@@ -273,10 +294,6 @@ def _validate_frames(
     """Validate each severity's suite on its frame; rebuild the Data Docs with the results."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
 
     entity = suites.entity
     severities = tuple(frames)
@@ -288,32 +305,68 @@ def _validate_frames(
     gx_results: dict[str, Any] = {}
     result_keys: dict[str, Any] = {}
     for severity, frame in frames.items():
-        name = suite_name(entity, severity)
-        batch_definition = data_source.add_dataframe_asset(
-            f"raw.{entity}.{VALIDATED_FRAME[severity]}"
-        ).add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
-        suite = context.suites.add_or_update(
-            gx.ExpectationSuite(
-                name=name,
-                expectations=[_gx_expectation(spec, severity) for spec in suites.for_severity(severity)],
-                meta={
-                    "entity": entity,
-                    "severity": severity,
-                    "table": f"raw.{entity}",
-                    "validates": VALIDATED_FRAME[severity],
-                },
-            )
+        gx_results[severity], result_keys[severity] = _run_suite(context, data_source, suites, severity, frame, run_id)
+    pages = _build_data_docs(context, entity, severities, result_keys, docs_dir)
+
+    outcomes = {}
+    for severity, result in gx_results.items():
+        failed = tuple(failed_expectation_from_result(item) for item in result.results if not item.success)
+        outcomes[severity] = SeverityResult(
+            severity=severity,
+            suite_name=suite_name(entity, severity),
+            success=bool(result.success),
+            evaluated_expectations=len(result.results),
+            failed=failed,
+            data_docs_page=pages.get(severity),
         )
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+    return outcomes
+
+
+def _run_suite(
+    context: Any, data_source: Any, suites: EntitySuites, severity: str, frame: pd.DataFrame, run_id: Any
+) -> tuple[Any, Any]:
+    """(GX's validation result of the severity's suite on its frame, the key it is stored under)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    entity = suites.entity
+    name = suite_name(entity, severity)
+    batch_definition = data_source.add_dataframe_asset(
+        f"raw.{entity}.{VALIDATED_FRAME[severity]}"
+    ).add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(
+            name=name,
+            expectations=[_gx_expectation(spec, severity) for spec in suites.for_severity(severity)],
+            meta={
+                "entity": entity,
+                "severity": severity,
+                "table": f"raw.{entity}",
+                "validates": VALIDATED_FRAME[severity],
+            },
         )
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT, run_id=run_id)
-        gx_results[severity] = result
-        result_keys[severity] = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
-            run_id=run_id,
-            batch_identifier=result.batch_id,
-        )
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+    )
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT, run_id=run_id)
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
+        run_id=run_id,
+        batch_identifier=result.batch_id,
+    )
+    return result, key
+
+
+def _build_data_docs(
+    context: Any, entity: str, severities: tuple[str, ...], result_keys: dict[str, Any], docs_dir: Path
+) -> dict[str, Path | None]:
+    """Rebuild the entity's Data Docs pages, keeping the latest runs only; returns each
+    severity's result page (none where the docs could not be built)."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     pages: dict[str, Path | None] = {}
     try:
@@ -334,19 +387,7 @@ def _validate_frames(
             pages[severity] = _page_path(urls[0]["site_url"]) if urls else None
     except Exception:  # the docs are a view: a rendering problem must not hide the validation result
         logger.exception("Building the Great Expectations Data Docs failed for %s", entity)
-
-    outcomes = {}
-    for severity, result in gx_results.items():
-        failed = tuple(failed_expectation_from_result(item) for item in result.results if not item.success)
-        outcomes[severity] = SeverityResult(
-            severity=severity,
-            suite_name=suite_name(entity, severity),
-            success=bool(result.success),
-            evaluated_expectations=len(result.results),
-            failed=failed,
-            data_docs_page=pages.get(severity),
-        )
-    return outcomes
+    return pages
 
 
 def _suite_names(entity: str, severities: Iterable[str]) -> list[str]:

@@ -128,44 +128,14 @@ def publish_serving_file(
             # Readers may hold the served file open: reading it is all a copy does.
             shutil.copyfile(serving_path, partial)
         _attach(connection, partial)
-    published = []
     try:
         kept = _relations_in(connection, SERVING_ALIAS) if in_place else {}
         base_masking = _masked_columns(connection) if in_place else {}
-        for schema in sorted({schema for schema, _ in tables} - {schema for schema, _ in kept}):
-            connection.execute(f"CREATE SCHEMA {SERVING_ALIAS}.{quote_identifier(schema)}")
-        for (schema, name), kind in kept.items():
-            if (schema, name) not in tables or kind != "BASE TABLE" or (schema, name) not in incremental_keys:
-                connection.execute(
-                    f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {SERVING_ALIAS}.{_name(schema, name)}"
-                )
-        if kept:
-            # The dropped tables' blocks are reused by the tables written next only once a
-            # checkpoint has freed them; without it the file grows by their size every night.
-            connection.execute(f"CHECKPOINT {SERVING_ALIAS}")
-        for schema, name in tables:
-            source = _name(schema, name)
-            target = f"{SERVING_ALIAS}.{source}"
-            select_list = pii.masked_select_list(masking, schema, name)
-            key = incremental_keys.get((schema, name))
-            written = None
-            if key is not None and (schema, name) in kept and kept[(schema, name)] == "BASE TABLE":
-                wanted = {
-                    column: (kind, masking.key_id)
-                    for column, kind in (masking.columns_of(schema, name) if masking else {}).items()
-                }
-                if base_masking.get((schema, name), {}) == wanted:
-                    written = _update_in_place(connection, source, target, select_list, key)
-                if written is None:
-                    connection.execute(f"DROP TABLE {target}")
-            if written is None:
-                connection.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {source}")
-            descriptions = _copy_descriptions(connection, schema, name, target)
-            masked = (
-                pii.comment_masked_columns(connection, target, masking, schema, name, descriptions) if masking else []
-            )
-            rows = connection.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
-            published.append(PublishedTable(schema, name, int(rows), tuple(masked), written))
+        _clear_the_way(connection, tables, kept, incremental_keys)
+        published = [
+            _publish_table(connection, schema, name, masking, incremental_keys, kept, base_masking)
+            for schema, name in tables
+        ]
         connection.execute(f"CHECKPOINT {SERVING_ALIAS}")
     finally:
         connection.execute(f"DETACH {SERVING_ALIAS}")
@@ -178,6 +148,58 @@ def publish_serving_file(
     os.replace(partial, serving_path)
     _fsync(serving_path.parent)
     return published
+
+
+def _clear_the_way(
+    connection: duckdb.DuckDBPyConnection,
+    tables: list[tuple[str, str]],
+    kept: dict[tuple[str, str], str],
+    incremental_keys: dict[tuple[str, str], str],
+) -> None:
+    """In the file being written: create the schemas it lacks, and drop what it holds that is not
+    updated in place (no longer served, a view, or a table without an incremental key)."""
+    for schema in sorted({schema for schema, _ in tables} - {schema for schema, _ in kept}):
+        connection.execute(f"CREATE SCHEMA {SERVING_ALIAS}.{quote_identifier(schema)}")
+    for (schema, name), kind in kept.items():
+        if (schema, name) not in tables or kind != "BASE TABLE" or (schema, name) not in incremental_keys:
+            connection.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {SERVING_ALIAS}.{_name(schema, name)}")
+    if kept:
+        # The dropped tables' blocks are reused by the tables written next only once a
+        # checkpoint has freed them; without it the file grows by their size every night.
+        connection.execute(f"CHECKPOINT {SERVING_ALIAS}")
+
+
+def _publish_table(
+    connection: duckdb.DuckDBPyConnection,
+    schema: str,
+    name: str,
+    masking: pii.PiiMasking | None,
+    incremental_keys: dict[tuple[str, str], str],
+    kept: dict[tuple[str, str], str],
+    base_masking: dict[tuple[str, str], dict[str, tuple[str, str]]],
+) -> PublishedTable:
+    """Write one served relation: updated in place when it has a key, the file already holds it
+    as a table and its columns are masked as they will be; otherwise copied whole."""
+    source = _name(schema, name)
+    target = f"{SERVING_ALIAS}.{source}"
+    select_list = pii.masked_select_list(masking, schema, name)
+    key = incremental_keys.get((schema, name))
+    written = None
+    if key is not None and (schema, name) in kept and kept[(schema, name)] == "BASE TABLE":
+        wanted = {
+            column: (kind, masking.key_id)
+            for column, kind in (masking.columns_of(schema, name) if masking else {}).items()
+        }
+        if base_masking.get((schema, name), {}) == wanted:
+            written = _update_in_place(connection, source, target, select_list, key)
+        if written is None:
+            connection.execute(f"DROP TABLE {target}")
+    if written is None:
+        connection.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {source}")
+    descriptions = _copy_descriptions(connection, schema, name, target)
+    masked = pii.comment_masked_columns(connection, target, masking, schema, name, descriptions) if masking else []
+    rows = connection.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+    return PublishedTable(schema, name, int(rows), tuple(masked), written)
 
 
 def _attach(connection: duckdb.DuckDBPyConnection, path: Path) -> None:

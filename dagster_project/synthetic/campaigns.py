@@ -48,16 +48,9 @@ class CampaignPlan:
 
 
 def plan_campaigns(rng: np.random.Generator, timeline: Timeline, catalogue: Catalogue, customers: int) -> CampaignPlan:
-    starts: list[int] = []
-    ends: list[int] = []
-    day = timeline.start + int(rng.integers(10, 40)) * SECONDS_PER_DAY
-    while day + 7 * SECONDS_PER_DAY < timeline.end:
-        start = day + 8 * 3600 + int(rng.integers(0, 4 * 3600))
-        duration_days = int(rng.integers(14, 36))
-        starts.append(start)
-        ends.append(min(day + duration_days * SECONDS_PER_DAY - 1, timeline.end - 1))
-        day += int(rng.integers(30, 62)) * SECONDS_PER_DAY
-
+    # The draws happen in a fixed order (windows, segments, channels, offers, multipliers,
+    # costs): the helpers below are called in that order on purpose.
+    starts, ends = _campaign_windows(rng, timeline)
     count = len(starts)
     segment = rng.choice(len(SEGMENTS), size=count, p=TARGET_SEGMENT_WEIGHTS)
     channel = rng.choice(len(CAMPAIGN_CHANNELS), size=count, p=CHANNEL_WEIGHTS)
@@ -108,3 +101,18 @@ def plan_campaigns(rng: np.random.Generator, timeline: Timeline, catalogue: Cata
         multiplier=multiplier,
         campaigns=frame,
     )
+
+
+def _campaign_windows(rng: np.random.Generator, timeline: Timeline) -> tuple[list[int], list[int]]:
+    """(start, inclusive end) of every campaign: one every one to two months, two to five weeks
+    long, the first a few weeks into the window, none starting in its last week."""
+    starts: list[int] = []
+    ends: list[int] = []
+    day = timeline.start + int(rng.integers(10, 40)) * SECONDS_PER_DAY
+    while day + 7 * SECONDS_PER_DAY < timeline.end:
+        start = day + 8 * 3600 + int(rng.integers(0, 4 * 3600))
+        duration_days = int(rng.integers(14, 36))
+        starts.append(start)
+        ends.append(min(day + duration_days * SECONDS_PER_DAY - 1, timeline.end - 1))
+        day += int(rng.integers(30, 62)) * SECONDS_PER_DAY
+    return starts, ends

@@ -149,39 +149,18 @@ def build_catalogue(rng: np.random.Generator) -> Catalogue:
     following = demand[None, :] * affinity
     following = following / following.sum(axis=1, keepdims=True)
 
-    names: list[str] = []
-    skus: list[str] = []
-    categories: list[int] = []
-    list_cents: list[np.ndarray] = []
-    cost_cents: list[np.ndarray] = []
-    shares: list[np.ndarray] = []
-    for position, (category, prefix, _, median_price, spread, margin) in enumerate(CATEGORY_SPECS):
-        count = int(rng.integers(*PRODUCTS_PER_CATEGORY))
-        combinations = [
-            f"{brand} {noun}{suffix}"
-            for brand in BRANDS[category]
-            for noun in PRODUCT_NOUNS[category]
-            for suffix in MODEL_SUFFIXES
-        ]
-        chosen = rng.choice(len(combinations), size=count, replace=False)
-        names.extend(combinations[index] for index in chosen)
-        skus.extend(f"{prefix}-{1000 + 37 * number + position}" for number in range(count))
-        categories.extend([position] * count)
-        # Prices end in .99 like a real shop; accessories stay above a floor.
-        price = median_price * np.exp(spread * rng.standard_normal(count))
-        cents = np.maximum(np.round(price), 5).astype(np.int64) * 100 - 1
-        product_margin = np.clip(margin * np.exp(0.25 * rng.standard_normal(count)), 0.03, 0.75)
-        list_cents.append(cents)
-        cost_cents.append(np.round(cents * (1.0 - product_margin)).astype(np.int64))
-        popularity = 1.0 / (1.0 + rng.permutation(count)) ** POPULARITY_EXPONENT
-        shares.append(popularity / popularity.sum())
+    # One category after the other, in CATEGORY_SPECS order: the draws happen in that order.
+    drawn = [_category_products(rng, position, spec) for position, spec in enumerate(CATEGORY_SPECS)]
+    names = [name for products in drawn for name in products.names]
+    skus = [sku for products in drawn for sku in products.skus]
+    categories = [position for position, products in enumerate(drawn) for _ in products.names]
 
     # Shuffle so product ids do not reveal the category.
     order = rng.permutation(len(names))
     category_array = np.array(categories)[order]
     product_ids = np.array([f"P{number:04d}" for number in range(1, len(names) + 1)])
-    list_array = np.concatenate(list_cents)[order]
-    cost_array = np.concatenate(cost_cents)[order]
+    list_array = np.concatenate([products.list_cents for products in drawn])[order]
+    cost_array = np.concatenate([products.cost_cents for products in drawn])[order]
     products = pl.DataFrame(
         {
             "product_id": product_ids,
@@ -199,9 +178,48 @@ def build_catalogue(rng: np.random.Generator) -> Catalogue:
         following=following,
         product_ids=product_ids,
         product_category=category_array,
-        share_in_category=np.concatenate(shares)[order],
+        share_in_category=np.concatenate([products.share for products in drawn])[order],
         list_cents=list_array,
         cost_cents=cost_array,
         members=tuple(np.nonzero(category_array == c)[0] for c in range(len(CATEGORIES))),
         products=products,
+    )
+
+
+@dataclass(frozen=True)
+class _CategoryProducts:
+    names: list[str]
+    skus: list[str]
+    list_cents: np.ndarray
+    cost_cents: np.ndarray
+    share: np.ndarray  # of the category's demand, by a power law over a random popularity rank
+
+
+def _category_products(
+    rng: np.random.Generator, position: int, spec: tuple[str, str, float, float, float, float]
+) -> _CategoryProducts:
+    """A category's products: brand and noun names, lognormal prices ending in .99, costs from
+    a noisy margin, and a popularity share within the category."""
+    category, prefix, _, median_price, spread, margin = spec
+    count = int(rng.integers(*PRODUCTS_PER_CATEGORY))
+    combinations = [
+        f"{brand} {noun}{suffix}"
+        for brand in BRANDS[category]
+        for noun in PRODUCT_NOUNS[category]
+        for suffix in MODEL_SUFFIXES
+    ]
+    chosen = rng.choice(len(combinations), size=count, replace=False)
+    names = [combinations[index] for index in chosen]
+    skus = [f"{prefix}-{1000 + 37 * number + position}" for number in range(count)]
+    # Prices end in .99 like a real shop; accessories stay above a floor.
+    price = median_price * np.exp(spread * rng.standard_normal(count))
+    cents = np.maximum(np.round(price), 5).astype(np.int64) * 100 - 1
+    product_margin = np.clip(margin * np.exp(0.25 * rng.standard_normal(count)), 0.03, 0.75)
+    popularity = 1.0 / (1.0 + rng.permutation(count)) ** POPULARITY_EXPONENT
+    return _CategoryProducts(
+        names=names,
+        skus=skus,
+        list_cents=cents,
+        cost_cents=np.round(cents * (1.0 - product_margin)).astype(np.int64),
+        share=popularity / popularity.sum(),
     )

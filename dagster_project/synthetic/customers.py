@@ -140,7 +140,59 @@ def spell_like_marketing(rng: np.random.Generator, emails: pl.Series) -> pl.Seri
 def generate_customers(
     rng: np.random.Generator, first_number: int, count: int, timeline: Timeline, catalogue: Catalogue
 ) -> CustomerChunk:
+    # The draws happen in a fixed order (traits, then contact details, then the shared inboxes,
+    # then the marketing spelling): the helpers below are called in that order on purpose.
     numbers = np.arange(first_number, first_number + count, dtype=np.int64)
+    traits = _draw_traits(rng, count, timeline, catalogue)
+    drawn = _draw_contact(rng, count, traits.engagement)
+    inboxes = _share_inboxes(rng, numbers, traits, drawn)
+    details = _contact_details(drawn, traits, inboxes)
+    true_email = details.get_column("email")
+    export_email = pl.select(
+        pl.when(pl.Series(drawn.mixed_case_export)).then(true_email.str.to_titlecase()).otherwise(true_email)
+    ).to_series()
+
+    subscribed = traits.has_email & drawn.opt_in
+    # A shared inbox is one contact in the marketing tool, not two.
+    subscribed[inboxes.partners] = False
+
+    customer_ids = identifiers("C", first_number + 1, count, 7).alias("customer_id")
+    return CustomerChunk(
+        first_number=first_number,
+        customer_ids=customer_ids,
+        segment=traits.segment,
+        engagement=traits.engagement,
+        value=traits.value,
+        created_at=traits.created_at,
+        churn_at=traits.churn_at,
+        home_category=traits.home_category,
+        preferred_channel=traits.preferred_channel,
+        has_email=traits.has_email,
+        subscribed=subscribed,
+        email=true_email,
+        # Shared inboxes pair two customers of the same chunk and every other address carries a
+        # unique token, so duplicates inside the chunk are exactly the shared addresses.
+        email_is_shared=(true_email.is_duplicated() & true_email.is_not_null()).to_numpy(),
+        marketing_email=spell_like_marketing(rng, true_email),
+        customers=_customers_export(customer_ids, export_email, details, traits, drawn.country, drawn.city_position),
+    )
+
+
+@dataclass
+class _Traits:
+    """What drives a customer's behaviour later on, drawn before anything about their contact."""
+
+    segment: np.ndarray
+    engagement: np.ndarray
+    value: np.ndarray
+    created_at: np.ndarray
+    churn_at: np.ndarray
+    home_category: np.ndarray
+    preferred_channel: np.ndarray
+    has_email: np.ndarray
+
+
+def _draw_traits(rng: np.random.Generator, count: int, timeline: Timeline, catalogue: Catalogue) -> _Traits:
     segment = rng.choice(len(SEGMENTS), size=count, p=SEGMENT_SHARES)
     engagement = rng.standard_normal(count)
     value_noise = VALUE_ENGAGEMENT_CORRELATION * engagement + np.sqrt(
@@ -162,7 +214,31 @@ def generate_customers(
     home_category = catalogue.home_categories(rng, segment)
     preferred_channel = (rng.random(count)[:, None] > np.cumsum(CHANNEL_PREFERENCE, axis=1)[segment]).sum(axis=1)
     has_email = rng.random(count) < EMAIL_SHARE[segment]
+    return _Traits(segment, engagement, value, created_at, churn_at, home_category, preferred_channel, has_email)
 
+
+@dataclass
+class _ContactDraws:
+    """The raw draws behind a customer's name, company, email, address and phone."""
+
+    first: np.ndarray
+    last: np.ndarray
+    company_word: np.ndarray
+    company_suffix: np.ndarray
+    pattern: np.ndarray  # personal email pattern: first.last, f + last, first
+    free_mail: np.ndarray
+    country: np.ndarray
+    city_position: np.ndarray  # in [0, 1): where in the country's city list
+    has_phone: np.ndarray
+    phone_style: np.ndarray
+    area: np.ndarray
+    line: np.ndarray
+    subscriber: np.ndarray
+    mixed_case_export: np.ndarray
+    opt_in: np.ndarray
+
+
+def _draw_contact(rng: np.random.Generator, count: int, engagement: np.ndarray) -> _ContactDraws:
     first = rng.integers(0, len(FIRST_NAMES), size=count)
     last = rng.integers(0, len(LAST_NAMES), size=count)
     company_word = rng.integers(0, len(COMPANY_WORDS), size=count)
@@ -178,54 +254,100 @@ def generate_customers(
     subscriber = rng.integers(1_000_000, 9_999_999, size=count)
     mixed_case_export = rng.random(count) < EXPORT_MIXED_CASE_SHARE
     opt_in = rng.random(count) < sigmoid(0.9 + 0.6 * engagement)
+    return _ContactDraws(
+        first,
+        last,
+        company_word,
+        company_suffix,
+        pattern,
+        free_mail,
+        country,
+        city_position,
+        has_phone,
+        phone_style,
+        area,
+        line,
+        subscriber,
+        mixed_case_export,
+        opt_in,
+    )
 
-    # Shared company inboxes: the partner record is a second contact at the owner's company.
+
+@dataclass
+class _SharedInboxes:
+    owners: np.ndarray  # positions in the chunk
+    partners: np.ndarray  # positions in the chunk: a second contact at the owner's company
+    inbox: np.ndarray  # per customer: the shared inbox name's index, -1 for none
+    company_last: np.ndarray  # per customer: the surname the company name is built from
+    token_source: np.ndarray  # per customer: the number the email token is made from
+
+
+def _share_inboxes(
+    rng: np.random.Generator, numbers: np.ndarray, traits: _Traits, drawn: _ContactDraws
+) -> _SharedInboxes:
+    """Pair a few business customers as two contacts at one company sharing an inbox.
+
+    The partner takes the owner's segment, company and email token, in place in ``traits`` and
+    ``drawn``: after the churn times, which stay the partner's own.
+    """
+    segment, has_email = traits.segment, traits.has_email
     business = np.nonzero(segment > 0)[0]
     # A fixed count (not a random one) so even small runs have a few shared inboxes.
-    pairs = min(round(count * SHARED_INBOX_PAIRS_PER_CUSTOMER), business.size // 2)
+    pairs = min(round(numbers.size * SHARED_INBOX_PAIRS_PER_CUSTOMER), business.size // 2)
     picked = rng.choice(business, size=2 * pairs, replace=False) if pairs else np.empty(0, np.int64)
     owners, partners = picked[:pairs], picked[pairs:]
     inbox_name = rng.integers(0, len(SHARED_INBOX_NAMES), size=pairs)
     segment[partners] = segment[owners]
-    company_word[partners] = company_word[owners]
-    company_suffix[partners] = company_suffix[owners]
-    shared_last = last.copy()
-    shared_last[partners] = last[owners]  # the company name is built from the owner's surname
+    drawn.company_word[partners] = drawn.company_word[owners]
+    drawn.company_suffix[partners] = drawn.company_suffix[owners]
+    shared_last = drawn.last.copy()
+    shared_last[partners] = drawn.last[owners]  # the company name is built from the owner's surname
     has_email[owners] = True
     has_email[partners] = True
-    inbox = np.full(count, -1)
+    inbox = np.full(numbers.size, -1)
     inbox[owners] = inbox_name
     inbox[partners] = inbox_name
     token_source = numbers.copy()
     token_source[partners] = numbers[owners]
+    return _SharedInboxes(owners, partners, inbox, shared_last, token_source)
 
-    cities = [city for entry in COUNTRIES for city in entry[3]]
-    city_offset = np.cumsum([0] + [len(entry[3]) for entry in COUNTRIES])[:-1]
-    city_count = np.array([len(entry[3]) for entry in COUNTRIES])
-    city_index = city_offset[country] + np.floor(city_position * city_count[country]).astype(np.int64)
 
+def _contact_details(drawn: _ContactDraws, traits: _Traits, inboxes: _SharedInboxes) -> pl.DataFrame:
+    """Email (the true address, lowercase), phone, first and last name and company name as text."""
     frame = pl.DataFrame(
         {
-            "first": pick_text(FIRST_NAMES, first),
-            "last": pick_text(LAST_NAMES, last),
-            "company_last": pick_text(LAST_NAMES, shared_last),
-            "word": pick_text(COMPANY_WORDS, company_word),
-            "suffix": pick_text(COMPANY_SUFFIXES, company_suffix),
-            "token": email_tokens(token_source).astype(np.int64),
-            "pattern": pattern,
-            "free_mail": pick_text(FREE_MAIL_DOMAINS, free_mail),
-            "segment": segment,
-            "inbox": pick_text(SHARED_INBOX_NAMES, np.maximum(inbox, 0)),
-            "is_shared": inbox >= 0,
-            "has_email": has_email,
-            "country_code": pick_text([entry[2] for entry in COUNTRIES], country),
-            "phone_style": phone_style,
-            "area": area,
-            "line": line,
-            "subscriber": subscriber,
-            "has_phone": has_phone,
+            "first": pick_text(FIRST_NAMES, drawn.first),
+            "last": pick_text(LAST_NAMES, drawn.last),
+            "company_last": pick_text(LAST_NAMES, inboxes.company_last),
+            "word": pick_text(COMPANY_WORDS, drawn.company_word),
+            "suffix": pick_text(COMPANY_SUFFIXES, drawn.company_suffix),
+            "token": email_tokens(inboxes.token_source).astype(np.int64),
+            "pattern": drawn.pattern,
+            "free_mail": pick_text(FREE_MAIL_DOMAINS, drawn.free_mail),
+            "segment": traits.segment,
+            "inbox": pick_text(SHARED_INBOX_NAMES, np.maximum(inboxes.inbox, 0)),
+            "is_shared": inboxes.inbox >= 0,
+            "has_email": traits.has_email,
+            "country_code": pick_text([entry[2] for entry in COUNTRIES], drawn.country),
+            "phone_style": drawn.phone_style,
+            "area": drawn.area,
+            "line": drawn.line,
+            "subscriber": drawn.subscriber,
+            "has_phone": drawn.has_phone,
         }
     )
+    return frame.select(
+        _email_text().alias("email"),
+        _phone_text().alias("phone"),
+        pl.col("first").str.to_titlecase().alias("first_name"),
+        pl.col("last").str.to_titlecase().alias("last_name"),
+        _company_text().alias("company_name"),
+    )
+
+
+def _email_text() -> pl.Expr:
+    """A shared inbox at the company domain, a business contact's own address at it, or a
+    personal address at a free mail domain; the token keeps every address unique."""
     token = pl.col("token").cast(pl.String)
     domain = pl.col("company_last") + pl.col("word") + pl.lit(".com")
     personal = (
@@ -235,7 +357,7 @@ def generate_customers(
         .then(pl.col("first").str.slice(0, 1) + pl.col("last") + token)
         .otherwise(pl.col("first") + token)
     )
-    email = (
+    return (
         pl.when(~pl.col("has_email"))
         .then(pl.lit(None, dtype=pl.String))
         .when(pl.col("is_shared"))
@@ -244,6 +366,10 @@ def generate_customers(
         .then(pl.col("first") + "." + pl.col("last") + token + "@" + domain)
         .otherwise(personal + "@" + pl.col("free_mail"))
     )
+
+
+def _phone_text() -> pl.Expr:
+    """North American numbers in one of three spellings (all 555), others as +code area number."""
     line_text = pl.col("line").cast(pl.String).str.zfill(4)
     area_text = pl.col("area").cast(pl.String)
     north_american = (
@@ -253,7 +379,7 @@ def generate_customers(
         .then("(" + area_text + ") 555-" + line_text)
         .otherwise(area_text + ".555." + line_text)
     )
-    phone = (
+    return (
         pl.when(~pl.col("has_phone"))
         .then(pl.lit(None, dtype=pl.String))
         .when(pl.col("country_code") == "1")
@@ -262,31 +388,32 @@ def generate_customers(
             "+" + pl.col("country_code") + " " + area_text.str.slice(0, 2) + " " + pl.col("subscriber").cast(pl.String)
         )
     )
-    company = (
+
+
+def _company_text() -> pl.Expr:
+    return (
         pl.when(pl.col("segment") > 0)
         .then(
             pl.col("company_last").str.to_titlecase() + " " + pl.col("word").str.to_titlecase() + " " + pl.col("suffix")
         )
         .otherwise(pl.lit(None, dtype=pl.String))
     )
-    details = frame.select(
-        email.alias("email"),
-        phone.alias("phone"),
-        pl.col("first").str.to_titlecase().alias("first_name"),
-        pl.col("last").str.to_titlecase().alias("last_name"),
-        company.alias("company_name"),
-    )
-    true_email = details.get_column("email")
-    export_email = pl.select(
-        pl.when(pl.Series(mixed_case_export)).then(true_email.str.to_titlecase()).otherwise(true_email)
-    ).to_series()
 
-    subscribed = has_email & opt_in
-    # A shared inbox is one contact in the marketing tool, not two.
-    subscribed[partners] = False
 
-    customer_ids = identifiers("C", first_number + 1, count, 7).alias("customer_id")
-    customers = pl.DataFrame(
+def _customers_export(
+    customer_ids: pl.Series,
+    export_email: pl.Series,
+    details: pl.DataFrame,
+    traits: _Traits,
+    country: np.ndarray,
+    city_position: np.ndarray,
+) -> pl.DataFrame:
+    """The customers export rows, before dirty records."""
+    cities = [city for entry in COUNTRIES for city in entry[3]]
+    city_offset = np.cumsum([0] + [len(entry[3]) for entry in COUNTRIES])[:-1]
+    city_count = np.array([len(entry[3]) for entry in COUNTRIES])
+    city_index = city_offset[country] + np.floor(city_position * city_count[country]).astype(np.int64)
+    return pl.DataFrame(
         {
             "customer_id": customer_ids,
             "email": export_email,
@@ -294,29 +421,9 @@ def generate_customers(
             "first_name": details.get_column("first_name"),
             "last_name": details.get_column("last_name"),
             "company_name": details.get_column("company_name"),
-            "segment": pick_text(SEGMENTS, segment),
+            "segment": pick_text(SEGMENTS, traits.segment),
             "country": pick_text([entry[0] for entry in COUNTRIES], country),
             "city": pick_text(cities, city_index),
-            "created_at": created_at,
+            "created_at": traits.created_at,
         }
     ).with_columns(timestamp_text("created_at"))
-
-    return CustomerChunk(
-        first_number=first_number,
-        customer_ids=customer_ids,
-        segment=segment,
-        engagement=engagement,
-        value=value,
-        created_at=created_at,
-        churn_at=churn_at,
-        home_category=home_category,
-        preferred_channel=preferred_channel,
-        has_email=has_email,
-        subscribed=subscribed,
-        email=true_email,
-        # Shared inboxes pair two customers of the same chunk and every other address carries a
-        # unique token, so duplicates inside the chunk are exactly the shared addresses.
-        email_is_shared=(true_email.is_duplicated() & true_email.is_not_null()).to_numpy(),
-        marketing_email=spell_like_marketing(rng, true_email),
-        customers=customers,
-    )

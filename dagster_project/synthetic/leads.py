@@ -38,16 +38,66 @@ class LeadChunk:
 def generate_leads(
     rng: np.random.Generator, customers: CustomerChunk, timeline: Timeline, first_lead_number: int
 ) -> LeadChunk:
+    # The draws happen in a fixed order (converted leads, prospects, phones, sources, the
+    # prospects' engagement): the helpers below are called in that order on purpose.
+    converted, converted_created, converted_email = _converted_leads(rng, customers, timeline)
+    prospects = _prospects(rng, customers.size, timeline, first_lead_number)
+    converted_count, prospect_count = converted.size, prospects.created_at.size
+    phone = _lead_phones(rng, converted_count + prospect_count)
+    source = rng.integers(0, len(LEAD_SOURCES), size=converted_count + prospect_count)
+
+    created_at = np.concatenate([converted_created, prospects.created_at])
+    converted_at = np.concatenate([customers.created_at[converted], np.zeros(prospect_count, np.int64)])
+    is_converted = np.arange(converted_count + prospect_count) < converted_count
+    status_code = np.concatenate([np.zeros(converted_count, np.int64), prospects.status + 1])
+    order = np.lexsort((np.arange(created_at.size), created_at))
+    leads = pl.DataFrame(
+        {
+            "lead_id": identifiers("L", first_lead_number + 1, created_at.size, 7),
+            "created_at": created_at[order],
+            "email": pl.concat([converted_email, prospects.email]).gather(order),
+            "phone": phone.gather(order),
+            "source": pick_text(LEAD_SOURCES, source[order]),
+            "status": pick_text(("converted", *LEAD_STATUSES_OPEN), status_code[order]),
+            "converted_at": nullable_seconds(converted_at[order], is_converted[order]),
+        }
+    ).with_columns(timestamp_text("created_at"), timestamp_text("converted_at"))
+
+    subscribed = np.nonzero(prospects.opt_in)[0]
+    return LeadChunk(
+        leads=leads,
+        prospect_email=prospects.email.gather(subscribed),
+        prospect_created_at=prospects.created_at[subscribed],
+        prospect_engagement=rng.standard_normal(subscribed.size) + PROSPECT_ENGAGEMENT_SHIFT,
+    )
+
+
+def _converted_leads(
+    rng: np.random.Generator, customers: CustomerChunk, timeline: Timeline
+) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """(which new customers came in as a lead, when the lead was created, its email as typed):
+    the lead predates the customer record by a few weeks."""
     new_customer = customers.created_at >= timeline.start
     converted = np.nonzero(
         new_customer & customers.has_email & (rng.random(customers.size) < CONVERTED_SHARE_OF_NEW_CUSTOMERS)
     )[0]
-    converted_count = converted.size
-    lead_age = (rng.exponential(25 * SECONDS_PER_DAY, size=converted_count) + 3600).astype(np.int64)
+    lead_age = (rng.exponential(25 * SECONDS_PER_DAY, size=converted.size) + 3600).astype(np.int64)
     converted_created = customers.created_at[converted] - lead_age
-    converted_email = spell_like_marketing(rng, customers.email.gather(converted))
+    return converted, converted_created, spell_like_marketing(rng, customers.email.gather(converted))
 
-    prospect_count = int(rng.poisson(PROSPECTS_PER_CUSTOMER * customers.size))
+
+@dataclass
+class _Prospects:
+    """Leads that are not (yet) customers."""
+
+    created_at: np.ndarray
+    opt_in: np.ndarray  # subscribed to the newsletter
+    email: pl.Series  # as the marketing tool holds it; null without one
+    status: np.ndarray  # index into LEAD_STATUSES_OPEN
+
+
+def _prospects(rng: np.random.Generator, customers: int, timeline: Timeline, first_lead_number: int) -> _Prospects:
+    prospect_count = int(rng.poisson(PROSPECTS_PER_CUSTOMER * customers))
     prospect_created = timeline.sample_between(
         rng, np.full(prospect_count, timeline.start), np.full(prospect_count, timeline.end), hours=OFFICE_HOURS
     )
@@ -79,17 +129,15 @@ def generate_leads(
         np.where(status_draw < 0.7, 0, 1),
         np.where(status_draw < lost_share, 3, np.where(status_draw < lost_share + (1 - lost_share) * 0.6, 1, 2)),
     )
-    phone_present = rng.random(converted_count + prospect_count) < 0.45
-    phone_number = rng.integers(0, 10_000_000, size=converted_count + prospect_count)
-    phone_area = rng.integers(201, 990, size=converted_count + prospect_count)
-    source = rng.integers(0, len(LEAD_SOURCES), size=converted_count + prospect_count)
+    return _Prospects(prospect_created, opt_in, prospect_email, status)
 
-    created_at = np.concatenate([converted_created, prospect_created])
-    converted_at = np.concatenate([customers.created_at[converted], np.zeros(prospect_count, np.int64)])
-    is_converted = np.arange(converted_count + prospect_count) < converted_count
-    status_code = np.concatenate([np.zeros(converted_count, np.int64), status + 1])
-    order = np.lexsort((np.arange(created_at.size), created_at))
-    phone = pl.select(
+
+def _lead_phones(rng: np.random.Generator, count: int) -> pl.Series:
+    """A North American number on a bit under half of the leads, null on the others."""
+    phone_present = rng.random(count) < 0.45
+    phone_number = rng.integers(0, 10_000_000, size=count)
+    phone_area = rng.integers(201, 990, size=count)
+    return pl.select(
         pl.when(pl.Series(phone_present)).then(
             "+1 "
             + pl.Series(phone_area).cast(pl.String)
@@ -99,22 +147,3 @@ def generate_leads(
             + pl.Series(phone_number).cast(pl.String).str.zfill(7).str.slice(3, 4)
         )
     ).to_series()
-    leads = pl.DataFrame(
-        {
-            "lead_id": identifiers("L", first_lead_number + 1, created_at.size, 7),
-            "created_at": created_at[order],
-            "email": pl.concat([converted_email, prospect_email]).gather(order),
-            "phone": phone.gather(order),
-            "source": pick_text(LEAD_SOURCES, source[order]),
-            "status": pick_text(("converted", *LEAD_STATUSES_OPEN), status_code[order]),
-            "converted_at": nullable_seconds(converted_at[order], is_converted[order]),
-        }
-    ).with_columns(timestamp_text("created_at"), timestamp_text("converted_at"))
-
-    subscribed = np.nonzero(opt_in)[0]
-    return LeadChunk(
-        leads=leads,
-        prospect_email=prospect_email.gather(subscribed),
-        prospect_created_at=prospect_created[subscribed],
-        prospect_engagement=rng.standard_normal(subscribed.size) + PROSPECT_ENGAGEMENT_SHIFT,
-    )

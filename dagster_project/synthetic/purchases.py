@@ -121,15 +121,71 @@ def simulate_purchases(
     timeline: Timeline,
     first_order_number: int,
 ) -> PurchaseChunk:
+    # The draws happen in a fixed order (times, baskets, prices, statuses, channels): the helpers
+    # below are called in that order on purpose.
     owner, ordered_at, campaign = order_times(rng, customers, catalogue, plan, targeting, timeline)
     order = np.lexsort((campaign, owner, ordered_at))
     owner, ordered_at, campaign = owner[order], ordered_at[order], campaign[order]
     order_count = owner.size
     segment = customers.segment[owner]
 
-    # Basket: line 1 follows the customer's home category (or is the campaign's offer), the
-    # other lines follow line 1's category through the affinity matrix.
-    line_counts = 1 + np.minimum(rng.poisson(EXTRA_LINES_MEAN[segment]), MAX_LINES - 1)
+    basket = _fill_baskets(rng, customers, catalogue, plan, owner, campaign)
+    line_segment = segment[basket.line_order]
+    quantity, unit_price, line_discount = _price_lines(rng, catalogue, basket, line_segment)
+    line_net = quantity * unit_price - line_discount
+    order_total = np.bincount(basket.line_order, weights=line_net, minlength=order_count).round().astype(np.int64)
+    order_discount = (
+        np.bincount(basket.line_order, weights=line_discount, minlength=order_count).round().astype(np.int64)
+    )
+    status = _order_statuses(rng, customers, owner, ordered_at, timeline)
+    channel = _order_channels(rng, customers, owner, segment, campaign >= 0)
+
+    order_ids = identifiers("O", first_order_number + 1, order_count, 8)
+    orders = pl.DataFrame(
+        {
+            "order_id": order_ids,
+            "customer_id": customers.customer_ids.gather(owner),
+            "ordered_at": ordered_at,
+            "status": pick_text(ORDER_STATUSES, status),
+            "channel": pick_text(SALES_CHANNELS, channel),
+            "currency": pl.repeat("USD", order_count, eager=True, dtype=pl.String),
+            "total_amount": order_total,
+            "discount_amount": order_discount,
+        }
+    ).with_columns(timestamp_text("ordered_at"), money_text("total_amount"), money_text("discount_amount"))
+    order_lines = pl.DataFrame(
+        {
+            "order_id": order_ids.gather(basket.line_order),
+            "line_number": basket.line_number.astype(np.int64),
+            "product_id": pl.Series(catalogue.product_ids, dtype=pl.String).gather(basket.product),
+            "quantity": quantity.astype(np.int64),
+            "unit_price": unit_price,
+            "discount_amount": line_discount,
+        }
+    ).with_columns(money_text("unit_price"), money_text("discount_amount"))
+    return PurchaseChunk(orders=orders, order_lines=order_lines, revenue_cents=int(order_total.sum()))
+
+
+@dataclass
+class _Baskets:
+    line_order: np.ndarray  # per line: the order's position; lines of an order are contiguous
+    product: np.ndarray  # per line: the product's index in the catalogue
+    is_offer_line: np.ndarray  # per line: the campaign's offer product (the first line)
+    line_number: np.ndarray  # per line: 1, 2, ... within its order
+
+
+def _fill_baskets(
+    rng: np.random.Generator,
+    customers: CustomerChunk,
+    catalogue: Catalogue,
+    plan: CampaignPlan,
+    owner: np.ndarray,
+    campaign: np.ndarray,
+) -> _Baskets:
+    """Line 1 follows the customer's home category (or is the campaign's offer), the other lines
+    follow line 1's category through the affinity matrix; a product appears once per order."""
+    order_count = owner.size
+    line_counts = 1 + np.minimum(rng.poisson(EXTRA_LINES_MEAN[customers.segment[owner]]), MAX_LINES - 1)
     line_order = np.repeat(np.arange(order_count), line_counts)
     order_first_line = np.cumsum(line_counts) - line_counts
     is_first_line = np.zeros(line_order.size, dtype=bool)
@@ -147,7 +203,7 @@ def simulate_purchases(
     offer_lines = order_first_line[from_campaign]
     product[offer_lines] = offer_product[from_campaign]
 
-    # A product appears once per order: later picks of the same product are dropped.
+    # Later picks of a product already in the order are dropped.
     _, first_pick = np.unique(line_order * catalogue.product_ids.size + product, return_index=True)
     keep = np.zeros(line_order.size, dtype=bool)
     keep[first_pick] = True
@@ -155,19 +211,30 @@ def simulate_purchases(
     is_offer_line[offer_lines] = True
     line_order, product, is_offer_line = line_order[keep], product[keep], is_offer_line[keep]
     line_number = np.arange(line_order.size) - np.searchsorted(line_order, line_order, side="left") + 1
-    line_segment = segment[line_order]
+    return _Baskets(line_order, product, is_offer_line, line_number)
 
+
+def _price_lines(
+    rng: np.random.Generator, catalogue: Catalogue, basket: _Baskets, line_segment: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(quantity, unit price, discount) of every line, in integer cents: enterprise contract
+    prices, a few discounted lines, and every offer line discounted."""
+    lines = basket.line_order.size
     quantity = 1 + rng.poisson(EXTRA_UNITS_MEAN[line_segment])
-    unit_price = np.round(catalogue.list_cents[product] * NEGOTIATED_PRICE_FACTOR[line_segment]).astype(np.int64)
+    unit_price = np.round(catalogue.list_cents[basket.product] * NEGOTIATED_PRICE_FACTOR[line_segment]).astype(np.int64)
     discount_rate = np.where(
-        rng.random(line_order.size) < LINE_DISCOUNT_SHARE, rng.uniform(*LINE_DISCOUNT_RANGE, size=line_order.size), 0.0
+        rng.random(lines) < LINE_DISCOUNT_SHARE, rng.uniform(*LINE_DISCOUNT_RANGE, size=lines), 0.0
     )
-    discount_rate = np.where(is_offer_line, rng.uniform(*OFFER_DISCOUNT_RANGE, size=line_order.size), discount_rate)
+    discount_rate = np.where(basket.is_offer_line, rng.uniform(*OFFER_DISCOUNT_RANGE, size=lines), discount_rate)
     line_discount = np.round(quantity * unit_price * discount_rate).astype(np.int64)
-    line_net = quantity * unit_price - line_discount
-    order_total = np.bincount(line_order, weights=line_net, minlength=order_count).round().astype(np.int64)
-    order_discount = np.bincount(line_order, weights=line_discount, minlength=order_count).round().astype(np.int64)
+    return quantity, unit_price, line_discount
 
+
+def _order_statuses(
+    rng: np.random.Generator, customers: CustomerChunk, owner: np.ndarray, ordered_at: np.ndarray, timeline: Timeline
+) -> np.ndarray:
+    """Customers close to churning cancel and return more; the last days' orders may be pending."""
+    order_count = owner.size
     risk = churn_risk(ordered_at, customers.churn_at[owner])
     status_draw = rng.random(order_count)
     cancelled_rate = CANCELLED_RATE + RISK_CANCEL_RATE * risk
@@ -178,38 +245,23 @@ def simulate_purchases(
         np.where(status_draw < cancelled_rate + returned_rate, RETURNED, COMPLETED),
     )
     recent = ordered_at >= timeline.end - PENDING_DAYS * SECONDS_PER_DAY
-    status = np.where(recent & (rng.random(order_count) < PENDING_SHARE), PENDING, status)
+    return np.where(recent & (rng.random(order_count) < PENDING_SHARE), PENDING, status)
 
+
+def _order_channels(
+    rng: np.random.Generator,
+    customers: CustomerChunk,
+    owner: np.ndarray,
+    segment: np.ndarray,
+    from_campaign: np.ndarray,
+) -> np.ndarray:
+    """Mostly the customer's preferred channel, else any by segment; campaign orders mostly web."""
+    order_count = owner.size
     any_channel = (rng.random(order_count)[:, None] > np.cumsum(CHANNEL_PREFERENCE, axis=1)[segment]).sum(axis=1)
     channel = np.where(
         rng.random(order_count) < PREFERRED_CHANNEL_SHARE, customers.preferred_channel[owner], any_channel
     )
-    channel = np.where(from_campaign & (rng.random(order_count) < 0.8), SALES_CHANNELS.index("web"), channel)
-
-    order_ids = identifiers("O", first_order_number + 1, order_count, 8)
-    orders = pl.DataFrame(
-        {
-            "order_id": order_ids,
-            "customer_id": customers.customer_ids.gather(owner),
-            "ordered_at": ordered_at,
-            "status": pick_text(ORDER_STATUSES, status),
-            "channel": pick_text(SALES_CHANNELS, channel),
-            "currency": pl.repeat("USD", order_count, eager=True, dtype=pl.String),
-            "total_amount": order_total,
-            "discount_amount": order_discount,
-        }
-    ).with_columns(timestamp_text("ordered_at"), money_text("total_amount"), money_text("discount_amount"))
-    order_lines = pl.DataFrame(
-        {
-            "order_id": order_ids.gather(line_order),
-            "line_number": line_number.astype(np.int64),
-            "product_id": pl.Series(catalogue.product_ids, dtype=pl.String).gather(product),
-            "quantity": quantity.astype(np.int64),
-            "unit_price": unit_price,
-            "discount_amount": line_discount,
-        }
-    ).with_columns(money_text("unit_price"), money_text("discount_amount"))
-    return PurchaseChunk(orders=orders, order_lines=order_lines, revenue_cents=int(order_total.sum()))
+    return np.where(from_campaign & (rng.random(order_count) < 0.8), SALES_CHANNELS.index("web"), channel)
 
 
 def issue_refunds(rng: np.random.Generator, orders: pl.DataFrame, timeline: Timeline) -> pl.DataFrame:

@@ -116,17 +116,81 @@ def simulate_support(
     first_ticket_number: int,
     first_survey_number: int,
 ) -> SupportChunk:
+    # The draws happen in a fixed order (times, kinds, handling, the export's blanks and spelling,
+    # surveys): the helpers below are called in that order on purpose.
     owner, created_at = ticket_times(rng, customers, timeline)
     order = np.lexsort((owner, created_at))
     owner, created_at = owner[order], created_at[order]
-    count = owner.size
     risk = churn_risk(created_at, customers.churn_at[owner])
+    channel, priority, topic = _ticket_kinds(rng, risk)
+    handling = _handle_tickets(rng, created_at, priority, risk, timeline)
 
+    count = owner.size
+    has_email = customers.has_email[owner]
+    blank_customer = has_email & (rng.random(count) < BLANK_CUSTOMER_ID_SHARE)
+    blank_requester = ~blank_customer & (rng.random(count) < BLANK_REQUESTER_SHARE)
+    requester = spell_like_marketing(rng, customers.email.gather(owner))
+    ticket_ids = identifiers("T", first_ticket_number + 1, count, 8)
+    tickets = pl.DataFrame(
+        {
+            "ticket_id": ticket_ids,
+            "created_at": created_at,
+            "customer_id": customers.customer_ids.gather(owner).scatter(np.nonzero(blank_customer)[0], None),
+            "requester_email": requester.scatter(np.nonzero(blank_requester)[0], None),
+            "channel": pick_text(TICKET_CHANNELS, channel),
+            "priority": pick_text(TICKET_PRIORITIES, priority),
+            "category": pick_text(TICKET_TOPICS, topic),
+            "status": pick_text(TICKET_STATUSES, handling.status),
+            "first_response_at": nullable_seconds(handling.first_response_at, handling.responded),
+            "resolved_at": nullable_seconds(handling.resolved_at, handling.resolved),
+            "agent_id": identifiers("A", 1, AGENTS, 3)
+            .gather(handling.agent - 1)
+            .scatter(np.nonzero(~handling.responded)[0], None),
+        }
+    ).with_columns(timestamp_text("created_at"), timestamp_text("first_response_at"), timestamp_text("resolved_at"))
+    contacts = contact_truth(
+        "ticket",
+        ticket_ids,
+        customers.customer_ids.gather(owner),
+        tickets.get_column("requester_email"),
+        customers.email_is_shared[owner],
+    )
+    surveys = _surveys(
+        rng, customers, owner, created_at, risk, topic, handling, ticket_ids, first_survey_number, timeline
+    )
+    return SupportChunk(tickets=tickets, satisfaction_surveys=surveys, contacts=contacts)
+
+
+def _ticket_kinds(rng: np.random.Generator, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(channel, priority, topic) of every ticket; customers close to churning raise more billing,
+    quality and service topics."""
+    count = risk.size
     channel = rng.choice(len(TICKET_CHANNELS), size=count, p=CHANNEL_WEIGHTS)
     priority = rng.choice(len(TICKET_PRIORITIES), size=count, p=PRIORITY_WEIGHTS)
     topic_weights = TOPIC_WEIGHTS[None, :] + risk[:, None] * RISK_TOPIC_SHIFT[None, :]
     topic = categorical(rng, np.cumsum(topic_weights / topic_weights.sum(axis=1, keepdims=True), axis=1))
+    return channel, priority, topic
 
+
+@dataclass
+class _Handling:
+    """How each ticket was handled by the end of the window."""
+
+    response_hours: np.ndarray
+    first_response_at: np.ndarray
+    responded: np.ndarray  # before the end of the window
+    resolved_at: np.ndarray
+    resolved: np.ndarray  # before the end of the window
+    status: np.ndarray
+    agent: np.ndarray  # who answered (1-based); none before a response
+
+
+def _handle_tickets(
+    rng: np.random.Generator, created_at: np.ndarray, priority: np.ndarray, risk: np.ndarray, timeline: Timeline
+) -> _Handling:
+    """Urgent tickets are answered sooner; customers close to churning wait longer and see more
+    tickets left unresolved."""
+    count = created_at.size
     response_hours = (
         FIRST_RESPONSE_MEDIAN_HOURS
         * np.exp(0.9 * rng.standard_normal(count))
@@ -143,42 +207,34 @@ def simulate_support(
     status = np.where(
         resolved, np.where(closed, CLOSED, SOLVED), np.where(responded & (rng.random(count) < 0.5), PENDING, OPEN)
     )
-    agent = rng.integers(1, AGENTS + 1, size=count)  # who answered; none before a response
+    agent = rng.integers(1, AGENTS + 1, size=count)
+    return _Handling(response_hours, first_response_at, responded, resolved_at, resolved, status, agent)
 
-    has_email = customers.has_email[owner]
-    blank_customer = has_email & (rng.random(count) < BLANK_CUSTOMER_ID_SHARE)
-    blank_requester = ~blank_customer & (rng.random(count) < BLANK_REQUESTER_SHARE)
-    requester = spell_like_marketing(rng, customers.email.gather(owner))
-    ticket_ids = identifiers("T", first_ticket_number + 1, count, 8)
-    tickets = pl.DataFrame(
-        {
-            "ticket_id": ticket_ids,
-            "created_at": created_at,
-            "customer_id": customers.customer_ids.gather(owner).scatter(np.nonzero(blank_customer)[0], None),
-            "requester_email": requester.scatter(np.nonzero(blank_requester)[0], None),
-            "channel": pick_text(TICKET_CHANNELS, channel),
-            "priority": pick_text(TICKET_PRIORITIES, priority),
-            "category": pick_text(TICKET_TOPICS, topic),
-            "status": pick_text(TICKET_STATUSES, status),
-            "first_response_at": nullable_seconds(first_response_at, responded),
-            "resolved_at": nullable_seconds(resolved_at, resolved),
-            "agent_id": identifiers("A", 1, AGENTS, 3).gather(agent - 1).scatter(np.nonzero(~responded)[0], None),
-        }
-    ).with_columns(timestamp_text("created_at"), timestamp_text("first_response_at"), timestamp_text("resolved_at"))
-    contacts = contact_truth(
-        "ticket",
-        ticket_ids,
-        customers.customer_ids.gather(owner),
-        tickets.get_column("requester_email"),
-        customers.email_is_shared[owner],
-    )
 
-    # Surveys go out after a resolution, or after some days for a ticket still unresolved.
-    survey_base = np.where(resolved, resolved_at, created_at + UNRESOLVED_SURVEY_DAYS * SECONDS_PER_DAY)
+def _surveys(
+    rng: np.random.Generator,
+    customers: CustomerChunk,
+    owner: np.ndarray,
+    created_at: np.ndarray,
+    risk: np.ndarray,
+    topic: np.ndarray,
+    handling: _Handling,
+    ticket_ids: pl.Series,
+    first_survey_number: int,
+    timeline: Timeline,
+) -> pl.DataFrame:
+    """The satisfaction surveys export: scores fall with churn risk, unresolved tickets and slow
+    answers, and rise with engagement; most answers carry a comment matching the score.
+
+    Surveys go out after a resolution, or after some days for a ticket still unresolved.
+    """
+    count = owner.size
+    resolved = handling.resolved
+    survey_base = np.where(resolved, handling.resolved_at, created_at + UNRESOLVED_SURVEY_DAYS * SECONDS_PER_DAY)
     answer_rate = np.where(resolved, SURVEY_RESPONSE_RATE[0], SURVEY_RESPONSE_RATE[1])
     responded_at = survey_base + 600 + rng.exponential(20 * 3600, size=count).astype(np.int64)
-    answers = np.nonzero(responded & (rng.random(count) < answer_rate) & (responded_at < timeline.end))[0]
-    slow = np.clip(np.log(response_hours[answers] / FIRST_RESPONSE_MEDIAN_HOURS), -1.0, 2.0)
+    answers = np.nonzero(handling.responded & (rng.random(count) < answer_rate) & (responded_at < timeline.end))[0]
+    slow = np.clip(np.log(handling.response_hours[answers] / FIRST_RESPONSE_MEDIAN_HOURS), -1.0, 2.0)
     latent = (
         4.3
         - 1.7 * risk[answers]
@@ -192,7 +248,7 @@ def simulate_support(
     comment = comment_texts(rng, topic[answers], sentiment)
     without_comment = np.nonzero(rng.random(answers.size) >= COMMENT_SHARE)[0]
     survey_order = np.lexsort((answers, responded_at[answers]))
-    surveys = pl.DataFrame(
+    return pl.DataFrame(
         {
             "survey_id": identifiers("S", first_survey_number + 1, answers.size, 8),
             "ticket_id": ticket_ids.gather(answers[survey_order]),
@@ -201,4 +257,3 @@ def simulate_support(
             "comment": comment.scatter(without_comment, None).gather(survey_order),
         }
     ).with_columns(timestamp_text("responded_at"))
-    return SupportChunk(tickets=tickets, satisfaction_surveys=surveys, contacts=contacts)

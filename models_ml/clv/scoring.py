@@ -194,23 +194,8 @@ def evaluate_clv(
     model = _fit_model(summary, calibration_end, time_unit_days, holdout_days, monthly_discount_rate)
     scored = model.predict(summary)
 
-    # Baseline: what each customer spent per time unit since their first purchase, carried on.
-    history = (
-        prepare_transactions(transactions, customer_column, time_column, value_column)
-        .filter(pl.col("_at") < calibration_end)
-        .group_by(customer_column)
-        .agg(
-            pl.col("_value").sum().alias("_spent"),
-            ((pl.lit(calibration_end) - pl.col("_at").min()) / pl.duration(days=1)).alias("_exposure_days"),
-        )
-    )
-    holdout_units = holdout_days / time_unit_days
-    scored = scored.join(history, on=customer_column, how="left").with_columns(
-        (pl.col("_spent") / pl.col("_exposure_days") * holdout_days).alias("baseline_spend"),
-        pl.when(pl.col("T") > 0)
-        .then(pl.col("frequency") / pl.col("T") * holdout_units)
-        .otherwise(0.0)
-        .alias("baseline_purchases"),
+    scored = _with_baselines(
+        scored, transactions, calibration_end, holdout_days, time_unit_days, customer_column, time_column, value_column
     )
     actual_spend = scored["holdout_value"].to_numpy()
     actual_purchases = scored["holdout_purchases"].to_numpy().astype(np.float64)
@@ -223,4 +208,35 @@ def evaluate_clv(
         holdout_days=holdout_days,
         model=model,
         scores=scored.drop("_spent", "_exposure_days"),
+    )
+
+
+def _with_baselines(
+    scored: pl.DataFrame,
+    transactions: pl.DataFrame,
+    calibration_end: datetime,
+    holdout_days: float,
+    time_unit_days: float,
+    customer_column: str,
+    time_column: str,
+    value_column: str,
+) -> pl.DataFrame:
+    """The scores with the naive baselines the model must beat: what each customer spent (and
+    how often they bought) per time unit since their first purchase, carried on over the holdout."""
+    history = (
+        prepare_transactions(transactions, customer_column, time_column, value_column)
+        .filter(pl.col("_at") < calibration_end)
+        .group_by(customer_column)
+        .agg(
+            pl.col("_value").sum().alias("_spent"),
+            ((pl.lit(calibration_end) - pl.col("_at").min()) / pl.duration(days=1)).alias("_exposure_days"),
+        )
+    )
+    holdout_units = holdout_days / time_unit_days
+    return scored.join(history, on=customer_column, how="left").with_columns(
+        (pl.col("_spent") / pl.col("_exposure_days") * holdout_days).alias("baseline_spend"),
+        pl.when(pl.col("T") > 0)
+        .then(pl.col("frequency") / pl.col("T") * holdout_units)
+        .otherwise(0.0)
+        .alias("baseline_purchases"),
     )

@@ -112,6 +112,31 @@ def rfm_summary(
     """
     if not time_unit_days > 0:
         raise ValueError(f"time_unit_days must be positive, got {time_unit_days}")
+    observation_end, end = _summary_ends(observation_end, calibration_end)
+    frame = prepare_transactions(transactions, customer_column, time_column, value_column)
+    before = frame.filter(pl.col("_at") < end)
+    if before.is_empty():
+        raise ValueError(f"no transactions before {end:%Y-%m-%d %H:%M} (of {frame.height} given)")
+    summary = _calibration_summary(before, end, time_unit_days, customer_column)
+    if calibration_end is None:
+        return summary
+
+    holdout = (
+        _purchase_days(frame.filter((pl.col("_at") >= end) & (pl.col("_at") < observation_end)), customer_column)
+        .group_by(customer_column)
+        .agg(pl.len().cast(pl.Int64).alias("holdout_purchases"), pl.col("_value").sum().alias("holdout_value"))
+    )
+    holdout_duration = (observation_end - end) / timedelta(days=time_unit_days)
+    return summary.join(holdout, on=customer_column, how="left").with_columns(
+        pl.col("holdout_purchases").fill_null(0),
+        pl.col("holdout_value").fill_null(0.0),
+        pl.lit(holdout_duration, dtype=pl.Float64).alias("holdout_duration"),
+    )
+
+
+def _summary_ends(observation_end: datetime, calibration_end: datetime | None) -> tuple[datetime, datetime]:
+    """(observation end, the end of the summarised purchases), naive UTC: the calibration end
+    when given, which must come before the observation end."""
     observation_end = naive_utc(observation_end, "observation_end")
     end = observation_end
     if calibration_end is not None:
@@ -121,14 +146,16 @@ def rfm_summary(
                 f"calibration_end ({end:%Y-%m-%d %H:%M}) must be before "
                 f"observation_end ({observation_end:%Y-%m-%d %H:%M})"
             )
-    frame = prepare_transactions(transactions, customer_column, time_column, value_column)
-    before = frame.filter(pl.col("_at") < end)
-    if before.is_empty():
-        raise ValueError(f"no transactions before {end:%Y-%m-%d %H:%M} (of {frame.height} given)")
+    return observation_end, end
 
+
+def _calibration_summary(
+    before: pl.DataFrame, end: datetime, time_unit_days: float, customer_column: str
+) -> pl.DataFrame:
+    """frequency, recency, T and monetary_value per customer from the purchases before ``end``."""
     last_day = _last_observed_day(end)
     days = pl.duration(days=1)
-    summary = (
+    return (
         _purchase_days(before, customer_column)
         .group_by(customer_column)
         .agg(
@@ -148,20 +175,6 @@ def rfm_summary(
             .alias("monetary_value"),
         )
         .sort(customer_column)
-    )
-    if calibration_end is None:
-        return summary
-
-    holdout = (
-        _purchase_days(frame.filter((pl.col("_at") >= end) & (pl.col("_at") < observation_end)), customer_column)
-        .group_by(customer_column)
-        .agg(pl.len().cast(pl.Int64).alias("holdout_purchases"), pl.col("_value").sum().alias("holdout_value"))
-    )
-    holdout_duration = (observation_end - end) / timedelta(days=time_unit_days)
-    return summary.join(holdout, on=customer_column, how="left").with_columns(
-        pl.col("holdout_purchases").fill_null(0),
-        pl.col("holdout_value").fill_null(0.0),
-        pl.lit(holdout_duration, dtype=pl.Float64).alias("holdout_duration"),
     )
 
 

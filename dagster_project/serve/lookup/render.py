@@ -53,27 +53,6 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], empty: str) ->
 
 
 def render_card(card: CustomerCard) -> RenderableType:
-    profile = Table.grid(padding=(0, 2))
-    profile.add_column(style="bold")
-    profile.add_column(overflow="fold")
-    for label, value in card.profile.items():
-        profile.add_row(label, as_text(value))
-
-    scores = Table.grid(padding=(0, 2))
-    scores.add_column(style="bold")
-    scores.add_column(overflow="fold")
-    scores.add_row("Churn risk", churn_line(card.churn))
-    for number, reason in enumerate(card.churn["reasons"], start=1):
-        scores.add_row(f"  reason {number}", reason)
-    scores.add_row("CLV", clv_line(card.value))
-    models = [version for version in (card.churn["model_version"], card.value["model_version"]) if version]
-    if models:
-        scores.add_row("Models", ", ".join(models))
-
-    channels = ", ".join(
-        f"{row['channel']} {row['interactions']:,} (last {as_text(row['last_at'])})"
-        for row in card.interactions_by_channel
-    )
     parts: list[RenderableType] = []
     if card.is_masked:
         parts.append(
@@ -84,61 +63,107 @@ def render_card(card: CustomerCard) -> RenderableType:
             )
         )
     parts += [
-        Panel(profile, title=f"Customer {card.customer_id}", subtitle=f"matched by {card.matched_by}"),
-        Panel(scores, title="Risk and value"),
-        Text(f"Interactions by channel: {channels or 'none'}"),
-        _table(
-            f"Recent interactions (last {len(card.recent_interactions)})",
-            ["when", "channel", "type", "record", "revenue", "satisfaction"],
-            [
-                [
-                    row["occurred_at"],
-                    row["channel"],
-                    row["type"],
-                    row["source_record_id"],
-                    money_text(row["revenue_usd"]),
-                    row["satisfaction_score"],
-                ]
-                for row in card.recent_interactions
-            ],  # fmt: skip
-            "none",
-        ),
-        _table(
-            f"Open tickets ({len(card.open_tickets)})",
-            ["ticket", "opened", "status", "priority", "category", "channel", "agent", "SLA breached"],
-            [
-                [
-                    row["ticket_id"],
-                    row["created_at"],
-                    row["status"],
-                    row["priority"],
-                    row["category"],
-                    row["channel"],
-                    row["agent_id"],
-                    yes_no_text(row["sla_breached"]),
-                ]
-                for row in card.open_tickets
-            ],  # fmt: skip
-            "none",
-        ),
-        _table(
-            "Next best offers",
-            ["rank", "product", "name", "category", "score", "why"],
-            [
-                [
-                    row["offer_rank"],
-                    row["product_id"],
-                    row["product_name"],
-                    row["category"],
-                    number_text(row["score"], 3),
-                    row["reason"],
-                ]
-                for row in card.offers
-            ],  # fmt: skip
-            "none scored",
-        ),
+        Panel(_profile_grid(card), title=f"Customer {card.customer_id}", subtitle=f"matched by {card.matched_by}"),
+        Panel(_scores_grid(card), title="Risk and value"),
+        Text(f"Interactions by channel: {_channels_line(card) or 'none'}"),
+        _recent_interactions_table(card),
+        _open_tickets_table(card),
+        _offers_table(card),
     ]
     return Group(*parts)
+
+
+def _label_grid() -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    return grid
+
+
+def _profile_grid(card: CustomerCard) -> Table:
+    profile = _label_grid()
+    for label, shown in card.profile.items():
+        profile.add_row(label, as_text(shown))
+    return profile
+
+
+def _scores_grid(card: CustomerCard) -> Table:
+    """Churn risk with its reasons, CLV, and the model versions behind them."""
+    scores = _label_grid()
+    scores.add_row("Churn risk", churn_line(card.churn))
+    for position, reason in enumerate(card.churn["reasons"], start=1):
+        scores.add_row(f"  reason {position}", reason)
+    scores.add_row("CLV", clv_line(card.value))
+    models = [version for version in (card.churn["model_version"], card.value["model_version"]) if version]
+    if models:
+        scores.add_row("Models", ", ".join(models))
+    return scores
+
+
+def _channels_line(card: CustomerCard) -> str:
+    return ", ".join(
+        f"{row['channel']} {row['interactions']:,} (last {as_text(row['last_at'])})"
+        for row in card.interactions_by_channel
+    )
+
+
+def _recent_interactions_table(card: CustomerCard) -> RenderableType:
+    return _table(
+        f"Recent interactions (last {len(card.recent_interactions)})",
+        ["when", "channel", "type", "record", "revenue", "satisfaction"],
+        [
+            [
+                row["occurred_at"],
+                row["channel"],
+                row["type"],
+                row["source_record_id"],
+                money_text(row["revenue_usd"]),
+                row["satisfaction_score"],
+            ]
+            for row in card.recent_interactions
+        ],  # fmt: skip
+        "none",
+    )
+
+
+def _open_tickets_table(card: CustomerCard) -> RenderableType:
+    return _table(
+        f"Open tickets ({len(card.open_tickets)})",
+        ["ticket", "opened", "status", "priority", "category", "channel", "agent", "SLA breached"],
+        [
+            [
+                row["ticket_id"],
+                row["created_at"],
+                row["status"],
+                row["priority"],
+                row["category"],
+                row["channel"],
+                row["agent_id"],
+                yes_no_text(row["sla_breached"]),
+            ]
+            for row in card.open_tickets
+        ],  # fmt: skip
+        "none",
+    )
+
+
+def _offers_table(card: CustomerCard) -> RenderableType:
+    return _table(
+        "Next best offers",
+        ["rank", "product", "name", "category", "score", "why"],
+        [
+            [
+                row["offer_rank"],
+                row["product_id"],
+                row["product_name"],
+                row["category"],
+                number_text(row["score"], 3),
+                row["reason"],
+            ]
+            for row in card.offers
+        ],  # fmt: skip
+        "none scored",
+    )
 
 
 def render_candidates(candidates: list[Candidate]) -> RenderableType:
