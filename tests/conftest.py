@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dagster_project.core.settings import DUCKDB_SETTINGS_VARIABLES, Settings, load_settings
@@ -35,6 +36,13 @@ def data_dir_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settin
     monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
     monkeypatch.delenv("CRM_ANALYSIS_DATE", raising=False)
     return load_settings()
+
+
+@pytest.fixture
+def connection(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB file of the test's own (``warehouse.duckdb`` in its temp folder), closed after it."""
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        yield connection
 
 
 # Long enough (24 months) for every model to be published, the sales forecast included.

@@ -1,10 +1,13 @@
-"""Keeping os.environ as each test found it."""
+"""Keeping os.environ as each test found it, and finding the tools `make test` installed."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from dagster_project.core.settings import REPOSITORY_ROOT
 
 
 @contextmanager
@@ -17,3 +20,12 @@ def restored_environment() -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def uv_command() -> list[str]:
+    """uv, however `make test` found it: `uv run` sets UV; else PATH; else the copy in .tools/bin."""
+    if os.environ.get("UV"):
+        return [os.environ["UV"]]
+    if shutil.which("uv"):
+        return [shutil.which("uv")]
+    return [str(REPOSITORY_ROOT / ".tools" / "bin" / "uv")]

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from dagster_project.core.settings import REPOSITORY_ROOT, Settings, load_settings
 from dagster_project.runner import run_full_pipeline
@@ -29,6 +30,17 @@ def data_dir_environment(data_dir: Path) -> Iterator[Settings]:
         monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
         monkeypatch.delenv("CRM_ANALYSIS_DATE", raising=False)
         yield load_settings()
+
+
+CRM = str(Path(sys.executable).parent / "crm")
+
+
+def run_crm(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """The `crm` command as a user runs it, in a subprocess with ``data_dir`` as its data folder
+    and no other CRM_ or DAGSTER_ setting of this process."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("CRM_", "DAGSTER_"))}
+    environment["CRM_DATA_DIR"] = str(data_dir)
+    return subprocess.run([CRM, *arguments], capture_output=True, text=True, env=environment, timeout=900)
 
 
 def run_pipeline(data_dir: Path) -> Settings:
@@ -119,3 +131,20 @@ def snapshot_schema(warehouse: Path, schema: str) -> dict[str, pl.DataFrame]:
         name.split(".", 1)[1]: frame
         for name, frame in snapshot_tables(warehouse, [f"{schema}.{name}" for name in names]).items()
     }
+
+
+def assert_same_rows(name: str, incremental: pl.DataFrame, refreshed: pl.DataFrame) -> None:
+    """The table ``name`` as incremental runs left it equals what a full refresh makes of it: the
+    rows only one side has are shown first, then the frames compared exactly."""
+    difference = pl.concat(
+        [
+            incremental.join(refreshed, on=incremental.columns, how="anti", nulls_equal=True).with_columns(
+                pl.lit("incremental only").alias("side")
+            ),
+            refreshed.join(incremental, on=refreshed.columns, how="anti", nulls_equal=True).with_columns(
+                pl.lit("full refresh only").alias("side")
+            ),
+        ]
+    )
+    assert difference.is_empty(), f"{name}: incremental runs and a full refresh differ:\n{difference.head(10)}"
+    assert_frame_equal(incremental, refreshed, check_exact=True)

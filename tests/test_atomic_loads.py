@@ -254,7 +254,13 @@ def test_a_load_killed_mid_way_is_completed_by_the_rerun_exactly_once(landing: P
     assert len(rerun_ledger) == FILE_COUNT and {row[6] for row in rerun_ledger} == {"loaded"}
     assert rerun_quarantine == clean_quarantine
     assert len(rerun_quarantine) > 0  # the files have bad rows, so the quarantine took part too
+    # Exactly the rows orders_file made bad (an unknown status, an unreadable date, no customer),
+    # counted from its row numbers: each once, and every other row loaded.
+    bad_per_file = sum(1 for row in range(ROWS_PER_FILE) if row % 997 == 5 or row % 1009 == 7 or row % 1013 == 11)
+    assert len(rerun_quarantine) == FILE_COUNT * bad_per_file
+    assert len(rerun_orders) == FILE_COUNT * (ROWS_PER_FILE - bad_per_file)
     assert duplicate_rows == 0
     for source_file, rows_read, rows_loaded, rows_quarantined, in_table, in_quarantine in per_file:
         assert rows_read == rows_loaded + rows_quarantined == ROWS_PER_FILE, source_file
+        assert rows_quarantined == bad_per_file, source_file
         assert (in_table, in_quarantine) == (rows_loaded, rows_quarantined), source_file

@@ -21,21 +21,13 @@ import duckdb
 import pytest
 
 from dagster_project.core.settings import REPOSITORY_ROOT
+from tests.environment import uv_command
 
 README = (REPOSITORY_ROOT / "README.md").read_text()
 SUPERSET_ENGINE_PARAMETERS = '{"connect_args": {"read_only": true}}'
 EVIDENCE_CONNECTION_YAML = "name: crm\ntype: duckdb\noptions:\n  filename: crm.duckdb\n"
 # The Evidence source package and version a new Evidence project installs today.
 EVIDENCE_DUCKDB_SOURCE = "@evidence-dev/duckdb@2.0.1"
-
-
-def uv_command() -> list[str]:
-    """uv, however `make test` found it: `uv run` sets UV; else PATH; else the copy in .tools/bin."""
-    if os.environ.get("UV"):
-        return [os.environ["UV"]]
-    if shutil.which("uv"):
-        return [shutil.which("uv")]
-    return [str(REPOSITORY_ROOT / ".tools" / "bin" / "uv")]
 
 
 def _isolated_python(packages: list[str], script: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

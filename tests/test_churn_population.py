@@ -19,9 +19,8 @@ from models_ml.features import (
     FEATURE_COLUMNS,
     CustomerActivity,
     churn_labels,
-    lapsed_after_days,
 )
-from tests.test_segments import load_activity
+from tests.generated import expected_churn_statuses, load_activity
 
 GENERATED = {"customers": 4000, "months": 24, "seed": 13, "end_date": date(2026, 6, 30)}
 ANALYSIS_CUTOFF = datetime(2026, 7, 1)  # the end of the last exported day
@@ -58,36 +57,13 @@ def scores(trained: churn.ChurnTrainingResult, activity: CustomerActivity) -> pl
     return churn.score_customers(trained.model, activity, ANALYSIS_CUTOFF)
 
 
-def expected_statuses(activity: CustomerActivity, cutoff: datetime) -> pl.DataFrame:
-    """customer_id, status: worked out from the orders, independently of the features."""
-    last_orders = (
-        activity.orders.filter(pl.col("ordered_at") < cutoff)
-        .group_by("customer_id")
-        .agg(pl.col("ordered_at").max().alias("last_ordered_at"))
-    )
-    lapsed_before = cutoff - timedelta(days=lapsed_after_days(HORIZON) + 1)
-    return (
-        activity.customers.filter(pl.col("first_seen_at") < cutoff)
-        .join(last_orders, on="customer_id", how="left")
-        .select(
-            "customer_id",
-            pl.when(pl.col("last_ordered_at").is_null())
-            .then(pl.lit("prospect"))
-            .when(pl.col("last_ordered_at") <= lapsed_before)
-            .then(pl.lit("lapsed"))
-            .otherwise(pl.lit("active"))
-            .alias("status"),
-        )
-    )
-
-
 # --- who is scored ------------------------------------------------------------------------------
 
 
 def test_every_known_customer_has_a_status_and_only_active_ones_a_probability(
     activity: CustomerActivity, scores: pl.DataFrame
 ) -> None:
-    expected = expected_statuses(activity, ANALYSIS_CUTOFF)
+    expected = expected_churn_statuses(activity, ANALYSIS_CUTOFF)
     compared = expected.join(scores, on="customer_id", how="full", coalesce=True)
     assert compared.height == expected.height == scores.height
     assert compared.filter(pl.col("status") != pl.col("churn_status")).is_empty()
@@ -107,7 +83,7 @@ def test_every_known_customer_has_a_status_and_only_active_ones_a_probability(
 def test_training_uses_the_same_population(activity: CustomerActivity, trained: churn.ChurnTrainingResult) -> None:
     # The refitted model learns from the customers active at the training cutoff, whose labels are known.
     training_cutoff = ANALYSIS_CUTOFF - timedelta(days=HORIZON)
-    active = expected_statuses(activity, training_cutoff).filter(pl.col("status") == "active")
+    active = expected_churn_statuses(activity, training_cutoff).filter(pl.col("status") == "active")
     assert trained.training_rows == active.height
     # Among them churn is far from certain: the population excludes the customers already gone.
     labels = churn_labels(activity, training_cutoff, HORIZON).join(active, on="customer_id")

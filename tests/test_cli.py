@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import sys
+from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-CRM = str(Path(sys.executable).parent / "crm")
-
-
-def run_crm(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("CRM_", "DAGSTER_"))}
-    environment["CRM_DATA_DIR"] = str(data_dir)
-    return subprocess.run([CRM, *arguments], capture_output=True, text=True, env=environment, timeout=900)
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {
-        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
+from tests.generated import digest
+from tests.pipeline import run_crm
 
 
 def test_generate_writes_every_entity_outside_truth_and_is_reproducible(tmp_path: Path):
@@ -75,6 +60,17 @@ def test_build_on_an_empty_data_folder_generates_a_demo_and_prints_where_to_look
     assert customers == 400
     assert revenue == monthly_revenue
     assert all_orders > orders  # cancelled and returned orders exist, and are not counted
+    # ...and the demo's own: its orders read straight from the files it wrote, each order once.
+    # Completed and pending orders are sales; a refund takes its amount off; cancelled and
+    # returned orders count for nothing (docs/export_contracts.md).
+    exported = pl.read_csv(sorted((data / "landing" / "sales" / "orders").glob("*.csv")), infer_schema=False)
+    exported = exported.unique("order_id", keep="last").with_columns(pl.col("total_amount").cast(pl.Decimal(18, 2)))
+    assert set(exported["status"]) <= {"completed", "pending", "cancelled", "returned", "refunded"}
+    sales = exported.filter(pl.col("status").is_in(["completed", "pending"]))
+    refunds = exported.filter(pl.col("status") == "refunded")
+    assert orders == sales.height
+    assert all_orders == exported.height - refunds.height
+    assert revenue == Decimal(sales["total_amount"].sum()) - Decimal(refunds["total_amount"].abs().sum())
     assert f"Warehouse {customers:,} customers, {orders:,} revenue-generating orders, net revenue ${revenue:,.0f}" in (
         output
     )

@@ -309,7 +309,9 @@ def test_clv_formula_telescopes_and_discounts() -> None:
         np.array([10, 30, 30, 31.0]),
         np.array([0, 20, 35.0, 12]),
     )
-    weeks_per_month = DAYS_PER_MONTH / 7
+    # A month is an average Gregorian month, 365.25 / 12 = 30.4375 days; time is counted in weeks.
+    weeks_per_month = 30.4375 / 7
+    assert DAYS_PER_MONTH == 30.4375
     undiscounted = customer_lifetime_value(fit, spend_fit, x, t_x, age, spend, 6, 0.0)
     expected = expected_purchases(fit, 6 * weeks_per_month, x, t_x, age) * expected_average_spend(spend_fit, x, spend)
     np.testing.assert_allclose(undiscounted, expected, rtol=1e-10)
@@ -358,6 +360,10 @@ def test_clv_ranks_future_spend_better_than_the_baseline(synthetic_orders: pl.Da
         f"purchases MAE {evaluation.purchases_mae:.3f}, baseline {evaluation.baseline_purchases_mae:.3f}"
     )
     assert evaluation.customers > 1500
+    # The customers of the backtest: everyone with a completed order before the calibration end.
+    calibration_end = datetime(2026, 1, 1, tzinfo=UTC)
+    buyers = synthetic_orders.filter(pl.col("ordered_at") < calibration_end)["customer_id"].n_unique()
+    assert evaluation.customers == buyers
     assert evaluation.holdout_days == 181
     assert evaluation.spearman > MIN_SPEARMAN
     assert evaluation.beats_baseline

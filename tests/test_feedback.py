@@ -22,10 +22,9 @@ from models_ml.feedback import (
     sentiment_label,
     support_feedback,
 )
-from tests.generated import generate_export_set
+from tests.generated import export_time, generate_export_set, normalised_email, read_export_csvs
 
 GENERATED = {"customers": 6000, "months": 24, "seed": 5, "end_date": date(2026, 6, 30)}
-TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def template_comments() -> pl.DataFrame:
@@ -175,41 +174,31 @@ def test_customer_features_see_only_feedback_before_the_cutoff():
 # --- On generated exports ---------------------------------------------------------------------
 
 
-def _read_csvs(folder: Path, key: str) -> pl.DataFrame:
-    # Exports are strings on the wire; duplicates of a key are dropped (the first one is kept).
-    frame = pl.read_csv(sorted(folder.glob("*.csv")), infer_schema=False)
-    return frame.unique(subset=key, keep="first", maintain_order=True)
-
-
-def _email(column: str) -> pl.Expr:
-    return pl.col(column).str.strip_chars().str.to_lowercase()
-
-
 def load_support(landing: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Tickets (customer resolved by id, or else by the requester's address when it belongs to
     exactly one customer) and surveys, typed, from the generated exports."""
-    customers = _read_csvs(landing / "sales" / "customers", "customer_id")
+    customers = read_export_csvs(landing / "sales" / "customers", "customer_id")
     by_email = (
         customers.filter(pl.col("email").is_not_null())
-        .select(_email("email").alias("email"), "customer_id")
+        .select(normalised_email("email").alias("email"), "customer_id")
         .filter(pl.len().over("email") == 1)
         .rename({"customer_id": "customer_by_email"})
     )
     tickets = (
-        _read_csvs(landing / "support" / "tickets", "ticket_id")
-        .with_columns(_email("requester_email").alias("email"))
+        read_export_csvs(landing / "support" / "tickets", "ticket_id")
+        .with_columns(normalised_email("requester_email").alias("email"))
         .join(by_email, on="email", how="left")
         .select(
             "ticket_id",
             pl.coalesce("customer_id", "customer_by_email").alias("customer_id"),
-            pl.col("created_at").str.strptime(pl.Datetime("us"), TIMESTAMP),
+            export_time("created_at"),
             "category",
         )
     )
-    surveys = _read_csvs(landing / "support" / "satisfaction_surveys", "survey_id").select(
+    surveys = read_export_csvs(landing / "support" / "satisfaction_surveys", "survey_id").select(
         "survey_id",
         "ticket_id",
-        pl.col("responded_at").str.strptime(pl.Datetime("us"), TIMESTAMP),
+        export_time("responded_at"),
         "comment",
     )
     return tickets, surveys
@@ -230,7 +219,7 @@ def test_comments_survive_the_csv_round_trip(generated: Path):
 
 def test_sentiment_agrees_with_the_survey_score(generated: Path):
     # The generator picks a comment's sentiment from the survey score: 1-2 negative, 3 neutral, 4-5 positive.
-    surveys = _read_csvs(generated / "landing" / "support" / "satisfaction_surveys", "survey_id").filter(
+    surveys = read_export_csvs(generated / "landing" / "support" / "satisfaction_surveys", "survey_id").filter(
         pl.col("comment").is_not_null()
     )
     scored = surveys.join(

@@ -11,23 +11,19 @@ import pytest
 
 from dagster_project.synthetic import generate_exports
 from models_ml.forecast import backtest_forecast, forecast_revenue
+from tests.generated import EXPORT_TIMESTAMP, revenue_orders
 
 HISTORIES = {
     "24_months": {"customers": 10_000, "months": 24, "seed": 5, "end_date": date(2026, 10, 31)},
     "36_months": {"customers": 10_000, "months": 36, "seed": 3, "end_date": date(2026, 6, 30)},
 }
-NOT_REVENUE = ("cancelled", "returned")  # as the warehouse's is_revenue_generating
 
 
 def monthly_revenue(landing: Path) -> pl.DataFrame:
-    """Revenue of revenue-generating orders per calendar month, duplicates removed by order_id."""
+    """Revenue per calendar month: the amounts of the orders revenue_orders reads, each order once."""
     return (
-        pl.scan_csv(landing / "sales" / "orders" / "*.csv", infer_schema=False)
-        .unique("order_id", keep="first")
-        .filter(~pl.col("status").is_in(NOT_REVENUE).fill_null(False))
-        .group_by(
-            pl.col("ordered_at").str.to_datetime("%Y-%m-%dT%H:%M:%SZ").dt.truncate("1mo").dt.date().alias("month")
-        )
+        revenue_orders(landing)
+        .group_by(pl.col("ordered_at").str.to_datetime(EXPORT_TIMESTAMP).dt.truncate("1mo").dt.date().alias("month"))
         .agg(pl.col("total_amount").cast(pl.Float64).sum().alias("revenue_usd"))
         .sort("month")
         .collect()

@@ -8,13 +8,13 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
 from dagster_project.core.contracts import CONTRACTS, ENTITIES
 from dagster_project.ingestion import load_entity
 from dagster_project.ingestion.ledger import next_load_time
+from tests.generated import write_export
 
 LOADED_AT = datetime(2026, 1, 1, 12, 0)
 ORDERS = CONTRACTS["orders"]
@@ -27,18 +27,8 @@ def landing(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def connection(tmp_path: Path):
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        yield connection
-
-
 def write(landing: Path, name: str, text: str, entity: str = "orders") -> Path:
-    contract = CONTRACTS[entity]
-    path = landing / contract.source / entity / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return write_export(landing, entity, name, text)
 
 
 def rows(connection, query: str) -> list[tuple]:

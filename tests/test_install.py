@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dagster_project.core.settings import REPOSITORY_ROOT
-from tests.test_bi_clients import uv_command
+from tests.environment import uv_command
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 STOCK_PATH = "/usr/local/bin:/usr/bin:/bin"

@@ -9,41 +9,9 @@ import polars as pl
 
 from models_ml.churn import score_customers, train_churn_model
 from models_ml.features import FEATURE_COLUMNS, CustomerActivity, churn_labels, customer_features
+from tests.generated import SIMULATION_START, expected_churn_statuses, simulated_activity
 
-START = datetime(2024, 1, 1)
-
-
-def simulated_activity(customers: int = 400, seed: int = 3) -> CustomerActivity:
-    """Customers who buy every few weeks; the disengaged ones open fewer emails and stop buying."""
-    rng = np.random.default_rng(seed)
-    known, orders, emails, tickets, surveys = [], [], [], [], []
-    for index in range(customers):
-        customer_id = f"C{index:04d}"
-        known.append((customer_id, START + timedelta(days=int(rng.integers(-300, 200)))))
-        if index % 10 == 0:  # signed up, never bought
-            continue
-        engaged = rng.random() < 0.6
-        stops_at = START + timedelta(days=int(rng.integers(200, 700))) if not engaged else None
-        day = int(rng.integers(0, 60))
-        while day < 720:
-            at = START + timedelta(days=day)
-            if stops_at is not None and at >= stops_at:
-                break
-            orders.append((customer_id, at, float(rng.lognormal(4, 0.5))))
-            emails.append((customer_id, "delivered", at - timedelta(days=3)))
-            if rng.random() < (0.7 if engaged else 0.15):
-                emails.append((customer_id, "opened", at - timedelta(days=2)))
-            if not engaged and rng.random() < 0.3:
-                tickets.append((customer_id, at + timedelta(days=1)))
-                surveys.append((customer_id, 2, at + timedelta(days=3)))
-            day += int(rng.integers(14, 60))
-    return CustomerActivity(
-        customers=pl.DataFrame(known, schema=["customer_id", "first_seen_at"], orient="row"),
-        orders=pl.DataFrame(orders, schema=["customer_id", "ordered_at", "revenue_usd"], orient="row"),
-        email_events=pl.DataFrame(emails, schema=["customer_id", "event_type", "occurred_at"], orient="row"),
-        tickets=pl.DataFrame(tickets, schema=["customer_id", "created_at"], orient="row"),
-        surveys=pl.DataFrame(surveys, schema=["customer_id", "score", "responded_at"], orient="row"),
-    )
+START = SIMULATION_START
 
 
 def _only_before(activity: CustomerActivity, cutoff: datetime) -> CustomerActivity:
@@ -62,6 +30,9 @@ def test_features_never_read_past_the_cutoff():
     with_future = customer_features(activity, cutoff)
     without_future = customer_features(_only_before(activity, cutoff), cutoff)
     assert with_future.height > 100
+    # One row per customer known before the cutoff: every simulated customer is, by day 200.
+    assert with_future.height == activity.customers.height
+    assert set(with_future["customer_id"]) == set(activity.customers["customer_id"])
     assert with_future.equals(without_future)
 
 
@@ -76,7 +47,10 @@ def test_labels_read_only_the_horizon_after_the_cutoff():
     )
     retained = set(labels.filter(pl.col("is_churned") == 0)["customer_id"])
     assert retained == buyers_in_horizon & set(labels["customer_id"])
-    assert labels["is_churned"].sum() > 0
+    # Labelled: every customer known before the cutoff; churned: those of them who buy nothing in it.
+    known = set(activity.customers.filter(pl.col("first_seen_at") < cutoff)["customer_id"])
+    assert labels.height == len(known) and set(labels["customer_id"]) == known
+    assert labels["is_churned"].sum() == len(known - buyers_in_horizon) > 0
 
 
 def test_churn_model_beats_recency_baseline_on_engagement_driven_churn():
@@ -90,6 +64,9 @@ def test_churn_model_beats_recency_baseline_on_engagement_driven_churn():
     assert scores.height == activity.customers.height
     scored = scores.filter(pl.col("churn_status") == "active")
     assert scored.height > 200 and scored["churn_probability"].is_between(0, 1, closed="none").all()
+    # Each customer's status, worked out from the orders alone (active: an order in the last 360 days).
+    expected = expected_churn_statuses(activity, analysis_date).sort("customer_id")
+    assert scores.select("customer_id", pl.col("churn_status").alias("status")).sort("customer_id").equals(expected)
     assert set(scored["churn_risk_band"].unique()) <= {"low", "medium", "high"}
     # prospects (a tenth never bought) and lapsed customers get a status, not a probability
     assert set(scores["churn_status"]) == {"active", "lapsed", "prospect"}

@@ -15,13 +15,11 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
 from dagster_project.synthetic import generate_exports
 from dagster_project.synthetic.next_day import generate_next_day
-from tests.pipeline import full_refresh, read_only, run_dbt, run_pipeline, snapshot_schema
+from tests.pipeline import assert_same_rows, full_refresh, read_only, run_dbt, run_pipeline, snapshot_schema
 
 pytestmark = pytest.mark.e2e
 
@@ -81,7 +79,7 @@ def test_nights_of_next_day_exports_end_where_a_full_refresh_does(tmp_path: Path
         refreshed = snapshot_schema(settings.warehouse_path, schema)
         assert sorted(incremental[schema]) == sorted(refreshed)
         for name, frame in refreshed.items():
-            _assert_same_rows(f"{schema}.{name}", incremental[schema][name], frame)
+            assert_same_rows(f"{schema}.{name}", incremental[schema][name], frame)
 
 
 def _ran(build: Path, tests: list[str]) -> bool:
@@ -90,18 +88,3 @@ def _ran(build: Path, tests: list[str]) -> bool:
     ran = {result["unique_id"].split(".")[2] for result in results if result["unique_id"].startswith("test.")}
     assert all(test in ran for test in tests) or not any(test in ran for test in tests), ran
     return all(test in ran for test in tests)
-
-
-def _assert_same_rows(name: str, incremental: pl.DataFrame, refreshed: pl.DataFrame) -> None:
-    difference = pl.concat(
-        [
-            incremental.join(refreshed, on=incremental.columns, how="anti", nulls_equal=True).with_columns(
-                pl.lit("incremental only").alias("side")
-            ),
-            refreshed.join(incremental, on=refreshed.columns, how="anti", nulls_equal=True).with_columns(
-                pl.lit("full refresh only").alias("side")
-            ),
-        ]
-    )
-    assert difference.is_empty(), f"{name}: the nights and a full refresh differ:\n{difference.head(10)}"
-    assert_frame_equal(incremental, refreshed, check_exact=True)

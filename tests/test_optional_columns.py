@@ -60,6 +60,8 @@ def test_exports_with_only_the_required_values_build_every_mart(small_export, tm
     blank = layout == "optional_columns_blank"
     data_dir = tmp_path / "data"
     unique_rows = rewrite(small_export / "landing", data_dir / "landing", keep_optional_headers=blank)
+    ordered = pl.read_csv(sorted((data_dir / "landing" / "sales" / "orders").glob("*.csv")), infer_schema=False)
+    buyers = ordered["customer_id"].n_unique()
     settings = run_pipeline(data_dir)
 
     with read_only(settings.serving_path) as connection:
@@ -90,4 +92,6 @@ def test_exports_with_only_the_required_values_build_every_mart(small_export, tm
         # No status column at all: the export says nothing against its orders, which count.
         assert unknown == 0 and revenue_generating == orders
         assert rfm[0] > 0 and rfm[1] == 0 and churn_published
+        # every order counts, so every customer who ordered has an RFM row
+        assert rfm[0] == buyers
         assert all(rows.values()), rows

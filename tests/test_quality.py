@@ -6,7 +6,6 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from dagster_project.core.contracts import CONTRACTS, ENTITIES
@@ -14,6 +13,7 @@ from dagster_project.ingestion import load_entity
 from dagster_project.ingestion.ledger import ensure_raw_schema
 from dagster_project.quality import SEVERE, SOFT, build_suites, validate_entity
 from dagster_project.quality.suites import suite_name
+from tests.generated import write_export
 
 NOW = datetime(2026, 7, 1, 12, 0)
 LOADED_AT = datetime(2026, 7, 1, 6, 0)
@@ -33,22 +33,9 @@ CUSTOMERS = (
 )
 
 
-def write_export(landing: Path, entity: str, name: str, text: str) -> None:
-    contract = CONTRACTS[entity]
-    path = landing / contract.source / entity / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 @pytest.fixture
 def landing(tmp_path: Path) -> Path:
     return tmp_path / "landing"
-
-
-@pytest.fixture
-def connection(tmp_path: Path):
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        yield connection
 
 
 def load(connection, landing: Path, *entities: str, loaded_at: datetime = LOADED_AT) -> None:

@@ -10,19 +10,16 @@ import pytest
 
 from dagster_project.synthetic import generate_exports
 from models_ml.recommend import evaluate_offers, fit_offer_model, recommend
+from tests.generated import EXPORT_TIMESTAMP, revenue_orders
 
 GENERATION = {"customers": 15_000, "months": 24, "seed": 7, "end_date": date(2026, 10, 31)}
 CUTOFF = datetime(2026, 8, 2)  # 90 days before the end of the generated window
-NOT_REVENUE = ("cancelled", "returned")  # as the warehouse's is_revenue_generating
 
 
 def read_purchases(landing: Path) -> pl.DataFrame:
     """One row per order line of a revenue-generating order; exact duplicate rows removed by key."""
-    orders = (
-        pl.scan_csv(landing / "sales" / "orders" / "*.csv", infer_schema=False)
-        .unique("order_id", keep="first")
-        .filter(~pl.col("status").is_in(NOT_REVENUE).fill_null(False))
-        .select("order_id", "customer_id", pl.col("ordered_at").str.to_datetime("%Y-%m-%dT%H:%M:%SZ"))
+    orders = revenue_orders(landing).select(
+        "order_id", "customer_id", pl.col("ordered_at").str.to_datetime(EXPORT_TIMESTAMP)
     )
     lines = (
         pl.scan_csv(landing / "sales" / "order_lines" / "*.csv", infer_schema=False)

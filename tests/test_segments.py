@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models_ml.features import FEATURE_COLUMNS, CustomerActivity, customer_features
+from models_ml.features import FEATURE_COLUMNS, customer_features
 from models_ml.segments import (
     K_RANGE,
     SEGMENT_COLUMNS,
@@ -19,76 +19,11 @@ from models_ml.segments import (
     fit_segments,
     segment_profiles,
 )
-from tests.generated import generate_export_set
+from tests.generated import generate_export_set, load_activity
 
 GENERATED = {"customers": 8000, "months": 24, "seed": 9, "end_date": date(2026, 6, 30)}
 # Features as of six months before the end: the ground truth then also says who churned later.
 CUTOFF = datetime(2026, 1, 1)
-TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def _read_csvs(folder: Path, key: str) -> pl.DataFrame:
-    # Exports are strings on the wire; duplicates of a key are dropped (the first one is kept).
-    frame = pl.read_csv(sorted(folder.glob("*.csv")), infer_schema=False)
-    return frame.unique(subset=key, keep="first", maintain_order=True)
-
-
-def _email(column: str) -> pl.Expr:
-    return pl.col(column).str.strip_chars().str.to_lowercase()
-
-
-def _time(column: str) -> pl.Expr:
-    return pl.col(column).str.strptime(pl.Datetime("us"), TIMESTAMP)
-
-
-def load_activity(landing: Path) -> CustomerActivity:
-    """The CustomerActivity the warehouse would give, built straight from the exports: email
-    events and key-less tickets are matched to a customer by address (only addresses that belong
-    to one customer), cancelled and returned orders bring no revenue."""
-    customers = _read_csvs(landing / "sales" / "customers", "customer_id")
-    by_email = (
-        customers.filter(pl.col("email").is_not_null())
-        .select(_email("email").alias("email"), pl.col("customer_id").alias("customer_by_email"))
-        .filter(pl.len().over("email") == 1)
-    )
-    orders = (
-        _read_csvs(landing / "sales" / "orders", "order_id")
-        .filter(~pl.col("status").is_in(["cancelled", "returned"]))
-        .select("customer_id", _time("ordered_at"), pl.col("total_amount").cast(pl.Float64).alias("revenue_usd"))
-    )
-    first_orders = orders.group_by("customer_id").agg(pl.col("ordered_at").min().alias("first_order_at"))
-    known = (
-        customers.select("customer_id", _time("created_at"))
-        .join(first_orders, on="customer_id", how="full", coalesce=True)
-        .select("customer_id", pl.min_horizontal("created_at", "first_order_at").alias("first_seen_at"))
-        .filter(pl.col("first_seen_at").is_not_null())
-    )
-    schema = {name: pl.String for name in ("event_id", "email", "event_type", "occurred_at", "campaign_id")}
-    events = (
-        pl.concat(
-            pl.read_ndjson(path, schema=schema)
-            for path in sorted((landing / "marketing" / "email_events").glob("*.jsonl"))
-        )
-        .unique(subset="event_id", keep="first", maintain_order=True)
-        .with_columns(_email("email").alias("email"))
-        .join(by_email, on="email", how="inner")
-        .select(pl.col("customer_by_email").alias("customer_id"), "event_type", _time("occurred_at"))
-    )
-    tickets = (
-        _read_csvs(landing / "support" / "tickets", "ticket_id")
-        .with_columns(_email("requester_email").alias("email"))
-        .join(by_email, on="email", how="left")
-        .select("ticket_id", pl.coalesce("customer_id", "customer_by_email").alias("customer_id"), _time("created_at"))
-        .filter(pl.col("customer_id").is_not_null())
-    )
-    surveys = (
-        _read_csvs(landing / "support" / "satisfaction_surveys", "survey_id")
-        .join(tickets.select("ticket_id", "customer_id"), on="ticket_id", how="inner")
-        .select("customer_id", pl.col("score").cast(pl.Float64), _time("responded_at"))
-    )
-    return CustomerActivity(
-        customers=known, orders=orders, email_events=events, tickets=tickets.drop("ticket_id"), surveys=surveys
-    )
 
 
 @pytest.fixture(scope="module")

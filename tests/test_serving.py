@@ -221,6 +221,19 @@ def _land_all_but_the_biggest_order_lines_file(small_export: Path, settings, wai
     return held_back, waiting
 
 
+def _order_lines_in(*files: Path) -> int:
+    """The order lines in these order-lines exports, each (order_id, line_number) once: what
+    fct_order_lines holds once they are loaded (re-delivered lines are exact copies)."""
+    keys = [pl.read_csv(path, infer_schema=False).select("order_id", "line_number") for path in files]
+    return pl.concat(keys).unique().height
+
+
+def _order_lines_before_and_after(settings, waiting: Path) -> tuple[int, int]:
+    """The order lines of the landed exports, without and with the file that waits."""
+    landed = sorted((settings.landing_dir / "sales" / "order_lines").glob("*.csv"))
+    return _order_lines_in(*landed), _order_lines_in(*landed, waiting)
+
+
 READER = textwrap.dedent(
     """
     import sys, time, duckdb
@@ -250,6 +263,7 @@ def test_a_reader_holding_the_serving_file_never_errors_while_a_run_publishes(
 
     settings = data_dir_settings
     held_back, waiting = _land_all_but_the_biggest_order_lines_file(small_export, settings, tmp_path)
+    exported_before, exported_after = _order_lines_before_and_after(settings, waiting)
 
     first = run_full_pipeline(settings)
     assert first.success, first.failure_messages
@@ -286,6 +300,8 @@ def test_a_reader_holding_the_serving_file_never_errors_while_a_run_publishes(
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
         lines_in_build = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
     assert lines_after == lines_in_build > lines_before
+    # The first run served the lines landed before it; the second, those and the late file's.
+    assert (lines_before, lines_after) == (exported_before, exported_after)
     assert schemas == {"marts", "ml"}
 
     # The activation exports follow the serving file: a snapshot of every customer, and a delta
@@ -312,6 +328,7 @@ def test_a_failed_run_publishes_nothing(small_export, data_dir_settings, tmp_pat
 
     settings = data_dir_settings
     held_back, waiting = _land_all_but_the_biggest_order_lines_file(small_export, settings, tmp_path)
+    exported_before, exported_after = _order_lines_before_and_after(settings, waiting)
     first = run_full_pipeline(settings)
     assert first.success, first.failure_messages
     serving_bytes = settings.serving_path.read_bytes()
@@ -337,6 +354,7 @@ def test_a_failed_run_publishes_nothing(small_export, data_dir_settings, tmp_pat
     with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
         lines_served = connection.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0]
     assert lines_in_build > lines_served
+    assert (lines_served, lines_in_build) == (exported_before, exported_after)
     # ... but nothing was published: same serving file byte for byte, same outbox, no partial files.
     assert settings.serving_path.read_bytes() == serving_bytes
     assert {path: path.read_bytes() for path in settings.outbox_dir.rglob("*") if path.is_file()} == outbox_before

@@ -582,7 +582,7 @@ def test_a_value_map_fallback_loads_the_words_it_does_not_name_as_unknown(tmp_pa
 
 def test_sources_check_says_what_each_file_would_load_as_and_writes_nothing(tmp_path):
     from dagster_project.ingestion.source_check import check_sources
-    from tests.test_cli import run_crm
+    from tests.pipeline import run_crm
 
     data = tmp_path / "data"
     landing, sources = data / "landing", data / "sources"
@@ -782,7 +782,7 @@ def test_orders_summing_a_text_column_is_refused():
 
 def test_sources_check_shows_one_file_read_as_orders_and_as_lines(tmp_path):
     from dagster_project.ingestion.source_check import check_sources
-    from tests.test_cli import run_crm
+    from tests.pipeline import run_crm
 
     data = tmp_path / "data"
     (data / "landing" / "shop").mkdir(parents=True)

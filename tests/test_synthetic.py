@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import json
 import re
 from datetime import date
@@ -21,6 +20,7 @@ from dagster_project.core.contracts import CONTRACTS
 from dagster_project.synthetic import GenerationSummary, generate_exports
 from dagster_project.synthetic.contact_truth import CONTACT_TRUTH_COLUMNS as CONTACT_COLUMNS
 from dagster_project.synthetic.vocabulary import COMMENT_ENDINGS, COMMENTS
+from tests.generated import digest, normalised_email
 
 CUSTOMERS = 1500
 MONTHS = 12
@@ -76,27 +76,15 @@ def timestamps(column: str) -> pl.Expr:
     return pl.col(column).str.to_datetime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def email_key(column: str) -> pl.Expr:
-    return pl.col(column).str.strip_chars().str.to_lowercase()
-
-
 def customers_by_email(summary: GenerationSummary) -> pl.DataFrame:
     """Unambiguous address -> customer map (shared inboxes left out)."""
     customers = read_entity(summary, "customers")
     return (
         customers.filter(pl.col("email").is_not_null())
-        .select(email_key("email").alias("key"), "customer_id")
+        .select(normalised_email("email").alias("key"), "customer_id")
         .unique()
         .filter(pl.col("key").is_unique())
     )
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 # --- shape of the exports -------------------------------------------------------------------
@@ -341,7 +329,7 @@ def test_identity_mess_is_present(generated: GenerationSummary) -> None:
     orphan = tickets.filter(pl.col("customer_id").is_null())
     assert orphan["requester_email"].null_count() == 0
     assert customers["email"].null_count() > 0
-    shared = customers.filter(pl.col("email").is_not_null()).group_by(email_key("email")).len()
+    shared = customers.filter(pl.col("email").is_not_null()).group_by(normalised_email("email")).len()
     assert shared.filter(pl.col("len") == 2).height >= 1, "no shared inbox"
     assert shared["len"].max() <= 2
 
@@ -351,12 +339,12 @@ def test_leads_convert_into_customer_emails(generated: GenerationSummary) -> Non
     known = set(customers_by_email(generated)["key"])
     converted = leads.filter(pl.col("status") == "converted")
     assert converted.height > 0 and converted["converted_at"].null_count() == 0
-    converted_keys = converted.select(email_key("email"))["email"]
+    converted_keys = converted.select(normalised_email("email"))["email"]
     # A few customer records lost their email to the dirty blanks.
     assert converted_keys.is_in(list(known)).mean() > 1 - 5 * DIRTY_RATE
     others = leads.filter(pl.col("status") != "converted")
     assert others["converted_at"].null_count() == others.height
-    assert not set(others.select(email_key("email"))["email"].drop_nulls()) & known
+    assert not set(others.select(normalised_email("email"))["email"].drop_nulls()) & known
 
 
 def test_contacts_truth_names_the_customer_behind_every_email_event_and_ticket(generated: GenerationSummary) -> None:
@@ -387,12 +375,12 @@ def test_contacts_truth_names_the_customer_behind_every_email_event_and_ticket(g
     assert (with_id["true_customer_id"] == with_id["customer_id"]).all()
 
     customers = read_entity(generated, "customers").filter(pl.col("email").is_not_null())
-    owners = customers.group_by(email_key("email").alias("key")).agg(
+    owners = customers.group_by(normalised_email("email").alias("key")).agg(
         pl.col("customer_id").alias("owners"), pl.len().alias("owner_count")
     )
     records = (
         contacts.filter(pl.col("email_as_exported").is_not_null())
-        .with_columns(email_key("email_as_exported").alias("key"))
+        .with_columns(normalised_email("email_as_exported").alias("key"))
         .join(owners, on="key", how="left")
     )
     # Prospects: no customer has their address, and they have no true customer.
@@ -426,7 +414,7 @@ def test_churners_engage_less_and_score_lower_before_churn(generated: Generation
     )
     events = (
         read_entity(generated, "email_events")
-        .with_columns(email_key("email").alias("key"), timestamps("occurred_at"))
+        .with_columns(normalised_email("email").alias("key"), timestamps("occurred_at"))
         .join(customers_by_email(generated), on="key")
         .join(customer_truth, on="customer_id")
         .filter(pl.col("churned_at").is_null() | (pl.col("occurred_at") < pl.col("churned_at")))
@@ -472,7 +460,7 @@ def test_targeted_customers_buy_the_offer_more_during_the_campaign(generated: Ge
     sent = (
         read_entity(generated, "email_events")
         .filter(pl.col("event_type") == "sent")
-        .with_columns(email_key("email").alias("key"), timestamps("occurred_at"))
+        .with_columns(normalised_email("email").alias("key"), timestamps("occurred_at"))
         .join(customers_by_email(generated), on="key")
     )
     bought = read_entity(generated, "order_lines").join(

@@ -16,9 +16,9 @@ from dagster_project.core.settings import load_settings
 from dagster_project.modelling.lifecycle import RetrainPolicy, reason_to_train, train_or_score
 from models_ml import clv, training
 from models_ml.recommend import fit_offer_model
-from tests.test_models import START, simulated_activity
+from tests.generated import SIMULATION_START, simulated_activity
 
-CUTOFF = START + timedelta(days=720)
+CUTOFF = SIMULATION_START + timedelta(days=720)
 
 
 def _published(tmp_path, data_end: datetime, artefact: bool = True) -> dict:
@@ -145,10 +145,15 @@ def test_segments_are_published_with_their_sizes_and_every_customer_gets_one():
     activity = simulated_activity(customers=400)
     trained = training.train_segments(activity, CUTOFF, CUTOFF)
     assert trained.run.is_published, trained.run.verdict
-    assert trained.run.metrics["smallest_segment_share"] >= training.MINIMUM_SEGMENT_SHARE
     assigned = training.score_segments(trained.model, activity, CUTOFF)["customer_segments"]
     assert assigned.height == activity.customers.height
     assert assigned["segment_name"].null_count() == 0
+    # The recorded share of the smallest segment is that of the customers it was trained on, and
+    # above the 1% a segment needs to be acted on.
+    smallest = assigned.group_by("segment_id").len()["len"].min() / assigned.height
+    assert trained.run.metrics["smallest_segment_share"] == pytest.approx(smallest)
+    assert smallest >= 0.01 and training.MINIMUM_SEGMENT_SHARE == 0.01
+    assert assigned["segment_id"].n_unique() == trained.run.metrics["segments"]
 
 
 def test_model_store_reads_back_the_published_run_with_its_metrics(tmp_path):
@@ -222,7 +227,10 @@ def test_a_published_artefact_that_cannot_be_read_is_retrained_not_a_failed_nigh
     second = step()
     assert second.trained and second.published
     assert f"the artefact of {first.model_version} cannot be read" in second.message
-    assert model_store.load_artefact(second.artefact_path) is not None  # written anew
+    # Written anew: the artefact read back is the model that gave the night's scores.
+    reloaded = model_store.load_artefact(second.artefact_path)
+    assert reloaded is not None
+    assert training.score_churn(reloaded, activity, CUTOFF)["churn_scores"].equals(second.scores["churn_scores"])
 
 
 def test_clv_scores_are_published_with_durations_in_days_and_money_in_usd():
