@@ -14,21 +14,15 @@ import duckdb
 import polars as pl
 import pytest
 
-from dagster_project.core.settings import Settings, load_settings
+from dagster_project.core.settings import Settings
 from dagster_project.orchestration.summary import table_counts
 from dagster_project.runner import run_full_pipeline
+from tests.pipeline import data_dir_environment, query
 
 pytestmark = pytest.mark.e2e
 
 MODEL_EXPORT = {"customers": 3000, "months": 24, "seed": 11}
 MODELS = {"feedback", "churn", "clv", "next_best_offer", "segments", "revenue_forecast"}
-
-
-def _settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("CRM_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("DAGSTER_HOME", str(data_dir / "dagster"))
-    monkeypatch.delenv("CRM_ANALYSIS_DATE", raising=False)
-    return load_settings()
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +36,14 @@ def model_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings,
     generate_exports(
         out_dir=root / "data" / "landing", truth_dir=root / "ground_truth", end_date=date(2026, 6, 30), **MODEL_EXPORT
     )
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        settings = _settings(root / "data", monkeypatch)
+    with data_dir_environment(root / "data") as settings:
         outcome = run_full_pipeline(settings)
     assert outcome.success, outcome.failure_messages
     return settings, root / "ground_truth"
 
 
 def _query(settings: Settings, sql: str) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
-        return connection.execute(sql).fetchall()
+    return query(settings.warehouse_path, sql)
 
 
 def test_every_model_beats_its_baseline_and_is_published(model_warehouse):
@@ -87,6 +79,28 @@ def test_scores_cover_every_customer_and_follow_the_rules(model_warehouse):
         "select count(*) from marts.customer_360 where revenue_generating_orders = 0 and churn_status is not null",
     )[0][0]
     assert statuses["prospect"] == never_ordered
+    # The README's rule, worked out in SQL from the orders mart: lapsed means the last
+    # revenue-generating order is more than 360 whole days before the end of the analysis date.
+    wrong_status = _query(
+        settings,
+        """
+        with last_orders as (
+            select customer_id, max(ordered_at) as last_ordered_at
+            from marts.fct_orders
+            where is_revenue_generating
+            group by customer_id
+        )
+        select count(*)
+        from ml.churn_scores_current as scores
+        left join last_orders using (customer_id)
+        where scores.churn_status != case
+            when last_orders.last_ordered_at is null then 'prospect'
+            when last_orders.last_ordered_at <= scores.as_of_date + 1 - interval 361 day then 'lapsed'
+            else 'active'
+        end
+        """,
+    )[0][0]
+    assert wrong_status == 0
 
     offers = _query(
         settings,
@@ -155,21 +169,19 @@ def test_churn_scores_rank_the_generators_true_churners(model_warehouse):
     assert roc_auc > 0.7
 
 
-def test_a_retraining_run_replaces_the_runs_of_the_same_data_and_keeps_the_scores(
-    model_warehouse, tmp_path, monkeypatch
-):
+def test_a_retraining_run_replaces_the_runs_of_the_same_data_and_keeps_the_scores(model_warehouse, data_dir_settings):
     """What the weekly training job does: every model trained again. Same data, so the same versions:
     their runs are replaced (trained_at moves), not added, and the scores keep their row counts."""
     built, _ = model_warehouse
-    shutil.copytree(built.data_dir, tmp_path / "data")
-    settings = _settings(tmp_path / "data", monkeypatch)
-    query = "select model_name, model_version, trained_at from ml.model_runs order by 1"
-    before = _query(settings, query)
+    settings = data_dir_settings
+    shutil.copytree(built.data_dir, settings.data_dir)
+    runs = "select model_name, model_version, trained_at from ml.model_runs order by 1"
+    before = _query(settings, runs)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
         counts_before = table_counts(connection)
     outcome = run_full_pipeline(settings, retrain=True)
     assert outcome.success, outcome.failure_messages
-    after = _query(settings, query)
+    after = _query(settings, runs)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
         counts_after = table_counts(connection)
     assert [row[:2] for row in after] == [row[:2] for row in before]
@@ -178,12 +190,12 @@ def test_a_retraining_run_replaces_the_runs_of_the_same_data_and_keeps_the_score
     assert counts_after == counts_before
 
 
-def test_a_rerun_with_no_new_exports_sends_an_empty_outbox_delta(model_warehouse, tmp_path, monkeypatch):
+def test_a_rerun_with_no_new_exports_sends_an_empty_outbox_delta(model_warehouse, data_dir_settings):
     """The nightly run on a day with no new files: every score is recomputed, nothing changed, so the
     tools reading the outbox are told about no customer and no offer."""
     built, _ = model_warehouse
-    shutil.copytree(built.data_dir, tmp_path / "data")
-    settings = _settings(tmp_path / "data", monkeypatch)
+    settings = data_dir_settings
+    shutil.copytree(built.data_dir, settings.data_dir)
     outbox = settings.outbox_dir
     snapshots_before = {
         name: pl.read_parquet(outbox / name / "snapshot.parquet").height

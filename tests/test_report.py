@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import numpy as np
 import pytest
@@ -144,7 +145,25 @@ def test_every_run_writes_the_report_with_every_chart(pipeline_run):
         numbers = re.findall(r'<td class="number">([\d,]+)</td>', row)
         assert numbers[3:5] == [f"{loaded:,}", f"{quarantined:,}"], (entity, row)
     checks = re.search(r"(\d+) of (\d+) passed", quality)
-    assert checks and int(checks.group(2)) > 100  # Great Expectations suites, dbt tests, model checks
+    # Great Expectations suites, dbt tests, model checks: every check the run evaluated before the
+    # report's step started (the job runs its steps one at a time), counted from the event log.
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        records = instance.all_logs(
+            outcome.run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+        )
+    report_started = next(
+        record.timestamp
+        for record in records
+        if record.dagster_event.event_type == dg.DagsterEventType.STEP_START and "report" in record.step_key
+    )
+    evaluated = [
+        record.dagster_event.event_specific_data.passed
+        for record in records
+        if record.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and record.timestamp < report_started
+    ]
+    assert len(evaluated) > 100
+    assert checks and (int(checks.group(1)), int(checks.group(2))) == (sum(evaluated), len(evaluated))
 
 
 @pytest.mark.e2e
