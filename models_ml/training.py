@@ -11,7 +11,7 @@ Each model has a ``train_*`` function and a ``score_*`` function:
   inputs: the nightly run scores today's customers with the model of the last training run.
   It returns ``{ml table name: rows}``, every row stamped with ``as_of_date`` (the analysis day).
 
-``cutoff`` is exclusive: the end of the analysis day, as ``model_store.read_analysis_cutoff``
+``cutoff`` is exclusive: the end of the analysis day, as ``model_inputs.read_analysis_cutoff``
 gives it. Nothing here knows about Dagster or DuckDB.
 
 Sales forecast and feedback scoring have no separate training: the forecast is refitted on the

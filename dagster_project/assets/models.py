@@ -10,7 +10,7 @@ published ones, so a held-back model leaves them current).
 import dagster as dg
 from pydantic import Field
 
-from dagster_project.core import model_store
+from dagster_project.core import model_inputs, model_store
 from dagster_project.modelling import lifecycle
 from dagster_project.modelling.specs import MODEL_SPECS, Markdown, ModelSpec
 from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
@@ -40,7 +40,7 @@ def _materialize(
 ) -> dg.MaterializeResult:
     with warehouse.connect() as connection:
         if spec.score_only is not None:
-            cutoff = model_store.read_analysis_cutoff(connection)
+            cutoff = model_inputs.read_analysis_cutoff(connection)
             run, scored = spec.score_only(connection, cutoff, lifecycle.now_utc())
             run.run_id = context.run.run_id
             model_store.record_run(connection, run, scores={spec.asset_name: scored}, scored_at=run.trained_at)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_project.core.contracts import ENTITIES
-from dagster_project.ingestion.files import discover_files
+from dagster_project.ingestion.landing_files import discover_files
 from dagster_project.ingestion.source_config import EntityMapping, SourceConfig, mappings_for
 
 

@@ -22,14 +22,7 @@ import polars as pl
 
 from dagster_project.core.contracts import EntityContract
 from dagster_project.core.warehouse import fetch_value, quote_identifier
-from dagster_project.ingestion.files import (
-    CsvScratch,
-    LandingFile,
-    UnreadableFileError,
-    discover_files,
-    open_landing_file,
-    read_as_text,
-)
+from dagster_project.ingestion.landing_files import LandingFile, UnreadableFileError, discover_files, open_landing_file
 from dagster_project.ingestion.ledger import (
     LEDGER_TABLE,
     QUARANTINE_TABLE,
@@ -39,6 +32,7 @@ from dagster_project.ingestion.ledger import (
     loaded_under,
     remember_signature,
 )
+from dagster_project.ingestion.reading import CsvScratch, read_as_text
 from dagster_project.ingestion.source_config import (
     CANONICAL_CONFIG_PATH,
     EntityMapping,

@@ -17,13 +17,8 @@ from pathlib import Path
 import polars as pl
 
 from dagster_project.core.contracts import CONTRACTS, EntityContract
-from dagster_project.ingestion.files import (
-    CsvScratch,
-    UnreadableFileError,
-    discover_files,
-    open_landing_file,
-    read_as_text,
-)
+from dagster_project.ingestion.landing_files import UnreadableFileError, discover_files, open_landing_file
+from dagster_project.ingestion.reading import CsvScratch, read_as_text
 from dagster_project.ingestion.source_config import (
     EntityMapping,
     active_source_configs,

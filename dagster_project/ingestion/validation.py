@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from dagster_project.core.contracts import EARLIEST_PLAUSIBLE_TIMESTAMP, Column, EntityContract
-from dagster_project.ingestion.files import TextRows
 from dagster_project.ingestion.line_items import IS_BAD, ORDER_REASON, fill_down, fold_orders
 from dagster_project.ingestion.numbers import parse_numbers
+from dagster_project.ingestion.reading import TextRows
 from dagster_project.ingestion.source_config import Derivation, EntityMapping, reads_per_order
 
 QUARANTINE_REASON = "_quarantine_reason"

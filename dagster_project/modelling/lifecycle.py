@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import duckdb
 import polars as pl
 
-from dagster_project.core import model_store
+from dagster_project.core import model_inputs, model_store
 from models_ml import training
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ def run_model_step(
     (``spec.read_for_scoring``: a tenth of the events at a million customers)."""
     assert spec.read is not None and spec.train is not None and spec.score is not None
     read, train, score = spec.read, spec.train, spec.score
-    cutoff = model_store.read_analysis_cutoff(connection)
+    cutoff = model_inputs.read_analysis_cutoff(connection)
     everything = None  # what training read, which scoring then reuses
 
     def training_inputs() -> Any:

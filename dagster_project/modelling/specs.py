@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import duckdb
 import polars as pl
 
-from dagster_project.core import model_store
+from dagster_project.core import model_inputs
 from models_ml import churn, training
 from models_ml.features import (
     LAPSED_AFTER_HORIZONS,
@@ -74,7 +74,7 @@ def read_activity_for_scoring(
 ) -> CustomerActivity:
     """What scoring the customers at ``cutoff`` reads: the email events only as far back as the
     features look, which at a million customers is a fraction of the history training reads."""
-    return model_store.read_customer_activity(
+    return model_inputs.read_customer_activity(
         connection, with_feedback=with_feedback, email_events_since=email_events_needed_since(cutoff)
     )
 
@@ -87,9 +87,9 @@ class OfferInputs(NamedTuple):
 
 def read_offer_inputs(connection: duckdb.DuckDBPyConnection) -> OfferInputs:
     return OfferInputs(
-        purchases=model_store.read_purchases(connection),
-        products=model_store.read_products(connection).rename({"product_name": "name"}),
-        customer_ids=model_store.read_customer_ids(connection),
+        purchases=model_inputs.read_purchases(connection),
+        products=model_inputs.read_products(connection).rename({"product_name": "name"}),
+        customer_ids=model_inputs.read_customer_ids(connection),
     )
 
 
@@ -122,7 +122,7 @@ def _forecast_summary(scores: pl.DataFrame) -> dict[str, object]:
 def _score_feedback(
     connection: duckdb.DuckDBPyConnection, cutoff: datetime, now: datetime
 ) -> tuple[training.ModelRun, pl.DataFrame]:
-    return training.score_feedback(model_store.read_feedback(connection), cutoff, now)
+    return training.score_feedback(model_inputs.read_feedback(connection), cutoff, now)
 
 
 def _feedback_summary(scores: pl.DataFrame) -> dict[str, object]:
@@ -158,7 +158,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         kinds=frozenset({"scikitlearn", "duckdb"}),
         marts=("dim_customers", "fct_orders", "fct_interactions"),
         upstream_models=("feedback_scores",),
-        read=model_store.read_customer_activity,
+        read=model_inputs.read_customer_activity,
         read_for_scoring=read_activity_for_scoring,
         train=training.train_churn,
         score=training.score_churn,
@@ -176,7 +176,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         ),
         kinds=frozenset({"scipy", "duckdb"}),
         marts=("fct_orders",),
-        read=model_store.read_orders,
+        read=model_inputs.read_orders,
         train=training.train_clv,
         score=training.score_clv,
         summarize=lambda scores: {"total_clv_usd": round(float(scores["clv_next_365_days_usd"].sum()), 2)},
@@ -207,7 +207,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         ),
         kinds=frozenset({"scikitlearn", "duckdb"}),
         marts=("dim_customers", "fct_orders", "fct_interactions"),
-        read=lambda connection: model_store.read_customer_activity(connection, with_feedback=False),
+        read=lambda connection: model_inputs.read_customer_activity(connection, with_feedback=False),
         read_for_scoring=partial(read_activity_for_scoring, with_feedback=False),
         train=training.train_segments,
         score=training.score_segments,
@@ -225,7 +225,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         ),
         kinds=frozenset({"numpy", "duckdb"}),
         marts=("sales_monthly",),
-        read=model_store.read_monthly_revenue,
+        read=model_inputs.read_monthly_revenue,
         train=training.train_forecast,
         score=lambda model, _monthly, cutoff: training.score_forecast(model, cutoff),
         always_train="the forecast is refitted on the latest months every run",
