@@ -10,7 +10,7 @@ It does what the model assets do (``dagster_project/assets/models.py``) when eve
 trained, in their order: feedback, churn, clv, offers (next best offer), segments, forecast.
 For each model it
 
-1. reads the model's inputs from the warehouse with the ``model_store`` readers, through a
+1. reads the model's inputs from the warehouse with the ``model_inputs`` readers, through a
    ``read_only`` connection (the warehouse is never written; each model reads its own inputs,
    as each asset does, so churn and segments both read the customer activity);
 2. trains it with ``models_ml.training.train_*`` (backtest against the baseline, then the fit);
@@ -24,7 +24,7 @@ For each model it
 
 Feedback has no training (a lexicon): its scoring is in *score s*. Churn gets the sentiment
 of the comments just scored, read back from the scratch file with
-``model_store.read_scored_feedback`` as the churn asset reads it from the warehouse (without
+``model_inputs.read_scored_feedback`` as the churn asset reads it from the warehouse (without
 ``feedback`` in ``--models`` it reads the warehouse's current feedback scores instead).
 
 Printed: a table of read / train / score / write seconds, rows scored, the key backtest metric
@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPOSITORY_ROOT))
 import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
-from dagster_project.core import model_store  # noqa: E402
+from dagster_project.core import model_inputs, model_store  # noqa: E402
 from models_ml import training  # noqa: E402
 
 TIME_TARGET_SECONDS = 600.0
@@ -183,7 +183,7 @@ def train_score_write(
 def bench_feedback(bench: Bench) -> ModelResult:
     result = ModelResult("feedback", trains=False)
     with result.timed("read"):
-        items = model_store.read_feedback(bench.warehouse)
+        items = model_inputs.read_feedback(bench.warehouse)
     result.inputs = {"feedback_items": items.height}
     with result.timed("score"):
         run, scored = training.score_feedback(items, bench.cutoff, now())
@@ -199,10 +199,10 @@ def bench_feedback(bench: Bench) -> ModelResult:
 def bench_churn(bench: Bench) -> ModelResult:
     result = ModelResult("churn")
     with result.timed("read"):
-        activity = model_store.read_customer_activity(bench.warehouse, with_feedback=False)
+        activity = model_inputs.read_customer_activity(bench.warehouse, with_feedback=False)
         # The churn asset reads the current feedback scores, written by the feedback asset just before.
         source = bench.scratch if bench.feedback_scored else bench.warehouse
-        activity = dataclasses.replace(activity, feedback=model_store.read_scored_feedback(source))
+        activity = dataclasses.replace(activity, feedback=model_inputs.read_scored_feedback(source))
         cutoff = bench.cutoff
     result.inputs = _activity_sizes(activity)
     run = train_score_write(
@@ -220,7 +220,7 @@ def bench_churn(bench: Bench) -> ModelResult:
 def bench_clv(bench: Bench) -> ModelResult:
     result = ModelResult("clv")
     with result.timed("read"):
-        orders = model_store.read_orders(bench.warehouse)
+        orders = model_inputs.read_orders(bench.warehouse)
     result.inputs = {"orders": orders.height}
     cutoff = bench.cutoff
     run = train_score_write(
@@ -237,9 +237,9 @@ def bench_clv(bench: Bench) -> ModelResult:
 def bench_offers(bench: Bench) -> ModelResult:
     result = ModelResult("offers")
     with result.timed("read"):
-        purchases = model_store.read_purchases(bench.warehouse)
-        products = model_store.read_products(bench.warehouse).rename({"product_name": "name"})
-        customer_ids = model_store.read_customer_ids(bench.warehouse)
+        purchases = model_inputs.read_purchases(bench.warehouse)
+        products = model_inputs.read_products(bench.warehouse).rename({"product_name": "name"})
+        customer_ids = model_inputs.read_customer_ids(bench.warehouse)
     result.inputs = {"purchases": purchases.height, "products": products.height, "customers": customer_ids.len()}
     cutoff = bench.cutoff
     run = train_score_write(
@@ -259,7 +259,7 @@ def bench_offers(bench: Bench) -> ModelResult:
 def bench_segments(bench: Bench) -> ModelResult:
     result = ModelResult("segments")
     with result.timed("read"):
-        activity = model_store.read_customer_activity(bench.warehouse, with_feedback=False)
+        activity = model_inputs.read_customer_activity(bench.warehouse, with_feedback=False)
     result.inputs = _activity_sizes(activity)
     cutoff = bench.cutoff
     run = train_score_write(
@@ -280,7 +280,7 @@ def bench_segments(bench: Bench) -> ModelResult:
 def bench_forecast(bench: Bench) -> ModelResult:
     result = ModelResult("forecast")
     with result.timed("read"):
-        monthly = model_store.read_monthly_revenue(bench.warehouse)
+        monthly = model_inputs.read_monthly_revenue(bench.warehouse)
     result.inputs = {"months": monthly.height}
     cutoff = bench.cutoff
     run = train_score_write(
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
                 scratch_path=scratch / "scores.duckdb",
                 temp_dir=scratch / "tmp",
                 models_dir=scratch / "models",
-                cutoff=model_store.read_analysis_cutoff(warehouse),
+                cutoff=model_inputs.read_analysis_cutoff(warehouse),
             )
             setup_seconds = time.perf_counter() - started
             print(f"analysis cutoff: {bench.cutoff:%Y-%m-%d %H:%M}; scratch: {scratch}", flush=True)

@@ -175,13 +175,17 @@ class TimedDuckDBModule:
 def instrument(timings: Timings) -> None:
     import duckdb
 
-    from dagster_project.ingestion import files, loader, validation
+    from dagster_project.ingestion import loader, validation
 
     try:
-        from dagster_project.ingestion import reading
+        from dagster_project.ingestion import landing_files, reading
         from dagster_project.ingestion.reading import shared
-    except ImportError:  # older code: files.py held the readers
-        reading = shared = None
+
+        files = None
+    except ImportError:  # older code (--code-dir): files.py held discovery and the readers
+        from dagster_project.ingestion import files
+
+        landing_files, reading, shared = files, None, None
     modules = {"loader": loader, "files": files, "validation": validation, "reading": reading}
     for module_name, function_name in TIMED_FUNCTIONS:
         module = modules[module_name]
@@ -190,9 +194,9 @@ def instrument(timings: Timings) -> None:
     for module in (files, shared):
         if getattr(module, "duckdb", None) is duckdb:
             module.duckdb = TimedDuckDBModule(duckdb, timings)
-    hash_property = files.LandingFile.content_hash
+    hash_property = landing_files.LandingFile.content_hash
     if isinstance(hash_property, property):
-        files.LandingFile.content_hash = property(timings.wrap("sha256 (content_hash)", hash_property.fget))
+        landing_files.LandingFile.content_hash = property(timings.wrap("sha256 (content_hash)", hash_property.fget))
 
 
 def expression_timings(landing: Path, entity: str) -> None:

@@ -353,23 +353,21 @@ def test_every_line_number_is_the_physical_line_even_with_quoted_line_breaks(lan
     ],
 )
 def test_vectorised_fast_and_strict_csv_readers_agree(tmp_path, text):
-    from dagster_project.ingestion.files import (
-        CsvScratch,
-        LandingFile,
-        _read_csv_fast,
-        _read_csv_strict,
-        _read_csv_vectorised,
-    )
+    from dagster_project.ingestion.landing_files import LandingFile
+    from dagster_project.ingestion.reading import CsvScratch
+    from dagster_project.ingestion.reading.csv_duckdb import read_csv_duckdb
+    from dagster_project.ingestion.reading.csv_strict import read_csv_strict
+    from dagster_project.ingestion.reading.csv_vectorised import read_csv_vectorised
     from dagster_project.ingestion.source_config import EntityMapping
 
     path = tmp_path / "f.csv"
     path.write_text(text)
     landing_file = LandingFile(path=path, relative_path="f.csv", content=path.read_bytes(), format="csv")
     mapping = EntityMapping(files="*.csv")
-    strict = _read_csv_strict(landing_file, mapping)
+    strict = read_csv_strict(landing_file, mapping)
     with CsvScratch() as scratch:
-        fast = _read_csv_fast(landing_file, mapping, scratch)
-    vectorised = _read_csv_vectorised(landing_file, mapping)
+        fast = read_csv_duckdb(landing_file, mapping, scratch)
+    vectorised = read_csv_vectorised(landing_file, mapping)
     assert vectorised is not None
 
     # The readers leave empty cells and padding to validation, which treats '' and NULL alike.
@@ -388,14 +386,15 @@ def test_vectorised_fast_and_strict_csv_readers_agree(tmp_path, text):
 
 
 def test_vectorised_reader_leaves_unterminated_quotes_and_carriage_returns_to_the_others(tmp_path):
-    from dagster_project.ingestion.files import LandingFile, _read_csv_vectorised
+    from dagster_project.ingestion.landing_files import LandingFile
+    from dagster_project.ingestion.reading.csv_vectorised import read_csv_vectorised
     from dagster_project.ingestion.source_config import EntityMapping
 
     for text in ('a,b\n1,"2\n3,4\n', "a,b\r\n1,2\r\n"):
         path = tmp_path / "f.csv"
         path.write_text(text, newline="")
         landing_file = LandingFile(path=path, relative_path="f.csv", content=path.read_bytes(), format="csv")
-        assert _read_csv_vectorised(landing_file, EntityMapping(files="*.csv")) is None
+        assert read_csv_vectorised(landing_file, EntityMapping(files="*.csv")) is None
 
 
 def test_a_symlinked_folder_inside_the_landing_folder_is_not_followed(landing, connection, tmp_path):

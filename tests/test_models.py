@@ -163,7 +163,7 @@ def test_model_inputs_net_refunds_into_the_order_they_follow():
     """CLV and churn features count real orders only, with revenue net of the refunds after them."""
     import duckdb
 
-    from dagster_project.core.model_store import read_orders
+    from dagster_project.core.model_inputs import read_orders
 
     with duckdb.connect() as connection:
         connection.execute("create schema marts")
@@ -191,14 +191,14 @@ def test_scoring_reads_a_window_of_email_events_and_gets_the_same_features(publi
     unsubscribe): the features at the analysis cutoff are those of the whole history."""
     import duckdb
 
-    from dagster_project.core import model_store
+    from dagster_project.core import model_inputs
     from models_ml.features import email_events_needed_since
 
     settings, _ = published_pipeline
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
-        cutoff = model_store.read_analysis_cutoff(connection)
-        everything = model_store.read_customer_activity(connection)
-        window = model_store.read_customer_activity(connection, email_events_since=email_events_needed_since(cutoff))
+        cutoff = model_inputs.read_analysis_cutoff(connection)
+        everything = model_inputs.read_customer_activity(connection)
+        window = model_inputs.read_customer_activity(connection, email_events_since=email_events_needed_since(cutoff))
     assert 0 < window.email_events.height < everything.email_events.height / 4
     unsubscribes = pl.col("event_type") == "unsubscribed"
     assert window.email_events.filter(unsubscribes).height == everything.email_events.filter(unsubscribes).height > 0

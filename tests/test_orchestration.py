@@ -20,8 +20,8 @@ from dagster_project.assets.freshness_checks import FRESHNESS_CHECK_NAME, freshn
 from dagster_project.assets.ingestion import ingestion_assets
 from dagster_project.core.contracts import CONTRACTS
 from dagster_project.core.settings import REPOSITORY_ROOT, Settings
-from dagster_project.ingestion.files import UnreadableFileError
 from dagster_project.ingestion.freshness import entity_freshness
+from dagster_project.ingestion.landing_files import UnreadableFileError
 from dagster_project.ingestion.ledger import LEDGER_TABLE
 from dagster_project.ingestion.source_config import EntityMapping
 from dagster_project.orchestration.instance import INSTANCE_CONFIG, WRITTEN_BY_CRM, ensure_dagster_home

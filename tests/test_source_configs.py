@@ -190,7 +190,8 @@ def test_two_files_with_the_same_system_name_are_refused(tmp_path: Path):
 
 def validated(tmp_path: Path, entity: str, mapping_yaml: str, csv: str, name: str = "export.csv"):
     """Read ``csv`` with the real reader and validate it under a one-entity config."""
-    from dagster_project.ingestion.files import LandingFile, read_as_text
+    from dagster_project.ingestion.landing_files import LandingFile
+    from dagster_project.ingestion.reading import read_as_text
     from dagster_project.ingestion.validation import validate_rows
 
     config = parse_source_config(f"system: test\nentities:\n  {entity}:\n{mapping_yaml}", "sources/test.yml")

@@ -21,35 +21,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project.core.model_inputs import (
-    read_analysis_cutoff,
-    read_customer_activity,
-    read_customer_ids,
-    read_feedback,
-    read_monthly_revenue,
-    read_orders,
-    read_products,
-    read_purchases,
-    read_scored_feedback,
-)
 from dagster_project.core.warehouse import quote_identifier
 from models_ml.clv import DEFAULT_TIME_UNIT_DAYS
 from models_ml.training import ModelRun
 
-# Re-exported: callers record runs through this module (ModelRun), and the tests and
-# bench/models.py still read the inputs through it (the readers live in model_inputs.py).
-__all__ = [
-    "ModelRun",
-    "read_analysis_cutoff",
-    "read_customer_activity",
-    "read_customer_ids",
-    "read_feedback",
-    "read_monthly_revenue",
-    "read_orders",
-    "read_products",
-    "read_purchases",
-    "read_scored_feedback",
-]
+__all__ = ["ModelRun"]  # re-exported: callers record runs through this module
 
 ML_SCHEMA_DDL = (
     "CREATE SCHEMA IF NOT EXISTS ml",
