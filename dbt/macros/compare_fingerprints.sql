@@ -9,27 +9,39 @@
     named in the result.
 #}
 {% macro compare_fingerprints(actual, expected, key, label, buckets=256) -%}
-, actual_buckets as (
+, actual_hashes as (
+
+    {{ row_hashes(actual, key, buckets) }}
+
+),
+
+expected_hashes as (
+
+    {{ row_hashes(expected, key, buckets) }}
+
+),
+
+actual_buckets as (
 
     select
-        hash({{ key }}) % {{ buckets }} as bucket,
+        bucket,
         count(*) as row_count,
-        sum(hash({{ actual }})) as fingerprint  -- the whole row, as a struct
+        sum(row_hash) as fingerprint
 
-    from {{ actual }}
-    group by 1
+    from actual_hashes
+    group by bucket
 
 ),
 
 expected_buckets as (
 
     select
-        hash({{ key }}) % {{ buckets }} as bucket,
+        bucket,
         count(*) as row_count,
-        sum(hash({{ expected }})) as fingerprint
+        sum(row_hash) as fingerprint
 
-    from {{ expected }}
-    group by 1
+    from expected_hashes
+    group by bucket
 
 )
 
@@ -45,4 +57,25 @@ full outer join expected_buckets
 where
     actual_buckets.fingerprint is distinct from expected_buckets.fingerprint
     or actual_buckets.row_count is distinct from expected_buckets.row_count
+{%- endmacro %}
+
+
+{#- One row per row of `relation`: its key's bucket and a 64-bit hash of the whole row, typed so
+    that summing millions of them neither overflows nor loses a bit. -#}
+{% macro row_hashes(relation, key, buckets) -%}
+    {{ return(adapter.dispatch('row_hashes')(relation, key, buckets)) }}
+{%- endmacro %}
+
+{% macro default__row_hashes(relation, key, buckets) -%}
+    select
+        hash({{ key }}) % {{ buckets }} as bucket,
+        cast(hash({{ relation }}) as hugeint) as row_hash  -- the whole row, as a struct
+    from {{ relation }}
+{%- endmacro %}
+
+{% macro spark__row_hashes(relation, key, buckets) -%}
+    select
+        pmod(xxhash64({{ key }}), {{ buckets }}) as bucket,
+        cast(xxhash64(*) as decimal(38, 0)) as row_hash
+    from {{ relation }}
 {%- endmacro %}

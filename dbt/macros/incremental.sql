@@ -24,7 +24,7 @@
     (
         select
             coalesce(max(_loaded_at), cast('1900-01-01' as timestamp))
-            - to_days(cast({{ var('incremental_lookback_days') }} as integer))
+            - {{ interval_days(var('incremental_lookback_days')) }}
         from {{ relation }}
     )
 {%- endmacro %}

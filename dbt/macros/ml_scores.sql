@@ -5,7 +5,7 @@
     listed columns: a model that starts writing a new column changes no mart by itself.
 
         churn_scores as (
-            {{ current_scores('churn_scores_current', {'customer_id': 'varchar', 'churn_probability': 'double'}) }}
+            {{ current_scores('churn_scores_current', {'customer_id': 'string', 'churn_probability': 'double'}) }}
         ),
 
     The ml.*_current tables exist only after the model has published a first run (Dagster builds the

@@ -11,17 +11,18 @@
     same spelling.
 -#}
 {% macro normalize_phone(column_name) -%}
+    {%- set digits = regex_remove_all(column_name, '[^0-9]') -%}
     (
         case
-            when length(regexp_replace(coalesce({{ column_name }}, ''), '[^0-9]', '', 'g')) < 7 then null
+            when length(coalesce({{ digits }}, '')) < 7 then null
             when ltrim({{ column_name }}) like '+%'
-                then regexp_replace({{ column_name }}, '[^0-9]', '', 'g')
+                then {{ digits }}
             when ltrim({{ column_name }}) like '00%'
-                then substr(regexp_replace({{ column_name }}, '[^0-9]', '', 'g'), 3)
-            when length(regexp_replace({{ column_name }}, '[^0-9]', '', 'g')) = 10
-                and regexp_matches(regexp_replace({{ column_name }}, '[^0-9]', '', 'g'), '^[2-9]')
-                then '1' || regexp_replace({{ column_name }}, '[^0-9]', '', 'g')
-            else regexp_replace({{ column_name }}, '[^0-9]', '', 'g')
+                then substr({{ digits }}, 3)
+            when length({{ digits }}) = 10
+                and substr({{ digits }}, 1, 1) between '2' and '9'
+                then '1' || {{ digits }}
+            else {{ digits }}
         end
     )
 {%- endmacro %}

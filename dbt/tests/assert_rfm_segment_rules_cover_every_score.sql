@@ -8,8 +8,8 @@ with
 
 scores as (
 
-    select range + 1 as score
-    from range(5)
+    select score
+    from (values (1), (2), (3), (4), (5)) as quintiles (score)
 
 ),
 

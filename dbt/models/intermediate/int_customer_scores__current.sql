@@ -20,14 +20,14 @@ analysis as (
 churn_scores as (
 
     {{ current_scores('churn_scores_current', {
-        'customer_id': 'varchar',
-        'churn_status': 'varchar',
+        'customer_id': 'string',
+        'churn_status': 'string',
         'churn_probability': 'double',
-        'churn_risk_band': 'varchar',
-        'churn_reason_1': 'varchar',
-        'churn_reason_2': 'varchar',
-        'churn_reason_3': 'varchar',
-        'model_version': 'varchar',
+        'churn_risk_band': 'string',
+        'churn_reason_1': 'string',
+        'churn_reason_2': 'string',
+        'churn_reason_3': 'string',
+        'model_version': 'string',
         'scored_at': 'timestamp',
     }) }}
 
@@ -36,11 +36,11 @@ churn_scores as (
 clv_scores as (
 
     {{ current_scores('clv_scores_current', {
-        'customer_id': 'varchar',
+        'customer_id': 'string',
         'p_alive': 'double',
         'expected_purchases_next_365_days': 'double',
         'clv_next_365_days_usd': 'double',
-        'model_version': 'varchar',
+        'model_version': 'string',
     }) }}
 
 ),
@@ -48,11 +48,11 @@ clv_scores as (
 next_best_offers as (
 
     {{ current_scores('next_best_offers_current', {
-        'customer_id': 'varchar',
+        'customer_id': 'string',
         'offer_rank': 'integer',
-        'product_id': 'varchar',
-        'reason': 'varchar',
-        'model_version': 'varchar',
+        'product_id': 'string',
+        'reason': 'string',
+        'model_version': 'string',
     }) }}
 
 ),
@@ -60,11 +60,11 @@ next_best_offers as (
 behaviour_segments as (
 
     {{ current_scores('customer_segments_current', {
-        'customer_id': 'varchar',
+        'customer_id': 'string',
         'segment_id': 'bigint',
-        'segment_name': 'varchar',
-        'segment_description': 'varchar',
-        'model_version': 'varchar',
+        'segment_name': 'string',
+        'segment_description': 'string',
+        'model_version': 'string',
     }) }}
 
 ),
@@ -72,7 +72,7 @@ behaviour_segments as (
 feedback_scores as (
 
     {{ current_scores('feedback_scores_current', {
-        'customer_id': 'varchar',
+        'customer_id': 'string',
         'occurred_at': 'timestamp',
         'sentiment_score': 'double',
     }) }}

@@ -34,8 +34,19 @@ exported_customers as (
 
 customers_only_in_orders as (
 
+    -- a customer known only from their orders: no contact details
     select distinct
         orders.customer_id,
+        cast(null as string) as email_normalized,
+        cast(null as string) as phone,
+        cast(null as string) as phone_normalized,
+        cast(null as string) as first_name,
+        cast(null as string) as last_name,
+        cast(null as string) as company_name,
+        cast(null as string) as segment,
+        cast(null as string) as country_code,
+        cast(null as string) as city,
+        cast(null as timestamp) as created_at,
         true as is_derived_from_orders
 
     from orders
@@ -50,7 +61,7 @@ customers_only_in_orders as (
 unioned as (
 
     select * from exported_customers
-    union all by name
+    union all
     select * from customers_only_in_orders
 
 )

@@ -50,7 +50,7 @@ order_interactions as (
         'order-' || order_id as interaction_id,
         'sales:customer_record:' || customer_id as identity_id,
         customer_id,
-        cast(null as varchar) as email_normalized,
+        cast(null as string) as email_normalized,
         'customer_id' as customer_link_method,
         'sales' as interaction_channel,
         case when is_refund then 'refund_issued' else 'order_placed' end as interaction_type,

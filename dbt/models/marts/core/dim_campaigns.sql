@@ -49,7 +49,7 @@ final as (
         campaigns.offer_product_id,
         campaigns.started_at,
         campaigns.ended_at,
-        date_diff('day', cast(campaigns.started_at as date), cast(campaigns.ended_at as date)) + 1 as duration_days,
+        {{ days_between('cast(campaigns.started_at as date)', 'cast(campaigns.ended_at as date)') }} + 1 as duration_days,
         campaigns.cost_usd,
         campaign_events.first_email_event_at,
         campaign_events.last_email_event_at,

@@ -63,14 +63,18 @@ linked_identities as (
 
 ),
 
-customer_leads as (
+linked_leads as (
 
     select
         identities.customer_id,
         leads.lead_id,
         leads.lead_source,
         leads.created_at as lead_created_at,
-        leads.converted_at as lead_converted_at
+        leads.converted_at as lead_converted_at,
+        row_number() over (
+            partition by identities.customer_id
+            order by leads.created_at, leads.lead_id
+        ) as lead_rank
 
     from identities
     inner join leads
@@ -78,10 +82,15 @@ customer_leads as (
     where
         identities.identity_type = 'lead'
         and identities.customer_id is not null
-    qualify row_number() over (
-        partition by identities.customer_id
-        order by leads.created_at, leads.lead_id
-    ) = 1
+
+),
+
+customer_leads as (
+
+    -- the customer's first lead
+    select * except (lead_rank)
+    from linked_leads
+    where lead_rank = 1
 
 ),
 

@@ -1,6 +1,6 @@
 -- One row per calendar day from the earliest to the latest date found in the data (customer
 -- creation, orders, email events, leads, tickets, surveys, campaign start and end) and at least
--- up to the analysis date. Generated with DuckDB's range(), no package.
+-- up to the analysis date. Generated without a package (macro days_from_to).
 
 with
 
@@ -34,43 +34,31 @@ date_range as (
 
 ),
 
-days as (
-
-    select
-        unnest(
-            generate_series(cast(first_date as timestamp), cast(last_date as timestamp), interval 1 day)
-        ) as day_at
-
-    from date_range
-    where first_date is not null
-
-),
-
 spine as (
 
-    select cast(day_at as date) as date_day
-    from days
+    {{ days_from_to('first_date', 'last_date', 'date_range where first_date is not null') }}
 
 ),
 
 final as (
 
+    -- Cast to the contract's types: the engines return different integer widths.
     select
         date_day,
-        cast(strftime(date_day, '%Y%m%d') as integer) as date_id,
-        year(date_day) as year,
-        quarter(date_day) as quarter,
-        month(date_day) as month,
-        monthname(date_day) as month_name,
+        cast(year(date_day) * 10000 + month(date_day) * 100 + day(date_day) as integer) as date_id,
+        cast(year(date_day) as bigint) as year,
+        cast(quarter(date_day) as bigint) as quarter,
+        cast(month(date_day) as bigint) as month,
+        {{ month_name('date_day') }} as month_name,
         cast(date_trunc('month', date_day) as date) as date_month,
-        weekofyear(date_day) as week,
-        isoyear(date_day) as iso_year,
+        cast(weekofyear(date_day) as bigint) as week,
+        cast({{ iso_year('date_day') }} as bigint) as iso_year,
         cast(date_trunc('week', date_day) as date) as week_start_date,
-        day(date_day) as day_of_month,
-        isodow(date_day) as day_of_week,
-        dayname(date_day) as day_of_week_name,
-        dayofyear(date_day) as day_of_year,
-        isodow(date_day) in (6, 7) as is_weekend
+        cast(day(date_day) as bigint) as day_of_month,
+        cast({{ iso_day_of_week('date_day') }} as bigint) as day_of_week,
+        {{ day_name('date_day') }} as day_of_week_name,
+        cast(dayofyear(date_day) as bigint) as day_of_year,
+        {{ iso_day_of_week('date_day') }} in (6, 7) as is_weekend
 
     from spine
 

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='merge',
         unique_key='interaction_id',
         on_schema_change='fail',
@@ -133,7 +133,7 @@ union all by name
 
 select
     interaction_id,
-    cast(null as varchar) as customer_id
+    cast(null as string) as customer_id
 
 from vanished
 

@@ -31,7 +31,7 @@ final as (
         tickets.priority as ticket_priority,
         tickets.category as ticket_category,
         tickets.agent_id,
-        epoch(surveys.responded_at - tickets.resolved_at) / 3600.0 as hours_after_resolution
+        {{ seconds_between('tickets.resolved_at', 'surveys.responded_at') }} / 3600.0 as hours_after_resolution
 
     from surveys
     left join tickets

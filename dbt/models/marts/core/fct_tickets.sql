@@ -43,19 +43,27 @@ analysis as (
 
 ),
 
-latest_surveys as (
+ranked_surveys as (
 
     select
         ticket_id,
         survey_id,
         satisfaction_score,
-        responded_at
+        responded_at,
+        row_number() over (
+            partition by ticket_id
+            order by responded_at desc, survey_id desc
+        ) as survey_rank
 
     from surveys
-    qualify row_number() over (
-        partition by ticket_id
-        order by responded_at desc, survey_id desc
-    ) = 1
+
+),
+
+latest_surveys as (
+
+    select * except (survey_rank)
+    from ranked_surveys
+    where survey_rank = 1
 
 ),
 
@@ -63,10 +71,10 @@ timed as (
 
     select
         tickets.*,
-        epoch(tickets.first_response_at - tickets.created_at) / 60.0 as first_response_minutes,
-        epoch(tickets.resolved_at - tickets.created_at) / 60.0 as resolution_minutes,
+        {{ seconds_between('tickets.created_at', 'tickets.first_response_at') }} / 60.0 as first_response_minutes,
+        {{ seconds_between('tickets.created_at', 'tickets.resolved_at') }} / 60.0 as resolution_minutes,
         -- minutes the ticket had been waiting at the end of the analysis date
-        epoch(analysis.analysis_cutoff_at - tickets.created_at) / 60.0 as minutes_open_at_cutoff,
+        {{ seconds_between('tickets.created_at', 'analysis.analysis_cutoff_at') }} / 60.0 as minutes_open_at_cutoff,
         analysis.analysis_cutoff_at
 
     from tickets

@@ -63,16 +63,23 @@ cohort_sizes as (
 
 ),
 
-grid as (
+cohorts_to_analysis as (
 
     select
         cohort_sizes.cohort_month,
         cohort_sizes.cohort_size,
-        cast(unnest(range(0, date_diff('month', cohort_sizes.cohort_month, analysis.analysis_month) + 1)) as integer)
-            as months_since_first_order
+        {{ months_between_months('cohort_sizes.cohort_month', 'analysis.analysis_month') }} as months_to_analysis
 
     from cohort_sizes
     cross join analysis
+
+),
+
+grid as (
+
+    {{ with_offsets(
+        'cohorts_to_analysis', ['cohort_month', 'cohort_size'], 'months_to_analysis', 'months_since_first_order'
+    ) }}
 
 ),
 
@@ -80,7 +87,8 @@ monthly_activity as (
 
     select
         customer_cohorts.cohort_month,
-        date_diff('month', customer_cohorts.cohort_month, revenue_orders.order_month) as months_since_first_order,
+        {{ months_between_months('customer_cohorts.cohort_month', 'revenue_orders.order_month') }}
+            as months_since_first_order,
         count(distinct revenue_orders.customer_id) filter (where revenue_orders.is_revenue_generating)
             as active_customers,
         sum(revenue_orders.net_revenue_usd) as revenue_usd
@@ -95,10 +103,10 @@ monthly_activity as (
 final as (
 
     select
-        strftime(grid.cohort_month, '%Y-%m') || '+' || grid.months_since_first_order as cohort_retention_id,
+        {{ year_month_text('grid.cohort_month') }} || '+' || grid.months_since_first_order as cohort_retention_id,
         grid.cohort_month,
         grid.months_since_first_order,
-        cast(grid.cohort_month + to_months(grid.months_since_first_order) as date) as activity_month,
+        {{ add_months('grid.cohort_month', 'grid.months_since_first_order') }} as activity_month,
         grid.cohort_size,
         coalesce(monthly_activity.active_customers, 0) as active_customers,
         {{ safe_divide('coalesce(monthly_activity.active_customers, 0)', 'grid.cohort_size') }} as retention_rate,

@@ -163,7 +163,7 @@ final as (
         profitability.margin_decile,
         customer_orders.first_order_at,
         customer_orders.last_order_at,
-        date_diff('day', cast(customer_orders.last_order_at as date), analysis.analysis_date) as recency_days,
+        {{ days_between('cast(customer_orders.last_order_at as date)', 'analysis.analysis_date') }} as recency_days,
         cast(
             {{ safe_divide('customer_orders.lifetime_revenue_usd', 'customer_orders.revenue_generating_orders') }}
             as decimal(18, 2)

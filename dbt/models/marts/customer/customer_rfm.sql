@@ -1,7 +1,7 @@
 -- Recency, frequency and monetary value of every customer with at least one revenue-generating
 -- order placed on or before the analysis date, scored in quintiles and named by the rules of
 -- the seed rfm_segments. Scoring (exactly):
---   recency_days    = date_diff('day', cast(max(ordered_at) as date), analysis_date)
+--   recency_days    = days from the last order's date to analysis_date
 --   frequency       = count of revenue-generating orders
 --   monetary_usd    = their net revenue: sum(net_revenue_usd) of those orders and of the customer's
 --                     refunds on or before the analysis date
@@ -36,9 +36,9 @@ customer_orders as (
     select
         orders.customer_id,
         analysis.analysis_date as as_of_date,
-        date_diff(
-            'day', cast(max(orders.ordered_at) filter (where orders.is_revenue_generating) as date), analysis.analysis_date
-        ) as recency_days,
+        {{ days_between(
+            'cast(max(orders.ordered_at) filter (where orders.is_revenue_generating) as date)', 'analysis.analysis_date'
+        ) }} as recency_days,
         count(*) filter (where orders.is_revenue_generating) as frequency,
         -- an order exported without an amount adds nothing (total_amount is optional)
         cast(coalesce(sum(orders.net_revenue_usd), 0) as decimal(18, 2)) as monetary_usd
@@ -65,11 +65,15 @@ scored as (
 
 ),
 
-segmented as (
+matching_segments as (
 
     select
         scored.customer_id,
-        segments.rfm_segment
+        segments.rfm_segment,
+        row_number() over (
+            partition by scored.customer_id
+            order by segments.priority, segments.rfm_segment
+        ) as segment_rank
 
     from scored
     inner join segments
@@ -77,10 +81,18 @@ segmented as (
             scored.recency_score between segments.recency_score_min and segments.recency_score_max
             and scored.frequency_score between segments.frequency_score_min and segments.frequency_score_max
             and scored.monetary_score between segments.monetary_score_min and segments.monetary_score_max
-    qualify row_number() over (
-        partition by scored.customer_id
-        order by segments.priority, segments.rfm_segment
-    ) = 1
+
+),
+
+segmented as (
+
+    -- the first matching rule, by priority
+    select
+        customer_id,
+        rfm_segment
+
+    from matching_segments
+    where segment_rank = 1
 
 ),
 
@@ -95,9 +107,9 @@ final as (
         cast(scored.recency_score as integer) as recency_score,
         cast(scored.frequency_score as integer) as frequency_score,
         cast(scored.monetary_score as integer) as monetary_score,
-        cast(scored.recency_score as varchar)
-        || cast(scored.frequency_score as varchar)
-        || cast(scored.monetary_score as varchar) as rfm_score,
+        cast(scored.recency_score as string)
+        || cast(scored.frequency_score as string)
+        || cast(scored.monetary_score as string) as rfm_score,
         coalesce(segmented.rfm_segment, 'unclassified') as rfm_segment
 
     from scored

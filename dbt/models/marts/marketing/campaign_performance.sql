@@ -113,27 +113,41 @@ revenue_orders as (
 
 ),
 
-attributed_orders as (
+touched_orders as (
 
     select
         revenue_orders.order_id,
         revenue_orders.customer_id,
         revenue_orders.total_amount_usd,
-        touches.campaign_id
+        touches.campaign_id,
+        row_number() over (
+            partition by revenue_orders.order_id
+            order by
+                touches.occurred_at desc,
+                case touches.event_type when 'clicked' then 1 when 'opened' then 2 else 3 end,
+                touches.email_event_id desc
+        ) as touch_rank
 
     from revenue_orders
     inner join touches
         on
             revenue_orders.customer_id = touches.customer_id
             and touches.occurred_at < revenue_orders.ordered_at
-            and touches.occurred_at >= revenue_orders.ordered_at - to_days(cast({{ var('attribution_window_days') }} as integer))
-    qualify row_number() over (
-        partition by revenue_orders.order_id
-        order by
-            touches.occurred_at desc,
-            case touches.event_type when 'clicked' then 1 when 'opened' then 2 else 3 end,
-            touches.email_event_id desc
-    ) = 1
+            and touches.occurred_at >= revenue_orders.ordered_at - {{ interval_days(var('attribution_window_days')) }}
+
+),
+
+attributed_orders as (
+
+    -- the last touch before the order wins
+    select
+        order_id,
+        customer_id,
+        total_amount_usd,
+        campaign_id
+
+    from touched_orders
+    where touch_rank = 1
 
 ),
 

@@ -88,7 +88,7 @@ opened as (
         priority,
         count(*) as tickets_opened,
         count(*) filter (where not is_resolved_at_unknown_time) as tickets_entering_backlog,
-        median(first_response_minutes) as median_first_response_minutes
+        percentile_cont(0.5) within group (order by first_response_minutes) as median_first_response_minutes
 
     from ticket_facts
     group by all
@@ -104,7 +104,7 @@ resolved as (
         count(*) as tickets_resolved,
         -- a ticket cannot leave the backlog before it entered it
         count(*) filter (where resolved_date >= created_date) as tickets_leaving_backlog,
-        median(resolution_minutes) as median_resolution_minutes,
+        percentile_cont(0.5) within group (order by resolution_minutes) as median_resolution_minutes,
         avg(
             case
                 when is_first_response_sla_breached is null or is_resolution_sla_breached is null then null
@@ -194,7 +194,7 @@ daily as (
 final as (
 
     select
-        strftime(date_day, '%Y-%m-%d') || ':' || channel || ':' || priority as support_kpis_daily_id,
+        cast(date_day as string) || ':' || channel || ':' || priority as support_kpis_daily_id,
         date_day,
         channel,
         priority,
