@@ -21,7 +21,7 @@
 {%- endmacro %}
 
 {% macro spark__days_between(start_date, end_date) -%}
-    datediff({{ end_date }}, {{ start_date }})
+    cast(datediff({{ end_date }}, {{ start_date }}) as bigint)
 {%- endmacro %}
 
 

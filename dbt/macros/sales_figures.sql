@@ -30,8 +30,6 @@
         cast({{ measures }}.gross_margin_usd as decimal(18, 2)) as gross_margin_usd,
         coalesce({{ measures }}.new_customers, 0) as new_customers,
         coalesce({{ measures }}.returning_customers, 0) as returning_customers,
-        cast(
-            {{ safe_divide(measures ~ '.order_value_usd', measures ~ '.revenue_generating_orders') }}
-            as decimal(18, 2)
-        ) as average_order_value_usd
+        {{ safe_divide_money(measures ~ '.order_value_usd', measures ~ '.revenue_generating_orders') }}
+            as average_order_value_usd
 {%- endmacro %}

@@ -126,7 +126,7 @@ where interaction_id in (select interaction_id from changed)
 
 union all by name
 
-select * exclude (_email_processed_at) from email_touchpoints
+select * except (_email_processed_at) from email_touchpoints
 where _email_processed_at > {{ latest_processed_at(where="interaction_channel = 'email'") }}
 
 union all by name
@@ -144,7 +144,7 @@ where customer_id is not null
 
 union all
 
-select * exclude (_email_processed_at) from email_touchpoints
+select * except (_email_processed_at) from email_touchpoints
 where customer_id is not null
 
 {% endif %}

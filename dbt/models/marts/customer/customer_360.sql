@@ -164,10 +164,8 @@ final as (
         customer_orders.first_order_at,
         customer_orders.last_order_at,
         {{ days_between('cast(customer_orders.last_order_at as date)', 'analysis.analysis_date') }} as recency_days,
-        cast(
-            {{ safe_divide('customer_orders.lifetime_revenue_usd', 'customer_orders.revenue_generating_orders') }}
-            as decimal(18, 2)
-        ) as average_order_value_usd,
+        {{ safe_divide_money('customer_orders.lifetime_revenue_usd', 'customer_orders.revenue_generating_orders') }}
+            as average_order_value_usd,
 
         -- email engagement
         coalesce(customer_emails.emails_sent, 0) as emails_sent,

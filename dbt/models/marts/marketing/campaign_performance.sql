@@ -279,12 +279,13 @@ lift_groups as (
         cast(sum(offer_orders) filter (where not is_targeted) as double) as comparison_orders,
         sum(revenue) filter (where is_targeted) as targeted_revenue,
         sum(revenue) filter (where not is_targeted) as comparison_revenue,
-        -- sample variances of revenue per customer, from the sums and sums of squares
-        (sum(revenue_squared) filter (where is_targeted) - sum(revenue) filter (where is_targeted) ^ 2 / targeted)
+        -- sample variances of revenue per customer, from the sums and sums of squares (power(), not
+        -- ^, which is exponentiation in DuckDB and a bitwise xor in Spark)
+        (sum(revenue_squared) filter (where is_targeted) - power(sum(revenue) filter (where is_targeted), 2) / targeted)
             / nullif(targeted - 1, 0) as targeted_variance,
         (
             sum(revenue_squared) filter (where not is_targeted)
-            - sum(revenue) filter (where not is_targeted) ^ 2 / comparison
+            - power(sum(revenue) filter (where not is_targeted), 2) / comparison
         ) / nullif(comparison - 1, 0) as comparison_variance
 
     from lift_outcomes

@@ -108,8 +108,8 @@ resolved as (
         avg(
             case
                 when is_first_response_sla_breached is null or is_resolution_sla_breached is null then null
-                when not is_first_response_sla_breached and not is_resolution_sla_breached then 1.0
-                else 0.0
+                when not is_first_response_sla_breached and not is_resolution_sla_breached then cast(1 as double)
+                else cast(0 as double)
             end
         ) as sla_attainment_rate
 
