@@ -80,3 +80,24 @@ def test_duckdb_settings_refuse_nonsense():
         load_settings({"CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "no"}).duckdb_config()["preserve_insertion_order"]
         == "false"
     )
+
+
+def test_the_engine_and_the_lake(tmp_path):
+    duckdb_default = load_settings({"CRM_DATA_DIR": str(tmp_path)})
+    assert (duckdb_default.engine, duckdb_default.raw_parquet, duckdb_default.lake_dir) == (
+        "duckdb",
+        False,
+        tmp_path / "lake",
+    )
+    assert "CRM_RAW_PARQUET" not in duckdb_default.subprocess_environment()
+    # Spark reads the raw tables from the lake: landing them there is not optional.
+    spark = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_ENGINE": "Spark", "CRM_RAW_PARQUET": "0"})
+    assert (spark.engine, spark.raw_parquet) == ("spark", True)
+    assert spark.subprocess_environment()["CRM_ENGINE"] == "spark"
+    elsewhere = load_settings(
+        {"CRM_DATA_DIR": str(tmp_path), "CRM_RAW_PARQUET": "yes", "CRM_LAKE_DIR": str(tmp_path / "s")}
+    )
+    assert (elsewhere.engine, elsewhere.raw_parquet, elsewhere.lake_dir) == ("duckdb", True, tmp_path / "s")
+    assert elsewhere.subprocess_environment()["CRM_LAKE_DIR"] == str(tmp_path / "s")
+    with pytest.raises(ValueError, match="CRM_ENGINE='snowflake': use one of duckdb, spark"):
+        load_settings({"CRM_ENGINE": "snowflake"})

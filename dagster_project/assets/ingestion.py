@@ -6,6 +6,7 @@ import dagster as dg
 
 from dagster_project.core.contracts import CONTRACTS, EntityContract
 from dagster_project.ingestion import EntityLoadResult, load_entity
+from dagster_project.ingestion.lake import entity_lake_dir, export_new_loads
 from dagster_project.ingestion.landing_watch import landing_signatures, record_ingested_files
 from dagster_project.ingestion.ledger import next_load_time
 from dagster_project.ingestion.source_config import SourceConfigError, active_source_configs, mappings_for
@@ -64,6 +65,7 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
                 sources=sources,
                 on_file=lambda name: context.log.info(f"loading {name}"),
             )
+            lake = export_new_loads(connection, contract, settings.lake_dir) if settings.raw_parquet else None
         # Every file found was loaded, recognised, or rejected with its reason: the landing sensor
         # need not launch a run for them.
         record_ingested_files(settings.ingested_files_dir, contract.entity, found)
@@ -86,7 +88,22 @@ def build_ingestion_asset(contract: EntityContract) -> dg.AssetsDefinition:
             f"{contract.entity}: {result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined, "
             f"{result.rows_in_table} in {contract.raw_table}"
         )
-        return dg.MaterializeResult(metadata=_describe(result))
+        metadata = _describe(result)
+        if lake is not None:
+            metadata |= {"lake_files_written": lake.files_written, "lake_rows": lake.rows_in_lake}
+            if lake.rows_in_lake != result.rows_in_table:
+                raise dg.Failure(
+                    description=(
+                        f"The lake holds {lake.rows_in_lake} {contract.entity} rows and {contract.raw_table} "
+                        f"{result.rows_in_table}: a file under {entity_lake_dir(settings.lake_dir, contract)} was "
+                        "removed or changed by hand. Move that folder away; the next run writes it again."
+                    ),
+                    metadata=metadata,
+                )
+            context.log.info(
+                f"{contract.entity}: {lake.files_written} new lake files, {lake.rows_in_lake} rows in the lake"
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     return ingest
 

@@ -36,6 +36,9 @@ DUCKDB_SETTINGS_VARIABLES = (
     "CRM_DUCKDB_TEMP_DIR",
     "CRM_DUCKDB_PRESERVE_INSERTION_ORDER",
 )
+# CRM_ENGINE: where dbt builds the marts. duckdb is the warehouse file of this machine; spark is
+# a Spark SQL endpoint (dbt/profiles.yml, target spark) reading the raw tables from the lake.
+ENGINES = ("duckdb", "spark")
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"", "0", "false", "no", "off"}
 
@@ -55,6 +58,18 @@ class Settings:
     serving_mask_pii: bool = False
     # CRM_PII_KEY: the masking key; when unset, one is generated once into pii_key_path.
     pii_key: str | None = field(default=None, repr=False)
+    engine: str = "duckdb"
+    # CRM_RAW_PARQUET: also land each raw table as Parquet in the lake (ingestion/lake.py); always
+    # on with CRM_ENGINE=spark, whose dbt sources the lake's files are.
+    raw_parquet: bool = False
+    # CRM_LAKE_DIR: where the lake lives; default lake/ in the data folder. For a cluster, a
+    # folder its executors see under the same path (a shared mount).
+    lake_dir_override: Path | None = None
+
+    @property
+    def lake_dir(self) -> Path:
+        """The raw tables as Parquet, one file per load: lake/raw/<entity>/load_date=<day>/."""
+        return self.lake_dir_override or self.data_dir / "lake"
 
     @property
     def landing_dir(self) -> Path:
@@ -167,10 +182,13 @@ class Settings:
             "CRM_DUCKDB_THREADS": str(self.duckdb_thread_count),
             "CRM_DUCKDB_PRESERVE_INSERTION_ORDER": "1" if self.duckdb_preserve_insertion_order else "0",
             "CRM_SERVING_MASK_PII": "1" if self.serving_mask_pii else "0",
+            "CRM_ENGINE": self.engine,
             "DAGSTER_HOME": str(self.dagster_home),
             # Only when chosen: dbt's profile derives the default from CRM_DATA_DIR, and a
             # derived path exported here would outlive a later change of the data folder.
             **({"CRM_DUCKDB_TEMP_DIR": str(self.duckdb_temp_dir_override)} if self.duckdb_temp_dir_override else {}),
+            **({"CRM_LAKE_DIR": str(self.lake_dir_override)} if self.lake_dir_override else {}),
+            **({"CRM_RAW_PARQUET": "1"} if self.raw_parquet else {}),
         }
 
     def export_to_environment(self) -> None:
@@ -184,6 +202,7 @@ class Settings:
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     raw_data_dir = environ.get("CRM_DATA_DIR") or str(REPOSITORY_ROOT / "data")
+    engine = _engine(environ)
     return Settings(
         data_dir=Path(raw_data_dir).expanduser().resolve(),
         duckdb_memory_limit=environ.get("CRM_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
@@ -196,7 +215,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ),
         serving_mask_pii=_flag(environ, "CRM_SERVING_MASK_PII"),
         pii_key=environ.get("CRM_PII_KEY") or None,
+        engine=engine,
+        raw_parquet=engine == "spark" or _flag(environ, "CRM_RAW_PARQUET"),
+        lake_dir_override=Path(environ["CRM_LAKE_DIR"]).expanduser().resolve() if environ.get("CRM_LAKE_DIR") else None,
     )
+
+
+def _engine(environ: dict[str, str]) -> str:
+    value = environ.get("CRM_ENGINE", "").strip().lower() or "duckdb"
+    if value not in ENGINES:
+        raise ValueError(f"CRM_ENGINE={environ['CRM_ENGINE']!r}: use one of {', '.join(ENGINES)}")
+    return value
 
 
 def _flag(environ: dict[str, str], name: str, default: bool = False) -> bool:
