@@ -90,22 +90,15 @@ def draw_revenue(connection: duckdb.DuckDBPyConnection, figure) -> None:
     except NotAvailable as missing:
         axes.set_title(f"forecast not available yet: {missing}", fontsize=9, color=GREY, loc="left")
     else:
-        axes.fill_between(
-            forecast["month"],
-            forecast["lower_95_revenue_usd"],
-            forecast["upper_95_revenue_usd"],
-            color=ORANGE,
-            alpha=0.15,
-            label="95% range",
-        )
-        axes.fill_between(
-            forecast["month"],
-            forecast["lower_80_revenue_usd"],
-            forecast["upper_80_revenue_usd"],
-            color=ORANGE,
-            alpha=0.3,
-            label="80% range",
-        )
+        for level, alpha in ((95, 0.15), (80, 0.3)):
+            axes.fill_between(
+                forecast["month"],
+                forecast[f"lower_{level}_revenue_usd"],
+                forecast[f"upper_{level}_revenue_usd"],
+                color=ORANGE,
+                alpha=alpha,
+                label=f"{level}% range",
+            )
         # The forecast line starts at the last actual month so the two read as one line.
         axes.plot(
             [history["month"][-1], *forecast["month"]],
