@@ -9,9 +9,10 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 # Trust the machine's certificate store (a company proxy's CA lives there, not in uv's bundle).
 export UV_SYSTEM_CERTS ?= 1
 
-# The run report's rendering test needs a browser and the Evidence settings test node + npm:
-# installed from Debian's registry when missing (as root, or with sudo).
-TEST_SYSTEM_PACKAGES := chromium:chromium node:nodejs npm:npm
+# The run report's rendering test needs a browser, the Evidence settings test node + npm, and the
+# engine-equality test Java for local Spark: installed from Debian's registry when missing (as
+# root, or with sudo).
+TEST_SYSTEM_PACKAGES := chromium:chromium node:nodejs npm:npm java:openjdk-17-jre-headless
 
 .PHONY: install test-tools demo test dev
 

@@ -13,6 +13,7 @@ crm sources check   what each landing file would load as under the source config
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, date, datetime
@@ -475,6 +476,15 @@ def dev(dagster_args: tuple[str, ...]) -> None:
     dagster = environment_bin / "dagster"
     arguments = [str(dagster), "dev", "-m", "dagster_project.definitions", *dagster_args]
     console.print(f"Starting Dagster with DAGSTER_HOME={settings.dagster_home}")
+    if settings.engine == "spark" and not settings.spark_host:
+        from dagster_project.spark.local_server import spark_for_run
+
+        # Runs launched from the UI need a Spark server as long as Dagster is up: a local one,
+        # stopped when dagster dev is (Ctrl-C reaches both).
+        console.print(f"CRM_ENGINE=spark without CRM_SPARK_HOST: starting a local Spark server ({settings.spark_dir})")
+        with spark_for_run(settings) as endpoints:
+            console.print(f"Spark: Thrift on port {endpoints.thrift_port}, Spark Connect at {endpoints.connect_url}")
+            sys.exit(subprocess.run(arguments).returncode)
     os.execv(arguments[0], arguments)
 
 

@@ -17,6 +17,7 @@ from dagster_project.assets.report import run_report
 from dagster_project.assets.serving import build_serving_asset, outbox
 from dagster_project.assets.warehouse import DBT_MODELS, DbtBuildConfig, build_dbt_assets
 from dagster_project.core.dbt_project import crm_dbt_project, dbt_executable
+from dagster_project.core.settings import load_settings
 from dagster_project.orchestration.resources import WarehouseResource
 from dagster_project.orchestration.sensors import build_landing_sensor
 
@@ -86,6 +87,11 @@ def defs() -> dg.Definitions:
         executor=dg.in_process_executor,
         resources={
             "warehouse": WarehouseResource(),
-            "dbt": DbtCliResource(project_dir=crm_dbt_project(), dbt_executable=dbt_executable()),
+            # CRM_ENGINE picks the profile's target: dev (the DuckDB file) or spark.
+            "dbt": DbtCliResource(
+                project_dir=crm_dbt_project(),
+                dbt_executable=dbt_executable(),
+                target="spark" if load_settings().engine == "spark" else None,
+            ),
         },
     )

@@ -17,6 +17,7 @@ from dagster_project.core.settings import Settings
 from dagster_project.orchestration.instance import ensure_dagster_home
 from dagster_project.orchestration.run_recovery import cli_run_tags, recover_abandoned_runs
 from dagster_project.orchestration.transient_errors import explain_lock
+from dagster_project.spark.local_server import spark_for_run
 
 # "dagster._core.definitions.events.Failure: No orders loaded..." -> "No orders loaded..."
 _EXCEPTION_CLASS_PREFIX = re.compile(r"^[\w.]+(?:Error|Failure|Exception): ")
@@ -75,7 +76,7 @@ def run_full_pipeline(
     if on_plan is not None:
         on_plan(len(definitions.resolve_all_asset_keys()))
     run_id = str(uuid.uuid4())  # known before the run starts, so the listener can subscribe to it
-    with dg.DagsterInstance.get() as instance:
+    with spark_for_run(settings), dg.DagsterInstance.get() as instance:
         # A run left behind by a killed `crm` process would hold the writer pool forever.
         recover_abandoned_runs(instance)
         if on_event is not None:

@@ -112,10 +112,12 @@ find_or_install_uv() {
 uv=$(find_or_install_uv)
 
 # --- 3. the environment, exactly as locked ----------------------------------------------------
+# With the spark extra (pyspark, dbt-spark: about 500 MB), so that CRM_ENGINE=spark needs no
+# other install step; the tests build the marts on both engines.
 # uv cannot download an interpreter from the package registries: never let it try.
 # The machine's own certificate store: behind a company proxy its CA is there, not in uv's bundle.
 export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}"
-if ! UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --python "$python_path" >&2; then
+if ! UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --extra spark --python "$python_path" >&2; then
     say ""
     say "error: creating .venv from uv.lock failed (see the lines above)."
     if ! command -v cc >/dev/null 2>&1; then

@@ -35,11 +35,14 @@ def data_dir_environment(data_dir: Path) -> Iterator[Settings]:
 CRM = str(Path(sys.executable).parent / "crm")
 
 
-def run_crm(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess:
+def run_crm(data_dir: Path, *arguments: str, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The `crm` command as a user runs it, in a subprocess with ``data_dir`` as its data folder
-    and no other CRM_ or DAGSTER_ setting of this process."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("CRM_", "DAGSTER_"))}
-    environment["CRM_DATA_DIR"] = str(data_dir)
+    and no other CRM_ or DAGSTER_ setting of this process than those in ``environment``."""
+    environment = {
+        **{key: value for key, value in os.environ.items() if not key.startswith(("CRM_", "DAGSTER_"))},
+        **(environment or {}),
+        "CRM_DATA_DIR": str(data_dir),
+    }
     return subprocess.run([CRM, *arguments], capture_output=True, text=True, env=environment, timeout=900)
 
 

@@ -12,7 +12,7 @@ from dagster_project.core.settings import REPOSITORY_ROOT
 # Bottom to top: a package may import its own modules and those of the layers below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("core",),
-    ("ingestion", "quality", "synthetic", "modelling"),
+    ("ingestion", "quality", "synthetic", "modelling", "spark"),
     ("serve",),
     ("orchestration",),
     ("assets",),
@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 LAYER_OF = {package: level for level, packages in enumerate(LAYERS) for package in packages}
 # Plain Python: testable and usable without Dagster (core's dbt project is the one exception:
 # it is dagster-dbt's description of the dbt project).
-WITHOUT_DAGSTER = ("ingestion", "quality", "synthetic", "modelling", "serve", "core")
+WITHOUT_DAGSTER = ("ingestion", "quality", "synthetic", "modelling", "spark", "serve", "core")
 DAGSTER_ALLOWED = {"dagster_project/core/dbt_project.py"}
 
 

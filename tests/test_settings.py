@@ -101,3 +101,21 @@ def test_the_engine_and_the_lake(tmp_path):
     assert elsewhere.subprocess_environment()["CRM_LAKE_DIR"] == str(tmp_path / "s")
     with pytest.raises(ValueError, match="CRM_ENGINE='snowflake': use one of duckdb, spark"):
         load_settings({"CRM_ENGINE": "snowflake"})
+
+
+def test_the_spark_endpoints(tmp_path):
+    local = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_ENGINE": "spark"})
+    # No host: `crm build` starts a local server and announces it; nothing stale is exported.
+    assert (local.spark_host, local.spark_dir) == (None, tmp_path / "spark")
+    assert not {"CRM_SPARK_HOST", "CRM_SPARK_CONNECT_URL"} & set(local.subprocess_environment())
+    cluster = load_settings({"CRM_ENGINE": "spark", "CRM_SPARK_HOST": "thrift.example", "CRM_SPARK_PORT": "10001"})
+    assert (cluster.spark_host, cluster.spark_port, cluster.spark_connect_url) == (
+        "thrift.example",
+        10001,
+        "sc://thrift.example:15002",
+    )
+    assert cluster.subprocess_environment()["CRM_SPARK_PORT"] == "10001"
+    connect = load_settings({"CRM_SPARK_HOST": "a", "CRM_SPARK_CONNECT_URL": "sc://b:443/;use_ssl=true"})
+    assert connect.spark_connect_url == "sc://b:443/;use_ssl=true"
+    with pytest.raises(ValueError, match="CRM_SPARK_PORT='thrift'"):
+        load_settings({"CRM_SPARK_PORT": "thrift"})

@@ -14,6 +14,7 @@ from dagster_project.core import model_inputs, model_store
 from dagster_project.modelling import lifecycle
 from dagster_project.modelling.specs import MODEL_SPECS, Markdown, ModelSpec
 from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.spark.transfer import copy_to_spark, spark_session
 
 
 class ModelConfig(dg.Config):
@@ -36,6 +37,26 @@ def _metadata(summary: dict[str, object]) -> dict[str, object]:
 
 
 def _materialize(
+    spec: ModelSpec, context: dg.AssetExecutionContext, warehouse: WarehouseResource, policy: lifecycle.RetrainPolicy
+) -> dg.MaterializeResult:
+    result = _run_model(spec, context, warehouse, policy)
+    if warehouse.settings().engine == "spark":
+        _copy_scores_to_spark(spec, context, warehouse)
+    return result
+
+
+def _copy_scores_to_spark(spec: ModelSpec, context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
+    """The current scores, where dbt on Spark reads them (the history stays in the DuckDB file)."""
+    current = f"{spec.asset_name}_current"
+    with warehouse.connect() as connection:
+        if not model_store.table_exists(connection, "ml", current):
+            return  # no published run yet: dbt builds the scored marts with empty score columns
+        with spark_session(warehouse.settings().spark_connect_url) as session:
+            rows = copy_to_spark(session, connection, [f"ml.{current}"])
+    context.log.info(f"Copied ml.{current} to Spark ({rows[f'ml.{current}']:,} rows)")
+
+
+def _run_model(
     spec: ModelSpec, context: dg.AssetExecutionContext, warehouse: WarehouseResource, policy: lifecycle.RetrainPolicy
 ) -> dg.MaterializeResult:
     with warehouse.connect() as connection:

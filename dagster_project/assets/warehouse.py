@@ -22,6 +22,7 @@ from dagster_project.core.dbt_project import (
     seed_partial_parse,
 )
 from dagster_project.orchestration.resources import WAREHOUSE_WRITER_POOL, WarehouseResource
+from dagster_project.spark.transfer import copy_from_spark, relations_read_by_python, spark_session
 
 
 class CrmDbtTranslator(DagsterDbtTranslator):
@@ -29,7 +30,7 @@ class CrmDbtTranslator(DagsterDbtTranslator):
     which are exactly the ingestion assets' keys, so the lineage graph is one piece."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+        if dbt_resource_props["resource_type"] in ("model", "seed"):
             return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
         return super().get_asset_key(dbt_resource_props)
 
@@ -38,8 +39,6 @@ class CrmDbtTranslator(DagsterDbtTranslator):
             return dbt_resource_props["fqn"][1]  # the folder: staging, intermediate or marts
         if dbt_resource_props["resource_type"] == "seed":
             return "reference_data"
-        if dbt_resource_props["resource_type"] == "snapshot":
-            return "history"  # the customer history (SCD2), beside the marts it is built from
         return super().get_group_name(dbt_resource_props)
 
 
@@ -77,6 +76,14 @@ def _holds_marts(warehouse: WarehouseResource) -> bool:
     return count > 0
 
 
+def _copy_marts_from_spark(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
+    """The marts Spark just built, into the DuckDB file the models and the serving file read."""
+    relations = relations_read_by_python(key.path for key in context.selected_asset_keys)
+    with spark_session(warehouse.settings().spark_connect_url) as session, warehouse.connect() as connection:
+        rows = copy_from_spark(session, connection, relations)
+    context.log.info(f"Copied {len(rows)} tables ({sum(rows.values()):,} rows) from Spark: {', '.join(rows)}")
+
+
 def _has_scored_models(manifest_path: Path) -> bool:
     manifest = json.loads(manifest_path.read_text())
     return any("scored" in node.get("tags", []) for node in manifest["nodes"].values())
@@ -111,6 +118,8 @@ def _dbt_build(name: str, select: str, exclude: str | None) -> dg.AssetsDefiniti
         seed_partial_parse(runs_dir, target_path)
         yield from dbt.cli(args, context=context, target_path=target_path).stream()
         keep_partial_parse(target_path, runs_dir)
+        if settings.engine == "spark":
+            _copy_marts_from_spark(context, warehouse)
 
     return _models
 

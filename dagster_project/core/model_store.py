@@ -273,6 +273,15 @@ def record_scores(
         raise
 
 
+def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return (
+        connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+        ).fetchall()[0][0]
+        > 0
+    )
+
+
 def _append_scores(
     connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, model_version: str, scored_at: datetime
 ) -> None:
@@ -282,10 +291,7 @@ def _append_scores(
     target = f"ml.{quote_identifier(table)}"
     connection.register("new_scores", rows.to_arrow())
     try:
-        exists = connection.execute(
-            "select count(*) from information_schema.tables where table_schema = 'ml' and table_name = ?", [table]
-        ).fetchall()[0][0]
-        if not exists:
+        if not table_exists(connection, "ml", table):
             # Created with its rows in one statement: with DuckDB 2.0.0, creating it empty and then
             # inserting 122,880+ rows in the same transaction left them invisible to this connection.
             connection.execute(f"CREATE TABLE {target} AS SELECT * FROM new_scores")

@@ -65,6 +65,23 @@ class Settings:
     # CRM_LAKE_DIR: where the lake lives; default lake/ in the data folder. For a cluster, a
     # folder its executors see under the same path (a shared mount).
     lake_dir_override: Path | None = None
+    # CRM_SPARK_HOST / CRM_SPARK_PORT: the Spark Thrift server dbt builds through (profiles.yml);
+    # CRM_SPARK_CONNECT_URL: the Spark Connect endpoint (sc://host:port) the models read and write
+    # through. No host: `crm build` starts a local Spark server for the run (spark/local_server.py).
+    spark_host: str | None = None
+    spark_port: int = 10000
+    spark_connect_url_override: str | None = None
+    # CRM_SPARK_DRIVER_MEMORY: the local server's memory (it runs everything in its driver).
+    spark_driver_memory: str = "3g"
+
+    @property
+    def spark_connect_url(self) -> str:
+        return self.spark_connect_url_override or f"sc://{self.spark_host or '127.0.0.1'}:15002"
+
+    @property
+    def spark_dir(self) -> Path:
+        """The local Spark server's catalog, managed tables and log (spark/local_server.py)."""
+        return self.data_dir / "spark"
 
     @property
     def lake_dir(self) -> Path:
@@ -189,6 +206,8 @@ class Settings:
             **({"CRM_DUCKDB_TEMP_DIR": str(self.duckdb_temp_dir_override)} if self.duckdb_temp_dir_override else {}),
             **({"CRM_LAKE_DIR": str(self.lake_dir_override)} if self.lake_dir_override else {}),
             **({"CRM_RAW_PARQUET": "1"} if self.raw_parquet else {}),
+            **({"CRM_SPARK_HOST": self.spark_host, "CRM_SPARK_PORT": str(self.spark_port)} if self.spark_host else {}),
+            **({"CRM_SPARK_CONNECT_URL": self.spark_connect_url_override} if self.spark_connect_url_override else {}),
         }
 
     def export_to_environment(self) -> None:
@@ -218,6 +237,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         engine=engine,
         raw_parquet=engine == "spark" or _flag(environ, "CRM_RAW_PARQUET"),
         lake_dir_override=Path(environ["CRM_LAKE_DIR"]).expanduser().resolve() if environ.get("CRM_LAKE_DIR") else None,
+        spark_host=environ.get("CRM_SPARK_HOST") or None,
+        spark_port=_positive_int(environ, "CRM_SPARK_PORT") or 10000,
+        spark_connect_url_override=environ.get("CRM_SPARK_CONNECT_URL") or None,
+        spark_driver_memory=environ.get("CRM_SPARK_DRIVER_MEMORY") or "3g",
     )
 
 
