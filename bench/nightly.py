@@ -5,6 +5,7 @@ Usage (from the repository root)::
     uv run python bench/nightly.py                                  # 10k, 100k and 1M, 3 days each
     uv run python bench/nightly.py --sizes 10000,100000 --days 2    # a quicker look
     uv run python bench/nightly.py --sizes 10000 --out /tmp/nightly # results elsewhere
+    uv run python bench/nightly.py --sizes 100000 --engines duckdb,spark   # beside local Spark
 
 For each size it
 
@@ -21,7 +22,10 @@ For each size it
 Per stage (ingest, checks, dbt, each model, scored marts, serving, outbox, report) it records
 wall time and the peak memory of the whole process tree (the build and the dbt processes it
 starts: resident set sizes summed over the tree, sampled every 0.2 s from /proc), taken from
-the step start and end events of the Dagster run. Results go to ``<out>/nightly.json`` and
+the step start and end events of the Dagster run. With ``--engines duckdb,spark`` each size is
+also built with CRM_ENGINE=spark: a local Spark server started by the run (its JVM is part of
+the measured process tree, its ~20 s start part of the dbt stage's run), the same exports,
+and a side-by-side table of the two. Results go to ``<out>/nightly.json`` and
 ``<out>/nightly.md`` (default: ``docs/benchmarks/``); ``docs/benchmarks.md`` quotes them.
 """
 
@@ -243,10 +247,10 @@ def export_set(work_dir: Path, customers: int) -> Path:
     return root
 
 
-def fresh_data_dir(work_dir: Path, customers: int, exports: Path) -> tuple[Path, Path]:
+def fresh_data_dir(work_dir: Path, customers: int, exports: Path, engine: str) -> tuple[Path, Path]:
     """A data folder whose landing files are hard links to the export set (next days are added
     beside them, never into the shared set), and a copy of its ground truth."""
-    root = work_dir / f"nightly_c{customers}"
+    root = work_dir / (f"nightly_c{customers}" if engine == "duckdb" else f"nightly_c{customers}_{engine}")
     shutil.rmtree(root, ignore_errors=True)
     (root / "data").mkdir(parents=True)
     subprocess.run(["cp", "-al", str(exports / "landing"), str(root / "data" / "landing")], check=True)
@@ -292,33 +296,39 @@ def rows_loaded(warehouse: Path) -> int:
 # --- one size ------------------------------------------------------------------------------------
 
 
-def bench_size(customers: int, days: int, work_dir: Path) -> dict:
+def bench_size(customers: int, days: int, work_dir: Path, engine: str = "duckdb") -> dict:
     from dagster_project.core.settings import load_settings
     from dagster_project.synthetic.next_day import generate_next_day
 
     exports = export_set(work_dir, customers)
-    data_dir, truth = fresh_data_dir(work_dir, customers, exports)
-    environment = {**os.environ, "CRM_DATA_DIR": str(data_dir)}
+    data_dir, truth = fresh_data_dir(work_dir, customers, exports, engine)
+    environment = {**os.environ, "CRM_DATA_DIR": str(data_dir), "CRM_ENGINE": engine}
+    if engine == "spark":  # the run's own local server, as `crm build` starts it
+        for name in ("CRM_SPARK_HOST", "CRM_SPARK_PORT", "CRM_SPARK_CONNECT_URL"):
+            environment.pop(name, None)
     environment.pop("CRM_ANALYSIS_DATE", None)
     settings = load_settings(environment)
     events = data_dir.parent / "events.jsonl"
     build = [sys.executable, __file__, "--child", str(data_dir), str(events)]
 
-    print(f"[{customers:,}] full build ...", flush=True)
+    label = f"{customers:,}" if engine == "duckdb" else f"{customers:,}, {engine}"
+    print(f"[{label}] full build ...", flush=True)
     log = data_dir.parent / "bench.log"
-    print(f"[{customers:,}] output of the builds: {log}", flush=True)
+    print(f"[{label}] output of the builds: {log}", flush=True)
     runs = [run_measured("full build", build, environment, events, log)]
     loaded_before = rows_loaded(settings.warehouse_path)
     runs[0].rows_loaded = loaded_before
     for number in range(1, days + 1):
         day = generate_next_day(settings.landing_dir, truth)
-        print(f"[{customers:,}] day {number} ({day.day}, {sum(day.rows_written.values()):,} rows) ...", flush=True)
+        print(f"[{label}] day {number} ({day.day}, {sum(day.rows_written.values()):,} rows) ...", flush=True)
         run = run_measured(f"day {number}", build, environment, events, log)
         loaded_now = rows_loaded(settings.warehouse_path)
         run.rows_loaded, loaded_before = loaded_now - loaded_before, loaded_now
         runs.append(run)
+    if engine != "duckdb":  # the floors are DuckDB's: measured once per size, in its own entry
+        return {"customers": customers, "engine": engine, "runs": [asdict(run) for run in runs]}
 
-    print(f"[{customers:,}] dbt build --full-refresh of the same warehouse ...", flush=True)
+    print(f"[{label}] dbt build --full-refresh of the same warehouse ...", flush=True)
     dbt = str(Path(sys.executable).parent / "dbt")
     refresh = run_measured(
         "dbt full refresh",
@@ -340,12 +350,13 @@ def bench_size(customers: int, days: int, work_dir: Path) -> dict:
         None,
         log,
     )
-    print(f"[{customers:,}] DuckDB's own load of the same files ...", flush=True)
+    print(f"[{label}] DuckDB's own load of the same files ...", flush=True)
     floor_seconds, floor_rows = duckdb_floor(
         exports / "landing", data_dir.parent / "floor.duckdb", settings.duckdb_memory_limit
     )
     return {
         "customers": customers,
+        "engine": engine,
         "runs": [asdict(run) for run in runs],
         "dbt_full_refresh": asdict(refresh),
         "duckdb_load": {"seconds": floor_seconds, "rows": floor_rows},
@@ -372,8 +383,9 @@ def markdown(results: list[dict], machine: dict) -> str:
     ]
     for result in results:
         runs = result["runs"]
+        engine = result.get("engine", "duckdb")
         lines += [
-            f"## {result['customers']:,} customers",
+            f"## {result['customers']:,} customers" + ("" if engine == "duckdb" else f" on local {engine.title()}"),
             "",
             "Wall seconds (peak GiB of the process tree) per stage:",
             "",
@@ -391,6 +403,9 @@ def markdown(results: list[dict], machine: dict) -> str:
             "| **total** | " + " | ".join(f"**{run['seconds']:.1f}** ({gib(run['peak_bytes'])})" for run in runs) + " |"
         )
         lines.append("| rows loaded | " + " | ".join(f"{run['rows_loaded']:,}" for run in runs) + " |")
+        if engine != "duckdb":
+            lines.append("")
+            continue
         full, floor = runs[0], result["duckdb_load"]
         ingest = full["stages"].get("ingest", {}).get("seconds", 0.0)
         refresh = result["dbt_full_refresh"]
@@ -409,7 +424,8 @@ def markdown(results: list[dict], machine: dict) -> str:
             f"- Files: warehouse {gib(result['warehouse_bytes'])} GiB, serving {gib(result['serving_bytes'])} GiB.",
             "",
         ]
-    sizes = {result["customers"]: result for result in results}
+    lines += engines_side_by_side(results)
+    sizes = {result["customers"]: result for result in results if result.get("engine", "duckdb") == "duckdb"}
     if 100_000 in sizes and 1_000_000 in sizes:
         small, large = sizes[100_000]["runs"][0], sizes[1_000_000]["runs"][0]
         lines += [
@@ -431,6 +447,40 @@ def markdown(results: list[dict], machine: dict) -> str:
     return "\n".join(line for line in lines if line is not None) + "\n"
 
 
+def engines_side_by_side(results: list[dict]) -> list[str]:
+    """Per size built on both engines: each stage's wall seconds on DuckDB and on local Spark."""
+    by_size: dict[int, dict[str, dict]] = {}
+    for result in results:
+        by_size.setdefault(result["customers"], {})[result.get("engine", "duckdb")] = result
+    lines = []
+    for customers, engines in sorted(by_size.items()):
+        if not {"duckdb", "spark"} <= set(engines):
+            continue
+        duck, spark = engines["duckdb"]["runs"], engines["spark"]["runs"]
+        lines += [
+            f"## DuckDB and local Spark, {customers:,} customers",
+            "",
+            "Wall seconds per stage; Spark / DuckDB in brackets.",
+            "",
+            "| stage | " + " | ".join(f"{run['label']}: DuckDB | Spark" for run in duck[: len(spark)]) + " |",
+            "|---|" + "---:|---:|" * min(len(duck), len(spark)),
+        ]
+        for stage in [*STAGE_ORDER, "total"]:
+            cells = []
+            for on_duck, on_spark in zip(duck, spark, strict=False):
+                a = on_duck["seconds"] if stage == "total" else on_duck["stages"].get(stage, {}).get("seconds")
+                b = on_spark["seconds"] if stage == "total" else on_spark["stages"].get(stage, {}).get("seconds")
+                if a is None or b is None:
+                    cells += ["-", "-"]
+                else:
+                    cells += [f"{a:.1f}", f"{b:.1f} ({b / a:.1f}x)" if a else f"{b:.1f}"]
+            if any(cell != "-" for cell in cells):
+                lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+        peaks = [f"{gib(a['peak_bytes'])} | {gib(b['peak_bytes'])}" for a, b in zip(duck, spark, strict=False)]
+        lines += ["| peak GiB | " + " | ".join(peaks) + " |", ""]
+    return lines
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child_build(Path(sys.argv[2]), Path(sys.argv[3]))
@@ -438,6 +488,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="Customer counts, comma separated.")
     parser.add_argument("--days", type=int, default=3, help="Incremental days after each full build.")
+    parser.add_argument("--engines", default="duckdb", help="duckdb, or duckdb,spark for the Spark column.")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/crm-bench"), help="Export sets and data folders.")
     parser.add_argument("--out", type=Path, default=REPOSITORY_ROOT / "docs" / "benchmarks", help="Where results go.")
     arguments = parser.parse_args()
@@ -447,8 +498,9 @@ def main() -> None:
     load_before = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     arguments.out.mkdir(parents=True, exist_ok=True)
     results = []
-    for customers in (int(size) for size in arguments.sizes.split(",")):
-        results.append(bench_size(customers, arguments.days, arguments.work_dir))
+    sizes = [int(size) for size in arguments.sizes.split(",")]
+    for customers, engine in ((size, engine) for size in sizes for engine in arguments.engines.split(",")):
+        results.append(bench_size(customers, arguments.days, arguments.work_dir, engine))
         # written after every size: the 1M runs take most of an hour
         machine = {
             "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
