@@ -65,22 +65,9 @@ version_starts as (
 versions as (
 
     select
-        customer_id,
+        *,
         cast(row_number() over (partition by customer_id order by _loaded_at) as integer) as version_number,
-        email_normalized,
-        phone,
-        phone_normalized,
-        first_name,
-        last_name,
-        company_name,
-        segment,
-        country_code,
-        city,
-        created_at,
-        _loaded_at as valid_from,
-        lead(_loaded_at) over (partition by customer_id order by _loaded_at) as valid_to,
-        _source_file,
-        _source_line
+        lead(_loaded_at) over (partition by customer_id order by _loaded_at) as valid_to
 
     from version_starts
 
@@ -100,7 +87,7 @@ select
     country_code,
     city,
     created_at,
-    valid_from,
+    _loaded_at as valid_from,
     valid_to,
     valid_to is null as is_current,
     _source_file,
